@@ -1,0 +1,254 @@
+"""AdmissionReview request → ``Capture`` of a manual change, or ``Skip`` with the reason.
+
+The rules, in the order they are applied (each skip names itself in logs and metrics):
+
+1. ``dryRun`` requests, ``CONNECT``, the ``status`` subresource, and subresources other than
+   ``scale`` are not configuration changes;
+2. noise resources (events, leases, reviews) are never backfilled;
+3. actors in ``actors.ignore`` (GitOps controllers, ``system:`` users) are automation;
+4. an UPDATE that changes nothing once server-managed fields are stripped is a no-op.
+
+A ``scale`` request becomes a ``spec.replicas`` change of the parent object.  Secret values are
+redacted *before* the delta is computed, so nothing downstream ever holds one.  Operations that
+are not configuration drift (``kubectl rollout restart``/``pause``) are classified so the worker
+can record them without opening a PR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from breakglass import delta as deltas
+from breakglass import model
+from breakglass.capture import redact, wire
+from breakglass.capture.fields import Unusable, mapping, text, text_list
+from breakglass.settings import ActorSettings
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything the pure capture functions need to decide, built once from settings."""
+
+    cluster: str
+    actors: ActorSettings
+    redactor: redact.Redactor
+    record_only: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A request that is not a manual change; ``reason`` is a short metric-friendly word."""
+
+    reason: str
+    detail: str = ""
+
+
+def actor_from_user(user: Any, *, field_manager: str | None = None) -> model.Actor:
+    """An ``Actor`` from a ``userInfo``/``user`` block; raises ``Unusable`` on wrong types."""
+    info = mapping(user, "userInfo")
+    extra_raw = mapping(info.get("extra"), "userInfo.extra")
+    extra = tuple(
+        (str(k), text_list(v, f"userInfo.extra[{k}]")) for k, v in sorted(extra_raw.items())
+    )
+    return model.Actor(
+        username=text(info.get("username"), "userInfo.username"),
+        uid=text(info.get("uid"), "userInfo.uid"),
+        groups=text_list(info.get("groups"), "userInfo.groups"),
+        extra=extra,
+        field_manager=field_manager,
+    )
+
+
+def parent_kind(group: str, resource: str) -> str:
+    """The kind of a resource breakglass knows by name, else a readable guess from the name."""
+    known = wire.RESOURCE_KINDS.get((group, resource))
+    if known:
+        return known
+    singular = resource[:-1] if resource.endswith("s") else resource
+    return singular[:1].upper() + singular[1:]
+
+
+def classify(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """``drift`` for configuration changes, or the name of an operational action."""
+    paths = deltas.changed_paths(before, after)
+    restart = f"spec.template.metadata.annotations.{RESTARTED_AT}"
+    if paths and all(p == restart for p in paths):
+        return "rollout-restart"
+    if paths == ["spec.paused"]:
+        return "rollout-pause"
+    return "drift"
+
+
+def decide(
+    request: wire.AdmissionRequest, *, policy: Policy, now: datetime
+) -> model.Capture | Skip:
+    """Decide whether an admission request is a manual change, and capture it if so."""
+    if not isinstance(request, dict):
+        raise Unusable("request must be an object")
+    uid = text(request.get("uid"), "request.uid")
+    if not uid:
+        raise Unusable("request.uid is missing")
+    operation = text(request.get("operation"), "request.operation")
+    if request.get("dryRun") is True:
+        return Skip("dry-run")
+    if operation == "CONNECT":
+        return Skip("connect")
+    if operation not in ("CREATE", "UPDATE", "DELETE"):
+        raise Unusable(f"unknown operation {operation!r}")
+    resource = mapping(request.get("resource"), "request.resource")
+    group = text(resource.get("group"), "request.resource.group")
+    version = text(resource.get("version"), "request.resource.version")
+    plural = text(resource.get("resource"), "request.resource.resource")
+    subresource = text(request.get("subResource"), "request.subResource")
+    if subresource == "status":
+        return Skip("status")
+    if subresource and subresource != "scale":
+        return Skip("subresource", subresource)
+    if (group, plural) in wire.NOISE_RESOURCES:
+        return Skip("noise-resource", plural)
+    options = mapping(request.get("options"), "request.options")
+    field_manager = options.get("fieldManager")
+    actor = actor_from_user(
+        request.get("userInfo"),
+        field_manager=field_manager if isinstance(field_manager, str) else None,
+    )
+    if not actor.username:
+        raise Unusable("request.userInfo.username is missing")
+    if policy.actors.is_ignored(actor.username, actor.groups):
+        return Skip("ignored-actor", actor.username)
+
+    kind_block = mapping(request.get("kind"), "request.kind")
+    namespace = text(request.get("namespace"), "request.namespace")
+    name = text(request.get("name"), "request.name")
+    new_raw = request.get("object")
+    old_raw = request.get("oldObject")
+    if new_raw is not None and not isinstance(new_raw, dict):
+        raise Unusable("request.object must be an object")
+    if old_raw is not None and not isinstance(old_raw, dict):
+        raise Unusable("request.oldObject must be an object")
+
+    if subresource == "scale":
+        kind = parent_kind(group, plural)
+        before, after = _scale_delta(
+            old_raw,
+            new_raw,
+            kind=kind,
+            api_version=_api_version(group, version),
+            namespace=namespace,
+            name=name,
+        )
+        if not deltas.changed_paths(before, after):
+            return Skip("no-op")
+    else:
+        kind = text(kind_block.get("kind"), "request.kind.kind") or parent_kind(group, plural)
+        old = policy.redactor.object(old_raw, kind=kind) if old_raw is not None else None
+        new = policy.redactor.object(new_raw, kind=kind) if new_raw is not None else None
+        if operation == "UPDATE" and (old is None or new is None):
+            raise Unusable("an UPDATE needs both object and oldObject")
+        if operation == "CREATE" and new is None:
+            raise Unusable("a CREATE needs object")
+        if operation == "DELETE":
+            new = None
+            if old is None:
+                old = {
+                    "apiVersion": _api_version(group, version),
+                    "kind": kind,
+                    "metadata": {"name": name, "namespace": namespace},
+                }
+        if operation == "CREATE":
+            old = None
+        old_s = deltas.strip_server_fields(old) if old is not None else None
+        new_s = deltas.strip_server_fields(new) if new is not None else None
+        if operation == "UPDATE" and old_s == new_s:
+            return Skip("no-op")
+        before, after = deltas.sparse_delta(old_s, new_s)
+        if not name:
+            name = _object_name(new_s or old_s)
+        if not namespace:
+            namespace = _object_namespace(new_s or old_s)
+
+    classification = classify(before, after) if operation == "UPDATE" else "drift"
+    ref = model.ObjectRef(
+        group=group,
+        version=version,
+        resource=plural,
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        subresource=subresource,
+    )
+    return model.Capture(
+        id=model.new_capture_id(now.timestamp()),
+        cluster=policy.cluster,
+        source=model.Source.ADMISSION,
+        status=model.Status.PROVISIONAL,
+        operation=model.Operation(operation),
+        object=ref,
+        actor=actor,
+        delta=model.Delta(
+            before=before, after=after, paths=tuple(deltas.changed_paths(before, after))
+        ),
+        received_at=now,
+        request_uid=uid,
+        classification=classification,
+    )
+
+
+def _api_version(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
+
+
+def _object_name(obj: dict[str, Any] | None) -> str:
+    meta = (obj or {}).get("metadata")
+    return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+
+def _object_namespace(obj: dict[str, Any] | None) -> str:
+    meta = (obj or {}).get("metadata")
+    return str(meta.get("namespace", "")) if isinstance(meta, dict) else ""
+
+
+def _replicas(scale: dict[str, Any] | None) -> Any:
+    if scale is None:
+        return None
+    spec = scale.get("spec")
+    return spec.get("replicas") if isinstance(spec, dict) else None
+
+
+def _scale_delta(
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    *,
+    kind: str,
+    api_version: str,
+    namespace: str,
+    name: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    ident: dict[str, Any] = {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace} if namespace else {"name": name},
+    }
+    old_r, new_r = _replicas(old), _replicas(new)
+    if old_r == new_r:
+        return dict(ident), dict(ident)
+    before = {**ident, "spec": {"replicas": old_r}} if old_r is not None else dict(ident)
+    after = {**ident, "spec": {"replicas": new_r}} if new_r is not None else dict(ident)
+    return before, after
+
+
+def warning(capture: model.Capture, *, record_only: tuple[str, ...]) -> str:
+    """The one line kubectl prints to the engineer (kept well under 256 characters)."""
+    what = capture.object.describe()
+    if capture.classification in record_only:
+        text = (
+            f"breakglass: recorded {what} {capture.classification} as {capture.id}; "
+            "operational action, no backfill PR"
+        )
+    else:
+        text = f"breakglass: recorded {what} change as {capture.id}; a backfill PR will follow"
+    return text if len(text) <= 250 else text[:247] + "..."

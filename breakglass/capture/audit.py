@@ -1,0 +1,240 @@
+"""Audit Event → confirmation of a provisional capture, an audit-only capture, or ``Skip``.
+
+The API server's audit webhook backend sends what actually happened: only a
+``ResponseComplete`` event of a write verb with a 2xx status is a persisted change.  If the
+admission webhook saw the same request, the event carries the capture id in an annotation
+(``<webhook-name>/capture-id``) and *confirms* it.  If admission missed it (the webhook timed
+out and the API server failed open), the event alone becomes an **audit-only** capture.
+
+For a PATCH, ``requestObject`` is the patch body the engineer sent: the most precise record of
+intent, kept (redacted) in the capture's delta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from breakglass import delta as deltas
+from breakglass import model
+from breakglass.capture import wire
+from breakglass.capture.admission import Policy, Skip, actor_from_user, classify, parent_kind
+from breakglass.capture.fields import Unusable, mapping, text, text_list
+
+WRITE_VERBS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE"}
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """An audit event that confirms the capture ``capture_id`` was persisted."""
+
+    capture_id: str
+    audit_id: str
+    actor: model.Actor
+    patch: Any
+    patch_type: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AuditCapture:
+    """A change admission never saw; recorded from the audit event alone."""
+
+    capture: model.Capture
+
+
+def _capture_id(annotations: dict[str, Any]) -> str | None:
+    suffix = "/" + wire.CAPTURE_ID_ANNOTATION
+    for key, value in annotations.items():
+        if (key == wire.CAPTURE_ID_ANNOTATION or key.endswith(suffix)) and isinstance(value, str):
+            return value
+    return None
+
+
+def _actor(event: wire.AuditEvent, field_manager: str | None) -> model.Actor:
+    user = actor_from_user(event.get("user"))
+    impersonated = event.get("impersonatedUser")
+    ips = text_list(event.get("sourceIPs"), "sourceIPs")
+    agent = text(event.get("userAgent"), "userAgent") or None
+    if impersonated:
+        effective = actor_from_user(impersonated)
+        return model.Actor(
+            username=effective.username,
+            uid=effective.uid,
+            groups=effective.groups,
+            extra=effective.extra,
+            impersonator=user.username,
+            impersonator_groups=user.groups,
+            field_manager=field_manager,
+            user_agent=agent,
+            source_ips=ips,
+        )
+    return model.Actor(
+        username=user.username,
+        uid=user.uid,
+        groups=user.groups,
+        extra=user.extra,
+        field_manager=field_manager,
+        user_agent=agent,
+        source_ips=ips,
+    )
+
+
+def _query(uri: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(uri).query)
+
+
+def decide(
+    event: wire.AuditEvent, *, policy: Policy, now: datetime
+) -> Confirmation | AuditCapture | Skip:
+    """Decide what one audit event means for the journal."""
+    if not isinstance(event, dict):
+        raise Unusable("event must be an object")
+    audit_id = text(event.get("auditID"), "auditID")
+    if not audit_id:
+        raise Unusable("auditID is missing")
+    if event.get("stage") != "ResponseComplete":
+        return Skip("stage")
+    verb = text(event.get("verb"), "verb")
+    operation = WRITE_VERBS.get(verb)
+    if operation is None:
+        return Skip("verb", verb)
+    status = mapping(event.get("responseStatus"), "responseStatus")
+    code = status.get("code")
+    if not isinstance(code, int) or not 200 <= code < 300:
+        return Skip("failed-request", str(code))
+    uri = text(event.get("requestURI"), "requestURI")
+    query = _query(uri)
+    if "All" in query.get("dryRun", []):
+        return Skip("dry-run")
+    ref = mapping(event.get("objectRef"), "objectRef")
+    group = text(ref.get("apiGroup"), "objectRef.apiGroup")
+    version = text(ref.get("apiVersion"), "objectRef.apiVersion")
+    plural = text(ref.get("resource"), "objectRef.resource")
+    subresource = text(ref.get("subresource"), "objectRef.subresource")
+    if subresource == "status":
+        return Skip("status")
+    if subresource and subresource != "scale":
+        return Skip("subresource", subresource)
+    if (group, plural) in wire.NOISE_RESOURCES:
+        return Skip("noise-resource", plural)
+    managers = query.get("fieldManager", [])
+    actor = _actor(event, managers[0] if managers else None)
+    if not actor.username:
+        raise Unusable("user.username is missing")
+    if policy.actors.is_ignored(actor.username, actor.groups):
+        return Skip("ignored-actor", actor.username)
+
+    received = _timestamp(event.get("requestReceivedTimestamp"), now)
+    kind = parent_kind(group, plural)
+    request_object = event.get("requestObject")
+    response_object = event.get("responseObject")
+    patch: Any = None
+    patch_type: str | None = None
+    if verb == "patch" and request_object is not None:
+        patch = policy.redactor.patch(request_object, kind=kind)
+        patch_type = "json" if isinstance(request_object, list) else "merge"
+
+    annotations = mapping(event.get("annotations"), "annotations")
+    capture_id = _capture_id(annotations)
+    if capture_id:
+        return Confirmation(
+            capture_id=capture_id,
+            audit_id=audit_id,
+            actor=actor,
+            patch=patch,
+            patch_type=patch_type,
+            at=_timestamp(event.get("stageTimestamp"), now),
+        )
+
+    namespace = text(ref.get("namespace"), "objectRef.namespace")
+    name = text(ref.get("name"), "objectRef.name")
+    if subresource == "scale":
+        replicas = _replicas(response_object if response_object is not None else request_object)
+        ident = _identity(group, version, kind, namespace, name)
+        before: dict[str, Any] = dict(ident)
+        after: dict[str, Any] = {**ident, "spec": {"replicas": replicas}}
+    else:
+        body = response_object if isinstance(response_object, dict) else None
+        if body is None and isinstance(request_object, dict) and verb != "patch":
+            body = request_object
+        obj_kind = body.get("kind") if isinstance(body, dict) else None
+        if isinstance(obj_kind, str) and obj_kind and obj_kind != "Status":
+            kind = obj_kind
+        if operation == "DELETE" or body is None or obj_kind == "Status":
+            obj = None
+        else:
+            obj = deltas.strip_server_fields(policy.redactor.object(body, kind=kind))
+        ident = _identity(group, version, kind, namespace, name or _name_of(obj))
+        if operation == "CREATE" and obj is not None:
+            before, after = dict(ident), obj
+        elif operation == "DELETE":
+            before, after = dict(ident), dict(ident)
+        else:
+            # Without the old object the precise delta is unknown: keep the full new state
+            # (server noise stripped) and, for a PATCH, the patch itself.
+            before, after = dict(ident), (obj if obj is not None else dict(ident))
+        if not name:
+            name = _name_of(obj)
+    capture = model.Capture(
+        id=model.new_capture_id(received.timestamp()),
+        cluster=policy.cluster,
+        source=model.Source.AUDIT,
+        status=model.Status.CONFIRMED,
+        operation=model.Operation(operation),
+        object=model.ObjectRef(
+            group=group,
+            version=version,
+            resource=plural,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            subresource=subresource,
+        ),
+        actor=actor,
+        delta=model.Delta(
+            before=before,
+            after=after,
+            patch=patch,
+            patch_type=patch_type,
+            paths=tuple(deltas.changed_paths(patch, {}) if isinstance(patch, dict) else ()),
+        ),
+        received_at=received,
+        audit_id=audit_id,
+        classification=classify(patch, {}) if isinstance(patch, dict) else "drift",
+        confirmed_at=_timestamp(event.get("stageTimestamp"), now),
+    )
+    return AuditCapture(capture)
+
+
+def _identity(group: str, version: str, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    return {
+        "apiVersion": f"{group}/{version}" if group else version,
+        "kind": kind,
+        "metadata": meta,
+    }
+
+
+def _name_of(obj: dict[str, Any] | None) -> str:
+    meta = (obj or {}).get("metadata")
+    return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+
+def _replicas(scale: Any) -> Any:
+    if isinstance(scale, dict) and isinstance(scale.get("spec"), dict):
+        return scale["spec"].get("replicas")
+    return None
+
+
+def _timestamp(value: Any, default: datetime) -> datetime:
+    if isinstance(value, str) and value:
+        try:
+            return model.parse_time(value)
+        except ValueError:
+            return default
+    return default

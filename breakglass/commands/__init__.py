@@ -1,0 +1,45 @@
+"""One module per ``breakglass`` sub-command, so the command line grows without one huge file.
+
+Each module exposes the same three names, which ``breakglass.cli`` wires into argparse:
+
+- ``NAME``: the sub-command word (``serve``, ``backfill`` …);
+- ``SUMMARY``: the one line shown by ``breakglass --help``;
+- ``configure(parser)``: adds arguments, a description and an example to its parser;
+- ``run(args) -> int``: does the work and returns the exit code.
+
+Commands raise ``breakglass.errors`` exceptions for expected failures; ``cli.main`` turns those
+into one line plus a hint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Protocol
+
+
+class Command(Protocol):
+    """The shape every command module has."""
+
+    NAME: str
+    SUMMARY: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def all_commands() -> list[Command]:
+    """Every sub-command, in the order ``--help`` lists them."""
+    import importlib
+
+    names = ("serve", "config", "journal", "backfill")
+    modules: list[Command] = []
+    for name in names:
+        try:
+            module = importlib.import_module(f"breakglass.commands.{name}")
+        except ModuleNotFoundError as exc:  # a command whose optional parts are missing
+            if exc.name != f"breakglass.commands.{name}":
+                raise
+            continue
+        modules.append(module)
+    return modules

@@ -1,0 +1,39 @@
+"""``breakglass config check FILE``: validate a settings file and print every problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from breakglass import settings
+from breakglass.errors import ConfigError
+
+NAME = "config"
+SUMMARY = "check a settings file and print every problem at once"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "example:\n  breakglass config check examples/breakglass.yaml"
+    sub = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = sub.add_parser("check", help="validate FILE; prints 'ok' or one line per problem")
+    check.add_argument("file", metavar="FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        loaded = settings.load(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.source}: {problem}")
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    missing = []
+    if loaded.audit_webhook.enabled and not loaded.secret(loaded.audit_webhook.token_env):
+        missing.append(
+            f"note: environment variable {loaded.audit_webhook.token_env} is not set; "
+            "/audit will refuse every request until it is"
+        )
+    for line in missing:
+        print(line, file=sys.stderr)
+    print("ok")
+    return 0

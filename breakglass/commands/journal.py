@@ -1,0 +1,100 @@
+"""``breakglass journal list|show``: read captured changes from the journal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from breakglass import model, settings
+from breakglass.errors import InputError
+from breakglass.journal import open_journal
+
+NAME = "journal"
+SUMMARY = "list and show captured manual changes and their backfill state"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "examples:\n"
+        "  breakglass journal list --config breakglass.yaml --status confirmed\n"
+        "  breakglass journal list --config breakglass.yaml --format json | jq '.[].id'\n"
+        "  breakglass journal show --config breakglass.yaml 01JC3W9X8R4T5Y6Z7A8B9C0D1E"
+    )
+    sub = parser.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    lst = sub.add_parser("list", help="captures, newest first")
+    lst.add_argument("--config", required=True, metavar="FILE")
+    lst.add_argument(
+        "--status", choices=[s.value for s in model.Status], help="only captures in this state"
+    )
+    lst.add_argument("--limit", type=int, default=100)
+    lst.add_argument("--format", choices=["table", "json"], default="table")
+    show = sub.add_parser("show", help="one capture in full (JSON)")
+    show.add_argument("--config", required=True, metavar="FILE")
+    show.add_argument("id", metavar="ID")
+
+
+async def _list(url: str, status: str | None, limit: int) -> Sequence[model.Capture]:
+    journal = open_journal(url)
+    await journal.open()
+    try:
+        return await journal.list(status=status, limit=limit)
+    finally:
+        await journal.close()
+
+
+async def _get(url: str, capture_id: str) -> model.Capture | None:
+    journal = open_journal(url)
+    await journal.open()
+    try:
+        return await journal.get(capture_id)
+    finally:
+        await journal.close()
+
+
+def _table(captures: Sequence[model.Capture]) -> str:
+    header = ("ID", "TIME", "SOURCE", "STATUS", "OP", "USER", "OBJECT", "PR")
+    rows = [header]
+    for c in captures:
+        obj = f"{c.object.kind}/{c.object.namespace + '/' if c.object.namespace else ''}"
+        rows.append(
+            (
+                c.id,
+                model.format_time(c.received_at)[:19] + "Z",
+                c.source.value,
+                c.status.value,
+                c.operation.value,
+                c.actor.username,
+                obj + c.object.name,
+                c.pr_url or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = settings.load(args.config)
+    if args.journal_command == "list":
+        captures = asyncio.run(_list(loaded.journal_url, args.status, args.limit))
+        if args.format == "json":
+            json.dump([c.to_json() for c in captures], sys.stdout, indent=2)
+            print()
+        elif captures:
+            print(_table(captures))
+        else:
+            print("no captures" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    capture = asyncio.run(_get(loaded.journal_url, args.id))
+    if capture is None:
+        raise InputError(
+            f"no capture {args.id} in {loaded.journal_url}",
+            hint="`breakglass journal list` shows the ids",
+        )
+    json.dump(capture.to_json(), sys.stdout, indent=2)
+    print()
+    return 0

@@ -1,0 +1,299 @@
+"""What a human changed in a Kubernetes object, with the server's noise taken out.
+
+Both the capture path (what to record) and the GitOps engine (what to write into Git) need the
+same two answers: *which fields are the server's business* and *how do two versions of an
+object differ*.  This module holds both, as pure functions over plain JSON-like data, so the
+webhook and the engine can never disagree about what counts as a change.
+
+The difference of two objects is a **sparse pair** ``(before, after)``: two objects that keep
+only the fields that differ, plus the identity keys needed to find them again (``apiVersion``,
+``kind``, ``metadata.name``/``namespace``, and the merge key of every list item on the way).
+A field present in ``before`` and absent from ``after`` was removed; the reverse was added.
+Lists of objects are matched by their strategic-merge key (containers by ``name``, ports by
+``containerPort``, …) never by index, because the live order can differ from Git's.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+JSON = Any
+"""A value decoded from JSON: dict, list, str, int, float, bool or None."""
+
+#: Fields of ``metadata`` that the API server or controllers own.
+SERVER_METADATA: Final = frozenset(
+    {
+        "resourceVersion",
+        "managedFields",
+        "generation",
+        "uid",
+        "creationTimestamp",
+        "selfLink",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generateName",
+    }
+)
+
+#: Annotations written by the server, controllers, kubectl apply or GitOps tools.
+SERVER_ANNOTATIONS: Final = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        "deployment.kubernetes.io/revision",
+        "deprecated.daemonset.template.generation",
+        "endpoints.kubernetes.io/last-change-trigger-time",
+        "control-plane.alpha.kubernetes.io/leader",
+        "argocd.argoproj.io/tracking-id",
+        "argocd.argoproj.io/compare-options",
+        "argocd.argoproj.io/sync-options",
+        "meta.helm.sh/release-name",
+        "meta.helm.sh/release-namespace",
+    }
+)
+
+#: Prefixes of labels and annotations that GitOps controllers stamp on the objects they own.
+SERVER_KEY_PREFIXES: Final = (
+    "kustomize.toolkit.fluxcd.io/",
+    "helm.toolkit.fluxcd.io/",
+    "source.toolkit.fluxcd.io/",
+)
+
+#: Strategic-merge keys by list field name, as the Kubernetes API types declare them.
+#: A tuple means "the first of these that the items carry".
+MERGE_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "ephemeralContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "volumeMounts": ("mountPath", "name"),
+    "volumeDevices": ("devicePath",),
+    "imagePullSecrets": ("name",),
+    "ports": ("name", "containerPort", "port"),
+    "hostAliases": ("ip",),
+    "resourceClaims": ("name",),
+    "topologySpreadConstraints": ("topologyKey",),
+    "ownerReferences": ("uid",),
+    "conditions": ("type",),
+    "subsets": (),
+}
+
+
+def merge_key(field: str, items: Iterable[JSON]) -> str | None:
+    """The key that identifies items of list ``field``, or ``None`` if it is atomic.
+
+    A key is usable only if every item is a mapping that carries it and no two items share a
+    value; otherwise the list is compared as a whole, which is always safe.
+    """
+    candidates = MERGE_KEYS.get(field)
+    if candidates is None:
+        candidates = ("name",)
+    materialised = list(items)
+    if not materialised or not all(isinstance(i, dict) for i in materialised):
+        return None
+    for key in candidates:
+        values = [i.get(key) for i in materialised]
+        if all(v is not None for v in values) and len({_hashable(v) for v in values}) == len(
+            values
+        ):
+            return key
+    return None
+
+
+def _hashable(value: JSON) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def is_server_key(key: str) -> bool:
+    """Whether a label or annotation key belongs to the server or a GitOps controller."""
+    return key in SERVER_ANNOTATIONS or key.startswith(SERVER_KEY_PREFIXES)
+
+
+def strip_server_fields(obj: Mapping[str, JSON]) -> dict[str, JSON]:
+    """A deep copy of ``obj`` without ``status`` and without server-managed metadata.
+
+    Empty ``labels``/``annotations`` maps left behind are dropped too, so an object that only
+    lost server annotations compares equal to one that never had them.
+    """
+    out: dict[str, JSON] = copy.deepcopy(dict(obj))
+    out.pop("status", None)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        for name in SERVER_METADATA:
+            meta.pop(name, None)
+        for section in ("annotations", "labels"):
+            values = meta.get(section)
+            if isinstance(values, dict):
+                for key in [k for k in values if is_server_key(k)]:
+                    del values[key]
+                if not values:
+                    del meta[section]
+    return out
+
+
+def identity(obj: Mapping[str, JSON]) -> dict[str, JSON]:
+    """The fields that name an object: ``apiVersion``, ``kind``, ``metadata.name/namespace``."""
+    out: dict[str, JSON] = {}
+    for key in ("apiVersion", "kind"):
+        if key in obj:
+            out[key] = obj[key]
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        ident = {k: meta[k] for k in ("name", "namespace") if k in meta}
+        if ident:
+            out["metadata"] = ident
+    return out
+
+
+def sparse_delta(
+    old: Mapping[str, JSON] | None, new: Mapping[str, JSON] | None
+) -> tuple[dict[str, JSON], dict[str, JSON]]:
+    """The sparse ``(before, after)`` pair of what changed from ``old`` to ``new``.
+
+    Inputs should already be stripped of server fields.  ``None`` stands for "absent"
+    (a creation or a deletion); then the other side is returned whole.  Both sides always
+    carry the object's identity so the pair can be located without the full objects.
+    """
+    if old is None and new is None:
+        return {}, {}
+    if old is None:
+        assert new is not None
+        return identity(new), copy.deepcopy(dict(new))
+    if new is None:
+        return copy.deepcopy(dict(old)), identity(old)
+    before, after = _diff_maps(old, new)
+    for side, source in ((before, old), (after, new)):
+        ident = identity(source)
+        for key, value in ident.items():
+            if key == "metadata":
+                meta = side.setdefault("metadata", {})
+                for mkey, mval in value.items():
+                    meta.setdefault(mkey, mval)
+            else:
+                side.setdefault(key, value)
+    return before, after
+
+
+def is_empty_delta(before: Mapping[str, JSON], after: Mapping[str, JSON]) -> bool:
+    """Whether a sparse pair carries no change beyond identity fields."""
+    return _strip_identity(before) == _strip_identity(after) == {}
+
+
+def _strip_identity(side: Mapping[str, JSON]) -> dict[str, JSON]:
+    out = {k: v for k, v in side.items() if k not in ("apiVersion", "kind")}
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        rest = {k: v for k, v in meta.items() if k not in ("name", "namespace")}
+        if rest:
+            out["metadata"] = rest
+        else:
+            out.pop("metadata")
+    return out
+
+
+def _diff_maps(
+    old: Mapping[str, JSON], new: Mapping[str, JSON]
+) -> tuple[dict[str, JSON], dict[str, JSON]]:
+    before: dict[str, JSON] = {}
+    after: dict[str, JSON] = {}
+    for key in list(old) + [k for k in new if k not in old]:
+        in_old, in_new = key in old, key in new
+        if in_old and in_new and old[key] == new[key]:
+            continue
+        if in_old and in_new:
+            b, a = _diff_values(key, old[key], new[key])
+            nested = isinstance(old[key], dict | list) and type(old[key]) is type(new[key])
+            if not (nested and b in ({}, [])):
+                before[key] = b
+            if not (nested and a in ({}, [])):
+                after[key] = a
+        elif in_old:
+            before[key] = copy.deepcopy(old[key])
+        else:
+            after[key] = copy.deepcopy(new[key])
+    return before, after
+
+
+def _diff_values(field: str, old: JSON, new: JSON) -> tuple[JSON, JSON]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return _diff_maps(old, new)
+    if isinstance(old, list) and isinstance(new, list):
+        key_old = merge_key(field, old)
+        key_new = merge_key(field, new)
+        key = key_old or key_new
+        if key is not None and key_old in (key, None) and key_new in (key, None):
+            if all(isinstance(i, dict) and key in i for i in [*old, *new]):
+                return _diff_keyed_list(key, old, new)
+    return copy.deepcopy(old), copy.deepcopy(new)
+
+
+def _diff_keyed_list(key: str, old: list[JSON], new: list[JSON]) -> tuple[JSON, JSON]:
+    by_old = {_hashable(i[key]): i for i in old}
+    by_new = {_hashable(i[key]): i for i in new}
+    before: list[JSON] = []
+    after: list[JSON] = []
+    order = list(by_old) + [k for k in by_new if k not in by_old]
+    for ident in order:
+        o, n = by_old.get(ident), by_new.get(ident)
+        if o is not None and n is not None:
+            if o == n:
+                continue
+            b, a = _diff_maps(o, n)
+            b[key] = o[key]
+            a[key] = n[key]
+            before.append(_key_first(key, b))
+            after.append(_key_first(key, a))
+        elif o is not None:
+            before.append(copy.deepcopy(o))
+        elif n is not None:
+            after.append(copy.deepcopy(n))
+    return before, after
+
+
+def _key_first(key: str, item: dict[str, JSON]) -> dict[str, JSON]:
+    return {key: item[key], **{k: v for k, v in item.items() if k != key}}
+
+
+def changed_paths(before: Mapping[str, JSON], after: Mapping[str, JSON]) -> list[str]:
+    """Dotted paths of the leaves a sparse pair changes, for summaries and log lines.
+
+    List items are shown by merge key: ``spec.template.spec.containers[name=app].image``.
+    An item named on both sides with nothing else on one side is context, not a change.
+    """
+    paths: set[str] = set()
+    bare: list[set[str]] = []
+    for side in (_strip_identity(before), _strip_identity(after)):
+        side_bare: set[str] = set()
+        for key, value in side.items():
+            _collect_paths(str(key), value, paths, side_bare)
+        bare.append(side_bare)
+    for label in bare[0] ^ bare[1]:
+        if not any(p.startswith(label) for p in paths):
+            paths.add(label)
+    return sorted(paths)
+
+
+def _collect_paths(prefix: str, value: JSON, out: set[str], bare: set[str]) -> None:
+    if isinstance(value, dict) and value:
+        for key, sub in value.items():
+            _collect_paths(f"{prefix}.{key}", sub, out, bare)
+        return
+    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+        field = prefix.rsplit(".", 1)[-1]
+        key = merge_key(field, value)
+        if key is not None:
+            for item in value:
+                rest = {k: v for k, v in item.items() if k != key}
+                label = f"{prefix}[{key}={item[key]}]"
+                if rest:
+                    _collect_paths(label, rest, out, bare)
+                else:
+                    bare.add(label)
+            return
+    out.add(prefix)

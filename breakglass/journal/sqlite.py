@@ -1,0 +1,344 @@
+"""The embedded journal: one SQLite file in WAL mode with ``synchronous=FULL``.
+
+Why these settings: WAL lets readers (``breakglass journal list``, ``/readyz``) run while the
+server writes; ``synchronous=FULL`` fsyncs the WAL on every commit, so a capture acknowledged to
+the API server survives a power cut, not just a process crash; ``BEGIN IMMEDIATE`` takes the
+write lock up front so two writers never deadlock on upgrade.
+
+All SQLite calls run on one dedicated thread (a connection belongs to one thread), keeping the
+event loop free.  The schema carries a version in ``PRAGMA user_version`` and migrates forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import orjson
+
+from breakglass import model
+from breakglass.capture.audit import AuditCapture, Confirmation
+from breakglass.errors import JournalError, JournalUnavailable
+from breakglass.journal import AuditResult, InsertResult
+
+T = TypeVar("T")
+
+#: Each entry migrates the schema from version ``index`` to ``index + 1``.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE captures (
+            id TEXT PRIMARY KEY,
+            request_uid TEXT UNIQUE,
+            audit_id TEXT UNIQUE,
+            status TEXT NOT NULL,
+            source TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            username TEXT NOT NULL,
+            data BLOB NOT NULL
+        )
+        """,
+        "CREATE INDEX captures_status ON captures (status, id)",
+        "CREATE INDEX captures_object ON captures (kind, namespace, name, id)",
+        """
+        CREATE TABLE audit_events (
+            audit_id TEXT PRIMARY KEY,
+            capture_id TEXT,
+            seen_at TEXT NOT NULL
+        )
+        """,
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def _path_from_url(url: str) -> Path:
+    return Path(url[len("sqlite:///") :])
+
+
+def _dump(capture: model.Capture) -> bytes:
+    return orjson.dumps(capture.to_json())
+
+
+def _load(data: bytes | str) -> model.Capture:
+    return model.Capture.from_json(orjson.loads(data))
+
+
+class SQLiteJournal:
+    """``Journal`` on a local SQLite file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = _path_from_url(url)
+        self._conn: sqlite3.Connection | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="journal"
+        )
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, func)
+
+    def _call(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            raise JournalUnavailable(f"journal {self.path} is not open")
+        try:
+            return func(self._conn)
+        except sqlite3.OperationalError as exc:
+            if self._conn.in_transaction:
+                self._conn.rollback()
+            raise JournalUnavailable(f"journal {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            if self._conn.in_transaction:
+                self._conn.rollback()
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+
+    def _connect(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalUnavailable(
+                f"cannot open journal {self.path}: {exc}",
+                hint="check that the directory exists and is writable by breakglass",
+            ) from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalUnavailable(
+                    f"journal {self.path} has schema version {version}, newer than this "
+                    f"breakglass understands ({SCHEMA_VERSION})",
+                    hint="upgrade breakglass, or point journal at a new file",
+                )
+            for index in range(version, SCHEMA_VERSION):
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in MIGRATIONS[index]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {index + 1}")
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise JournalUnavailable(f"cannot use journal {self.path}: {exc}") from exc
+        except JournalUnavailable:
+            conn.close()
+            raise
+        self._conn = conn
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._connect)
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, _close)
+        self._executor.shutdown(wait=True)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def insert(self, capture: model.Capture) -> InsertResult:
+        return await self._run(lambda conn: _insert(conn, capture))
+
+    async def record_audit(
+        self, items: Sequence[Confirmation | AuditCapture], *, now: datetime
+    ) -> AuditResult:
+        return await self._run(lambda conn: _record_audit(conn, items, now))
+
+    async def update(self, capture: model.Capture) -> None:
+        def _update(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "UPDATE captures SET status = ?, updated_at = ?, data = ? WHERE id = ?",
+                (
+                    capture.status.value,
+                    model.format_time(capture.updated_at or model.utcnow()),
+                    _dump(capture),
+                    capture.id,
+                ),
+            )
+            conn.execute("COMMIT")
+
+        await self._run(_update)
+
+    async def check_writable(self) -> None:
+        def _probe(conn: sqlite3.Connection) -> None:
+            if not self.path.exists():
+                raise JournalUnavailable(f"journal file {self.path} has disappeared")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+
+        await self._run(_probe)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, capture_id: str) -> model.Capture | None:
+        def _get(conn: sqlite3.Connection) -> model.Capture | None:
+            row = conn.execute("SELECT data FROM captures WHERE id = ?", (capture_id,)).fetchone()
+            return _load(row[0]) if row else None
+
+        return await self._run(_get)
+
+    async def list(self, *, status: str | None = None, limit: int = 100) -> Sequence[model.Capture]:
+        def _list(conn: sqlite3.Connection) -> list[model.Capture]:
+            if status:
+                rows = conn.execute(
+                    "SELECT data FROM captures WHERE status = ? ORDER BY id DESC LIMIT ?",
+                    (status, limit),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT data FROM captures ORDER BY id DESC LIMIT ?", (limit,)
+                ).fetchall()
+            return [_load(r[0]) for r in rows]
+
+        return await self._run(_list)
+
+
+def _row(capture: model.Capture) -> tuple[Any, ...]:
+    return (
+        capture.id,
+        capture.request_uid,
+        capture.audit_id,
+        capture.status.value,
+        capture.source.value,
+        model.format_time(capture.received_at),
+        model.format_time(capture.updated_at or capture.received_at),
+        capture.object.kind,
+        capture.object.namespace,
+        capture.object.name,
+        capture.actor.username,
+        _dump(capture),
+    )
+
+
+_INSERT: Final = (
+    "INSERT INTO captures (id, request_uid, audit_id, status, source, received_at, updated_at,"
+    " kind, namespace, name, username, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _insert(conn: sqlite3.Connection, capture: model.Capture) -> InsertResult:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if capture.request_uid:
+            row = conn.execute(
+                "SELECT data FROM captures WHERE request_uid = ?", (capture.request_uid,)
+            ).fetchone()
+            if row:
+                conn.execute("ROLLBACK")
+                return InsertResult(_load(row[0]), created=False)
+        conn.execute(_INSERT, _row(capture))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return InsertResult(capture, created=True)
+
+
+def _merge_actor(base: model.Actor, audit: model.Actor) -> model.Actor:
+    return model.Actor(
+        username=base.username,
+        uid=base.uid or audit.uid,
+        groups=base.groups or audit.groups,
+        extra=base.extra or audit.extra,
+        impersonator=base.impersonator or audit.impersonator,
+        impersonator_groups=base.impersonator_groups or audit.impersonator_groups,
+        field_manager=base.field_manager or audit.field_manager,
+        user_agent=base.user_agent or audit.user_agent,
+        source_ips=base.source_ips or audit.source_ips,
+    )
+
+
+def _record_audit(
+    conn: sqlite3.Connection, items: Sequence[Confirmation | AuditCapture], now: datetime
+) -> AuditResult:
+    result = AuditResult()
+    stamp = model.format_time(now)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for item in items:
+            audit_id = item.audit_id if isinstance(item, Confirmation) else item.capture.audit_id
+            assert audit_id
+            seen = conn.execute(
+                "INSERT OR IGNORE INTO audit_events (audit_id, capture_id, seen_at)"
+                " VALUES (?, ?, ?)",
+                (audit_id, None, stamp),
+            )
+            if seen.rowcount == 0:
+                result.duplicates += 1
+                continue
+            if isinstance(item, Confirmation):
+                row = conn.execute(
+                    "SELECT data FROM captures WHERE id = ?", (item.capture_id,)
+                ).fetchone()
+                if row is None:
+                    result.orphaned_confirmations.append(item.capture_id)
+                    continue
+                capture = _load(row[0])
+                if capture.status is model.Status.PROVISIONAL:
+                    status = model.Status.CONFIRMED
+                else:
+                    status = capture.status
+                delta = capture.delta
+                if item.patch is not None:
+                    delta = model.Delta(
+                        before=delta.before,
+                        after=delta.after,
+                        patch=item.patch,
+                        patch_type=item.patch_type,
+                        paths=delta.paths,
+                    )
+                confirmed = dataclasses.replace(
+                    capture,
+                    status=status,
+                    audit_id=item.audit_id,
+                    actor=_merge_actor(capture.actor, item.actor),
+                    delta=delta,
+                    confirmed_at=capture.confirmed_at or item.at,
+                    updated_at=now,
+                )
+                conn.execute(
+                    "UPDATE captures SET status = ?, audit_id = ?, updated_at = ?, data = ?"
+                    " WHERE id = ?",
+                    (status.value, item.audit_id, stamp, _dump(confirmed), capture.id),
+                )
+                conn.execute(
+                    "UPDATE audit_events SET capture_id = ? WHERE audit_id = ?",
+                    (capture.id, audit_id),
+                )
+                result.confirmed += 1
+            else:
+                conn.execute(_INSERT, _row(item.capture))
+                conn.execute(
+                    "UPDATE audit_events SET capture_id = ? WHERE audit_id = ?",
+                    (item.capture.id, audit_id),
+                )
+                result.audit_only += 1
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result

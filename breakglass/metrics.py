@@ -1,0 +1,87 @@
+"""Prometheus metrics: one registry per process (per app in tests), named ``breakglass_*``.
+
+Kept outside ``web/`` because the backfill worker and the journal report into the same
+registry; ``web/`` only exposes it on ``/metrics``.  Label values are always from small fixed
+sets (endpoint, outcome, reason, operation, kind): never names, users or object bodies.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """All metrics breakglass exports, registered in their own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "breakglass_requests",
+            "HTTP requests handled, by endpoint and outcome.",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "breakglass_request_duration_seconds",
+            "Time from request received to response ready, by endpoint.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.captures = Counter(
+            "breakglass_captures",
+            "Manual changes captured, by source, operation, kind and classification.",
+            ["source", "operation", "kind", "classification"],
+            registry=r,
+        )
+        self.skips = Counter(
+            "breakglass_skipped_requests",
+            "Requests that were not manual changes, by reason.",
+            ["endpoint", "reason"],
+            registry=r,
+        )
+        self.confirmations = Counter(
+            "breakglass_confirmations",
+            "Provisional captures confirmed by an audit event.",
+            registry=r,
+        )
+        self.audit_events = Counter(
+            "breakglass_audit_events",
+            "Audit events received, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.journal_errors = Counter(
+            "breakglass_journal_errors",
+            "Journal operations that failed, by operation.",
+            ["operation"],
+            registry=r,
+        )
+        self.fail_open = Counter(
+            "breakglass_fail_open",
+            "Admission requests allowed without a durable capture, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.unusable = Counter(
+            "breakglass_unusable_payloads",
+            "Parseable payloads that could not be understood, by endpoint.",
+            ["endpoint"],
+            registry=r,
+        )
+        self.tls_reloads = Counter(
+            "breakglass_tls_reloads",
+            "Serving certificate reloads, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "breakglass_ready", "1 when the journal is writable, else 0.", registry=r
+        )
+
+    def render(self) -> bytes:
+        """The text exposition format of every metric."""
+        return generate_latest(self.registry)

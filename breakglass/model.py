@@ -1,0 +1,284 @@
+"""Domain values shared by every layer: who acted, on what, and the capture that records it.
+
+Everything here is a frozen dataclass or an enum with no behaviour beyond conversion to and from
+plain JSON, so values can cross from the pure capture functions to the journal, the worker and
+the CLI without any layer depending on another.  Wire formats (AdmissionReview, audit Event)
+are described in ``breakglass.capture.wire``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+JSON = Any
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_capture_id(now: float | None = None) -> str:
+    """A 26-character id that sorts by creation time (48-bit milliseconds + 80 random bits)."""
+    millis = int((time.time() if now is None else now) * 1000)
+    number = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[number & 31])
+        number >>= 5
+    return "".join(reversed(chars))
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 with microseconds and a ``Z``, the format every record uses."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str) -> datetime:
+    """Parse the RFC 3339 timestamps the API server and this package write."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+class Source(enum.StrEnum):
+    """Where a capture came from."""
+
+    ADMISSION = "admission"
+    AUDIT = "audit"
+
+
+class Status(enum.StrEnum):
+    """Where a capture is in its life.
+
+    ``provisional`` → ``confirmed`` | ``discarded``; the backfill states follow confirmation.
+    """
+
+    PROVISIONAL = "provisional"
+    CONFIRMED = "confirmed"
+    DISCARDED = "discarded"
+    IGNORED = "ignored"
+    UNMANAGED = "unmanaged"
+    BACKFILLING = "backfilling"
+    PR_OPEN = "pr_open"
+    MERGED = "merged"
+    CLOSED = "closed"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+
+
+class Operation(enum.StrEnum):
+    """The admission operation of a write (audit verbs are mapped onto these)."""
+
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change, as the API server authenticated them."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    impersonator: str | None = None
+    impersonator_groups: tuple[str, ...] = ()
+    field_manager: str | None = None
+    user_agent: str | None = None
+    source_ips: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "username": self.username,
+            "uid": self.uid,
+            "groups": list(self.groups),
+            "extra": {k: list(v) for k, v in self.extra},
+            "impersonator": self.impersonator,
+            "impersonator_groups": list(self.impersonator_groups),
+            "field_manager": self.field_manager,
+            "user_agent": self.user_agent,
+            "source_ips": list(self.source_ips),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> Actor:
+        extra = data.get("extra") or {}
+        return cls(
+            username=str(data.get("username", "")),
+            uid=str(data.get("uid", "")),
+            groups=tuple(data.get("groups") or ()),
+            extra=tuple((str(k), tuple(v)) for k, v in sorted(extra.items())),
+            impersonator=data.get("impersonator"),
+            impersonator_groups=tuple(data.get("impersonator_groups") or ()),
+            field_manager=data.get("field_manager"),
+            user_agent=data.get("user_agent"),
+            source_ips=tuple(data.get("source_ips") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """The object a change was made to (for a subresource, its parent object)."""
+
+    group: str
+    version: str
+    resource: str
+    kind: str
+    namespace: str
+    name: str
+    subresource: str = ""
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def describe(self) -> str:
+        """``deployment payments/checkout`` — the form used in warnings and PR titles."""
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind.lower()} {where}"
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "group": self.group,
+            "version": self.version,
+            "resource": self.resource,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "subresource": self.subresource,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> ObjectRef:
+        return cls(
+            group=str(data.get("group", "")),
+            version=str(data.get("version", "")),
+            resource=str(data.get("resource", "")),
+            kind=str(data.get("kind", "")),
+            namespace=str(data.get("namespace", "")),
+            name=str(data.get("name", "")),
+            subresource=str(data.get("subresource", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The human's change as a sparse ``(before, after)`` pair (see ``breakglass.delta``).
+
+    ``patch`` is the request body of a PATCH as the audit event carried it (already redacted):
+    the most precise record of what the engineer asked for.  ``paths`` lists the changed leaves
+    for summaries.
+    """
+
+    before: JSON = None
+    after: JSON = None
+    patch: JSON = None
+    patch_type: str | None = None
+    paths: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "before": self.before,
+            "after": self.after,
+            "patch": self.patch,
+            "patch_type": self.patch_type,
+            "paths": list(self.paths),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> Delta:
+        return cls(
+            before=data.get("before"),
+            after=data.get("after"),
+            patch=data.get("patch"),
+            patch_type=data.get("patch_type"),
+            paths=tuple(data.get("paths") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One manual change, as recorded in the journal."""
+
+    id: str
+    cluster: str
+    source: Source
+    status: Status
+    operation: Operation
+    object: ObjectRef
+    actor: Actor
+    delta: Delta
+    received_at: datetime
+    request_uid: str | None = None
+    audit_id: str | None = None
+    classification: str = "drift"
+    reason: str | None = None
+    confirmed_at: datetime | None = None
+    updated_at: datetime | None = None
+    pr_url: str | None = None
+    attempts: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def with_status(self, status: Status, *, reason: str | None = None) -> Capture:
+        return replace(self, status=status, reason=reason if reason is not None else self.reason)
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "cluster": self.cluster,
+            "source": self.source.value,
+            "status": self.status.value,
+            "operation": self.operation.value,
+            "object": self.object.to_json(),
+            "actor": self.actor.to_json(),
+            "delta": self.delta.to_json(),
+            "received_at": format_time(self.received_at),
+            "request_uid": self.request_uid,
+            "audit_id": self.audit_id,
+            "classification": self.classification,
+            "reason": self.reason,
+            "confirmed_at": format_time(self.confirmed_at) if self.confirmed_at else None,
+            "updated_at": format_time(self.updated_at) if self.updated_at else None,
+            "pr_url": self.pr_url,
+            "attempts": self.attempts,
+            "labels": dict(self.labels),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> Capture:
+        confirmed = data.get("confirmed_at")
+        updated = data.get("updated_at")
+        return cls(
+            id=str(data["id"]),
+            cluster=str(data.get("cluster", "")),
+            source=Source(data["source"]),
+            status=Status(data["status"]),
+            operation=Operation(data["operation"]),
+            object=ObjectRef.from_json(data["object"]),
+            actor=Actor.from_json(data["actor"]),
+            delta=Delta.from_json(data.get("delta") or {}),
+            received_at=parse_time(data["received_at"]),
+            request_uid=data.get("request_uid"),
+            audit_id=data.get("audit_id"),
+            classification=str(data.get("classification", "drift")),
+            reason=data.get("reason"),
+            confirmed_at=parse_time(confirmed) if confirmed else None,
+            updated_at=parse_time(updated) if updated else None,
+            pr_url=data.get("pr_url"),
+            attempts=int(data.get("attempts", 0)),
+            labels=dict(data.get("labels") or {}),
+        )

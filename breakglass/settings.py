@@ -1,0 +1,427 @@
+"""Settings: one YAML file plus environment variables for secrets, validated into frozen values.
+
+Operators edit one file; secrets (bearer tokens, HMAC keys, forge tokens) never go in it, only
+the *name* of the environment variable that holds them (``*_env`` keys).  Loading collects
+every problem before failing, and each problem names the key path, the value found and what is
+allowed, so ``breakglass config check FILE`` can print them all at once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from breakglass.errors import ConfigError, ConfigProblem
+
+DEFAULT_IGNORED_USERS: Final = ("system:*",)
+DEFAULT_IGNORED_GROUPS: Final = ("system:nodes", "system:serviceaccounts:kube-system")
+DEFAULT_RECORD_ONLY: Final = ("rollout-restart", "rollout-pause", "hpa-replicas")
+KNOWN_OPERATIONS: Final = frozenset(DEFAULT_RECORD_ONLY)
+MAX_BODY_DEFAULT: Final = 3 * 1024 * 1024
+_SECRET_KEY_NAMES: Final = re.compile(r"(^|_)(token|password|secret|hmac_key|private_key)$")
+_DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    host: str = "0.0.0.0"  # noqa: S104 - a webhook must be reachable by the API server
+    port: int = 8443
+
+
+@dataclass(frozen=True)
+class TLSSettings:
+    """Serving certificate; without files a self-signed pair is generated under ``state_dir``."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+    reload_interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class AuditWebhookSettings:
+    enabled: bool = True
+    token_env: str = "BREAKGLASS_AUDIT_TOKEN"  # noqa: S105 - a variable name, not a token
+
+
+@dataclass(frozen=True)
+class AdmissionSettings:
+    mode: str = "observe"
+    require_client_cert: bool = False
+
+
+@dataclass(frozen=True)
+class ActorSettings:
+    ignore_users: tuple[str, ...] = DEFAULT_IGNORED_USERS
+    ignore_groups: tuple[str, ...] = DEFAULT_IGNORED_GROUPS
+
+    def is_ignored(self, username: str, groups: tuple[str, ...]) -> bool:
+        """Whether changes by this identity are automation, not a human's manual edit."""
+        if any(fnmatch.fnmatchcase(username, p) for p in self.ignore_users):
+            return True
+        return any(fnmatch.fnmatchcase(g, p) for g in groups for p in self.ignore_groups)
+
+
+@dataclass(frozen=True)
+class RedactionSettings:
+    salt_env: str = "BREAKGLASS_REDACTION_SALT"
+    extra_key_patterns: tuple[str, ...] = ("*_TOKEN", "*_PASSWORD", "*_SECRET", "*_API_KEY")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "info"
+    format: str = "json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``breakglass serve`` and the worker need, validated."""
+
+    cluster: str = "default"
+    state_dir: Path = Path("./breakglass-state")
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    tls: TLSSettings = field(default_factory=TLSSettings)
+    journal_url: str = "sqlite:///./breakglass-state/journal.db"
+    audit_webhook: AuditWebhookSettings = field(default_factory=AuditWebhookSettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
+    actors: ActorSettings = field(default_factory=ActorSettings)
+    record_only: tuple[str, ...] = DEFAULT_RECORD_ONLY
+    redaction: RedactionSettings = field(default_factory=RedactionSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    max_body_bytes: int = MAX_BODY_DEFAULT
+    source: str = "<defaults>"
+
+    def secret(self, env_name: str, environ: Mapping[str, str] | None = None) -> str | None:
+        """The value of a secret-bearing environment variable, or ``None`` if unset/empty."""
+        env = os.environ if environ is None else environ
+        value = env.get(env_name, "")
+        return value or None
+
+
+class _Reader:
+    """Walks a parsed YAML mapping, converting values and collecting problems by key path."""
+
+    def __init__(self, data: Mapping[str, Any], base: Path) -> None:
+        self.data = data
+        self.base = base
+        self.problems: list[ConfigProblem] = []
+        self.seen: set[str] = set()
+
+    def _lookup(self, path: str) -> tuple[bool, Any]:
+        node: Any = self.data
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return False, None
+            node = node[part]
+        self.seen.add(path)
+        return True, node
+
+    def problem(self, path: str, value: Any, allowed: str) -> None:
+        self.problems.append(ConfigProblem(path, _show(value), allowed))
+
+    def get(self, path: str, default: Any, convert: Callable[[Any], Any], allowed: str) -> Any:
+        found, value = self._lookup(path)
+        if not found or value is None:
+            return default
+        try:
+            return convert(value)
+        except (TypeError, ValueError):
+            self.problem(path, value, allowed)
+            return default
+
+    def section(self, path: str) -> Mapping[str, Any]:
+        found, value = self._lookup(path)
+        if not found or value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problem(path, value, "must be a mapping")
+            return {}
+        return value
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_str(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(value)
+    return value
+
+
+def _as_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(value)
+    return value
+
+
+def _as_port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValueError(value)
+    return value
+
+
+def _as_positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(value)
+    return value
+
+
+def _as_positive_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(value)
+    return float(value)
+
+
+def _as_str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(value)
+    return tuple(value)
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(value)
+        return str(value)
+
+    return convert
+
+
+def _env_name(value: Any) -> str:
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise ValueError(value)
+    return value
+
+
+def _journal_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+        return value
+    if value.startswith(("postgresql://", "postgres://")):
+        return value
+    raise ValueError(value)
+
+
+def _check_no_inline_secrets(node: Any, path: str, reader: _Reader) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _SECRET_KEY_NAMES.search(key) and value is not None:
+                reader.problems.append(
+                    ConfigProblem(
+                        sub,
+                        "<value hidden>",
+                        f"secrets never go in the file: set `{key}_env` to the name of an "
+                        "environment variable that holds it",
+                    )
+                )
+            else:
+                _check_no_inline_secrets(value, sub, reader)
+
+
+_KNOWN_KEYS: Final = frozenset(
+    {
+        "cluster",
+        "state_dir",
+        "listen.host",
+        "listen.port",
+        "tls.cert_file",
+        "tls.key_file",
+        "tls.client_ca_file",
+        "tls.reload_interval",
+        "journal",
+        "journal.url",
+        "audit_webhook.enabled",
+        "audit_webhook.token_env",
+        "admission.mode",
+        "admission.require_client_cert",
+        "actors.ignore.users",
+        "actors.ignore.groups",
+        "capture.record_only",
+        "redaction.salt_env",
+        "redaction.extra_key_patterns",
+        "logging.level",
+        "logging.format",
+        "limits.max_body_bytes",
+    }
+)
+_SECTIONS: Final = frozenset(
+    {"listen", "tls", "audit_webhook", "admission", "actors", "actors.ignore", "capture"}
+    | {"redaction", "logging", "limits"}
+)
+
+
+def _unknown_keys(node: Any, path: str, reader: _Reader) -> None:
+    if not isinstance(node, Mapping):
+        return
+    for key, value in node.items():
+        sub = f"{path}.{key}" if path else str(key)
+        if sub in _SECTIONS or (sub == "journal" and isinstance(value, Mapping)):
+            _unknown_keys(value, sub, reader)
+        elif sub not in _KNOWN_KEYS and not _SECRET_KEY_NAMES.search(str(key)):
+            reader.problem(sub, key, "unknown key; see the configuration reference in README.md")
+
+
+def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Settings:
+    """Validate a parsed config mapping; raise ``ConfigError`` listing every problem."""
+    r = _Reader(data, base)
+    _check_no_inline_secrets(data, "", r)
+    _unknown_keys(data, "", r)
+
+    def path(value: Any) -> Path:
+        p = Path(_as_str(value)).expanduser()
+        return p if p.is_absolute() else (base / p)
+
+    cluster = r.get("cluster", "default", _as_str, "a DNS label: lowercase letters, digits, '-'")
+    if not _DNS_LABEL.match(cluster):
+        r.problem("cluster", cluster, "a DNS label: lowercase letters, digits, '-'")
+    state_dir = r.get("state_dir", base / "breakglass-state", path, "a directory path")
+    listen = ListenSettings(
+        host=r.get("listen.host", "0.0.0.0", _as_str, "an IP address or host name"),  # noqa: S104
+        port=r.get("listen.port", 8443, _as_port, "an integer from 0 to 65535"),
+    )
+    tls = TLSSettings(
+        cert_file=r.get("tls.cert_file", None, path, "a PEM certificate file path"),
+        key_file=r.get("tls.key_file", None, path, "a PEM private key file path"),
+        client_ca_file=r.get("tls.client_ca_file", None, path, "a PEM CA bundle path"),
+        reload_interval=r.get(
+            "tls.reload_interval", 10.0, _as_positive_float, "seconds, a positive number"
+        ),
+    )
+    if (tls.cert_file is None) != (tls.key_file is None):
+        r.problem(
+            "tls",
+            {"cert_file": str(tls.cert_file), "key_file": str(tls.key_file)},
+            "set both cert_file and key_file, or neither (a self-signed pair is generated)",
+        )
+    for key, value in (
+        ("tls.cert_file", tls.cert_file),
+        ("tls.key_file", tls.key_file),
+        ("tls.client_ca_file", tls.client_ca_file),
+    ):
+        if value is not None and not value.is_file():
+            r.problem(key, str(value), "an existing, readable file")
+    journal_raw = data.get("journal")
+    default_journal = f"sqlite:///{state_dir / 'journal.db'}"
+    if isinstance(journal_raw, Mapping):
+        journal_url = r.get("journal.url", default_journal, _journal_url, _JOURNAL_ALLOWED)
+    else:
+        journal_url = r.get("journal", default_journal, _journal_url, _JOURNAL_ALLOWED)
+    if journal_url.startswith("sqlite:///"):
+        db_path = Path(journal_url[len("sqlite:///") :])
+        if not db_path.is_absolute():
+            journal_url = f"sqlite:///{base / db_path}"
+    audit = AuditWebhookSettings(
+        enabled=r.get("audit_webhook.enabled", True, _as_bool, "true or false"),
+        token_env=r.get(
+            "audit_webhook.token_env",
+            "BREAKGLASS_AUDIT_TOKEN",
+            _env_name,
+            "an environment variable name (the token itself never goes in the file)",
+        ),
+    )
+    admission = AdmissionSettings(
+        mode=r.get("admission.mode", "observe", _choice("observe"), "'observe' (never denies)"),
+        require_client_cert=r.get(
+            "admission.require_client_cert", False, _as_bool, "true or false"
+        ),
+    )
+    if admission.require_client_cert and tls.client_ca_file is None:
+        r.problem(
+            "admission.require_client_cert",
+            True,
+            "needs tls.client_ca_file to verify the API server's client certificate",
+        )
+    r.section("actors")
+    r.section("actors.ignore")
+    actors = ActorSettings(
+        ignore_users=r.get("actors.ignore.users", DEFAULT_IGNORED_USERS, _as_str_list, _GLOB_LIST),
+        ignore_groups=r.get(
+            "actors.ignore.groups", DEFAULT_IGNORED_GROUPS, _as_str_list, _GLOB_LIST
+        ),
+    )
+    record_only = r.get("capture.record_only", DEFAULT_RECORD_ONLY, _as_str_list, _OPS_ALLOWED)
+    for op in record_only:
+        if op not in KNOWN_OPERATIONS:
+            r.problem("capture.record_only", op, _OPS_ALLOWED)
+    redaction = RedactionSettings(
+        salt_env=r.get(
+            "redaction.salt_env", "BREAKGLASS_REDACTION_SALT", _env_name, "an env var name"
+        ),
+        extra_key_patterns=r.get(
+            "redaction.extra_key_patterns",
+            RedactionSettings.extra_key_patterns,
+            _as_str_list,
+            _GLOB_LIST,
+        ),
+    )
+    logging_settings = LoggingSettings(
+        level=r.get(
+            "logging.level",
+            "info",
+            _choice("debug", "info", "warning", "error"),
+            "one of debug, info, warning, error",
+        ),
+        format=r.get("logging.format", "json", _choice("json", "console"), "json or console"),
+    )
+    max_body = r.get(
+        "limits.max_body_bytes", MAX_BODY_DEFAULT, _as_positive_int, "a positive byte count"
+    )
+    if r.problems:
+        raise ConfigError(source, r.problems)
+    return Settings(
+        cluster=cluster,
+        state_dir=state_dir,
+        listen=listen,
+        tls=tls,
+        journal_url=journal_url,
+        audit_webhook=audit,
+        admission=admission,
+        actors=actors,
+        record_only=record_only,
+        redaction=redaction,
+        logging=logging_settings,
+        max_body_bytes=max_body,
+        source=source,
+    )
+
+
+_JOURNAL_ALLOWED: Final = "sqlite:///PATH or postgresql://HOST/DB"
+_GLOB_LIST: Final = "a list of names, '*' globs allowed"
+_OPS_ALLOWED: Final = "a list drawn from " + ", ".join(sorted(KNOWN_OPERATIONS))
+
+
+def load(path: str | Path) -> Settings:
+    """Read and validate a settings file; relative paths in it are relative to the file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            str(file), [ConfigProblem("<file>", str(file), f"a readable file ({exc.strerror})")]
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(
+            str(file), [ConfigProblem("<file>", where, f"valid YAML ({exc})")]
+        ) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(str(file), [ConfigProblem("<root>", _show(data), "a mapping of keys")])
+    return from_mapping(data, source=str(file), base=file.resolve().parent)
