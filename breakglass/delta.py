@@ -227,9 +227,13 @@ def _diff_values(field: str, old: JSON, new: JSON) -> tuple[JSON, JSON]:
         key_old = merge_key(field, old)
         key_new = merge_key(field, new)
         key = key_old or key_new
-        if key is not None and key_old in (key, None) and key_new in (key, None):
-            if all(isinstance(i, dict) and key in i for i in [*old, *new]):
-                return _diff_keyed_list(key, old, new)
+        if (
+            key is not None
+            and key_old in (key, None)
+            and key_new in (key, None)
+            and all(isinstance(i, dict) and key in i for i in [*old, *new])
+        ):
+            return _diff_keyed_list(key, old, new)
     return copy.deepcopy(old), copy.deepcopy(new)
 
 

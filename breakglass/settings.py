@@ -282,7 +282,7 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
 
     def path(value: Any) -> Path:
         p = Path(_as_str(value)).expanduser()
-        return p if p.is_absolute() else (base / p)
+        return (p if p.is_absolute() else (base / p)).resolve()
 
     cluster = r.get("cluster", "default", _as_str, "a DNS label: lowercase letters, digits, '-'")
     if not _DNS_LABEL.match(cluster):
@@ -322,7 +322,7 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
     if journal_url.startswith("sqlite:///"):
         db_path = Path(journal_url[len("sqlite:///") :])
         if not db_path.is_absolute():
-            journal_url = f"sqlite:///{base / db_path}"
+            journal_url = f"sqlite:///{(base / db_path).resolve()}"
     audit = AuditWebhookSettings(
         enabled=r.get("audit_webhook.enabled", True, _as_bool, "true or false"),
         token_env=r.get(

@@ -55,7 +55,11 @@ def test_set_image_matches_containers_by_name_not_index(policy, now):
 @pytest.mark.parametrize(
     ("manager", "mutate", "path"),
     [
-        ("kubectl-label", lambda d: d["metadata"]["labels"].update(tier="gold"), "metadata.labels.tier"),
+        (
+            "kubectl-label",
+            lambda d: d["metadata"]["labels"].update(tier="gold"),
+            "metadata.labels.tier",
+        ),
         (
             "kubectl-annotate",
             lambda d: d["metadata"]["annotations"].update(reason="INC-1234"),
@@ -111,7 +115,9 @@ def test_scale_to_the_same_count_is_a_noop(policy, now):
 
 def test_create_and_delete(policy, now):
     obj = p.configmap()
-    created = decide(p.review(operation="CREATE", obj=obj, old=None, field_manager="kubectl-create"), policy, now)
+    created = decide(
+        p.review(operation="CREATE", obj=obj, old=None, field_manager="kubectl-create"), policy, now
+    )
     assert isinstance(created, model.Capture)
     assert created.operation is model.Operation.CREATE
     assert created.delta.after["data"] == {"FEATURE_X": "off", "TIMEOUT": "30"}
@@ -129,9 +135,27 @@ def test_create_and_delete(policy, now):
 @pytest.mark.parametrize(
     ("build", "reason"),
     [
-        (lambda: p.review(operation="UPDATE", obj=p.deployment(replicas=3), old=p.deployment(), dry_run=True), "dry-run"),
-        (lambda: p.review(operation="UPDATE", obj=p.deployment(replicas=3), old=p.deployment(), subresource="status"), "status"),
-        (lambda: p.review(operation="UPDATE", obj=p.deployment(replicas=3), old=p.deployment(), user=p.ARGOCD), "ignored-actor"),
+        (
+            lambda: p.review(
+                operation="UPDATE", obj=p.deployment(replicas=3), old=p.deployment(), dry_run=True
+            ),
+            "dry-run",
+        ),
+        (
+            lambda: p.review(
+                operation="UPDATE",
+                obj=p.deployment(replicas=3),
+                old=p.deployment(),
+                subresource="status",
+            ),
+            "status",
+        ),
+        (
+            lambda: p.review(
+                operation="UPDATE", obj=p.deployment(replicas=3), old=p.deployment(), user=p.ARGOCD
+            ),
+            "ignored-actor",
+        ),
         (
             lambda: p.review(
                 operation="UPDATE",
@@ -150,7 +174,9 @@ def test_create_and_delete(policy, now):
                     lambda d: (
                         d["metadata"].update(resourceVersion="9", generation=9),
                         d["status"].update(readyReplicas=0),
-                        d["metadata"]["annotations"].update({"deployment.kubernetes.io/revision": "8"}),
+                        d["metadata"]["annotations"].update(
+                            {"deployment.kubernetes.io/revision": "8"}
+                        ),
                     ),
                 ),
                 old=p.deployment(),
@@ -169,7 +195,12 @@ def test_connect_and_other_subresources_are_skipped(policy, now):
     r = p.review(operation="UPDATE", obj=p.deployment(), old=p.deployment(), subresource="status")
     r["request"]["operation"] = "CONNECT"
     assert decide(r, policy, now).reason == "connect"
-    r = p.review(operation="UPDATE", obj=p.deployment(), old=p.deployment(), subresource="ephemeralcontainers")
+    r = p.review(
+        operation="UPDATE",
+        obj=p.deployment(),
+        old=p.deployment(),
+        subresource="ephemeralcontainers",
+    )
     assert decide(r, policy, now).reason == "subresource"
 
 
@@ -201,19 +232,30 @@ def test_rollout_restart_and_pause_are_classified(policy, now):
     old = p.deployment()
     restarted = p.edited(
         old,
-        lambda d: d["spec"]["template"]["metadata"].setdefault("annotations", {}).update(
-            {"kubectl.kubernetes.io/restartedAt": "2026-11-26T02:14:07Z"}
+        lambda d: (
+            d["spec"]["template"]["metadata"]
+            .setdefault("annotations", {})
+            .update({"kubectl.kubernetes.io/restartedAt": "2026-11-26T02:14:07Z"})
         ),
     )
-    capture = decide(p.review(operation="UPDATE", obj=restarted, old=old, field_manager="kubectl-rollout"), policy, now)
+    capture = decide(
+        p.review(operation="UPDATE", obj=restarted, old=old, field_manager="kubectl-rollout"),
+        policy,
+        now,
+    )
     assert capture.classification == "rollout-restart"
     assert "operational action" in admission.warning(capture, record_only=policy.record_only)
     paused = p.edited(old, lambda d: d["spec"].update(paused=True))
-    assert decide(p.review(operation="UPDATE", obj=paused, old=old), policy, now).classification == "rollout-pause"
+    assert (
+        decide(p.review(operation="UPDATE", obj=paused, old=old), policy, now).classification
+        == "rollout-pause"
+    )
 
 
 def test_warning_is_short_and_names_the_capture(policy, now):
-    capture = decide(p.review(operation="UPDATE", obj=p.deployment(replicas=9), old=p.deployment()), policy, now)
+    capture = decide(
+        p.review(operation="UPDATE", obj=p.deployment(replicas=9), old=p.deployment()), policy, now
+    )
     text = admission.warning(capture, record_only=policy.record_only)
     assert text == (
         f"breakglass: recorded deployment payments/checkout change as {capture.id}; "
@@ -250,5 +292,7 @@ def test_capture_ids_sort_by_time():
 
 
 def test_capture_round_trips_through_json(policy, now):
-    capture = decide(p.review(operation="UPDATE", obj=p.deployment(replicas=9), old=p.deployment()), policy, now)
+    capture = decide(
+        p.review(operation="UPDATE", obj=p.deployment(replicas=9), old=p.deployment()), policy, now
+    )
     assert model.Capture.from_json(capture.to_json()) == capture
