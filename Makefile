@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test lint unit e2e demo bench clean
+.PHONY: help install test testbin lint demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,7 +22,10 @@ lint: install  ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint  ## the whole suite: lint, then every test (end-to-end ones included when available)
+testbin:  ## build (or reuse) kube-apiserver, kubectl and etcd for the end-to-end tests
+	@bash tests/e2e/testbin.sh >/dev/null || [ "$${BREAKGLASS_E2E:-}" != required ]
+
+test: lint testbin  ## the whole suite: lint, then every test (end-to-end ones when Go is available)
 	$(BIN)/pytest -q
 
 demo: install  ## run breakglass on embedded defaults (SQLite journal, self-signed TLS)

@@ -172,6 +172,8 @@ def decide(
             namespace = _object_namespace(new_s or old_s)
 
     classification = classify(before, after) if operation == "UPDATE" else "drift"
+    if (group, plural) == ("", "namespaces"):
+        namespace = ""  # the API server sets request.namespace to a Namespace's own name
     ref = model.ObjectRef(
         group=group,
         version=version,

@@ -150,6 +150,8 @@ def decide(
         )
 
     namespace = text(ref.get("namespace"), "objectRef.namespace")
+    if (group, plural) == ("", "namespaces"):
+        namespace = ""  # a Namespace is cluster-scoped, whatever objectRef says
     name = text(ref.get("name"), "objectRef.name")
     if subresource == "scale":
         replicas = _replicas(response_object if response_object is not None else request_object)

@@ -1,0 +1,84 @@
+"""The session-wide control plane for end-to-end tests, or a skip that says how to enable it.
+
+``BREAKGLASS_E2E=required`` (set by ``.ci/run``) turns a missing toolchain into a failure;
+``BREAKGLASS_E2E=skip`` skips on purpose; unset, the tests run when the binaries can be built.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.controlplane import ControlPlane, ToolchainMissing, binaries
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    mode = os.environ.get("BREAKGLASS_E2E", "")
+    if mode == "skip":
+        pytest.skip("BREAKGLASS_E2E=skip")
+    try:
+        bins = binaries()
+    except ToolchainMissing as exc:
+        if mode == "required":
+            pytest.fail(f"BREAKGLASS_E2E=required but the control plane is unavailable: {exc}")
+        pytest.skip(f"{exc} (set BREAKGLASS_E2E=required to make this a failure)")
+    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"), bins)
+    try:
+        plane.start()
+        wait_for_webhook(plane)
+        yield plane
+    finally:
+        plane.stop()
+
+
+def wait_for_webhook(plane: ControlPlane, timeout: float = 60) -> None:
+    """The API server picks up a new webhook configuration after a few seconds; probe until a
+    manual write shows breakglass's warning."""
+    started = time.monotonic()
+    plane.kubectl("create", "namespace", "e2e-probe", user="admin")
+    deadline = started + timeout
+    while True:
+        name = f"probe-{uuid.uuid4().hex[:8]}"
+        out = plane.kubectl("create", "configmap", name, "-n", "e2e-probe", "--from-literal=a=b")
+        if "breakglass: recorded" in out.stderr:
+            plane.timings["webhook-effective"] = time.monotonic() - started
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                "webhook never took effect:\n"
+                + plane.log("kube-apiserver")[-3000:]
+                + plane.log("breakglass")[-3000:]
+            )
+        time.sleep(0.5)
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 20, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.25)
+
+
+@pytest.fixture
+def namespace(cluster: ControlPlane) -> str:
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name, user="argocd")
+    return name

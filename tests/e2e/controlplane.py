@@ -1,0 +1,426 @@
+"""A real control plane for end-to-end tests: etcd + kube-apiserver + breakglass, on loopback.
+
+Everything lives in one temporary directory and on free loopback ports.  The API server runs
+with static-token users (alice and bob in ``oncall``, an admin, and identities standing for the
+Argo CD and Flux controllers), RBAC, an audit policy and the audit **batch** webhook backend
+pointing at breakglass, which itself runs as a subprocess through its real CLI.  The
+ValidatingWebhookConfiguration comes from ``breakglass manifests webhook`` — the same generator
+``deploy/`` uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTBIN = ROOT / "tests" / "e2e" / "testbin.sh"
+AUDIT_TOKEN = "e2e-audit-token"
+
+USERS = {
+    "admin": ("admin-token", "admin", "system:masters"),
+    "alice": ("alice-token", "alice", "oncall"),
+    "bob": ("bob-token", "bob", "oncall"),
+    "argocd": (
+        "argocd-token",
+        "system:serviceaccount:argocd:argocd-application-controller",
+        "system:serviceaccounts,system:serviceaccounts:argocd",
+    ),
+    "flux": (
+        "flux-token",
+        "system:serviceaccount:flux-system:kustomize-controller",
+        "system:serviceaccounts,system:serviceaccounts:flux-system",
+    ),
+}
+
+
+class ToolchainMissing(RuntimeError):
+    """The binaries could not be built or found (no Go, no module proxy)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def binaries() -> dict[str, str]:
+    """Paths of kube-apiserver, kubectl and etcd, building them into the cache if needed."""
+    if shutil.which("go") is None and not os.environ.get("BREAKGLASS_TESTBIN_DIR"):
+        cached = Path.home() / ".cache" / "breakglass" / "testbin"
+        if not any(cached.glob("k8s-*/.complete")):
+            raise ToolchainMissing(
+                "Go is not installed, so kube-apiserver and etcd cannot be built; install Go "
+                "(>= 1.25) and run tests/e2e/testbin.sh, or set BREAKGLASS_E2E=required in CI"
+            )
+    proc = subprocess.run(["bash", str(TESTBIN)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolchainMissing(f"tests/e2e/testbin.sh failed:\n{proc.stderr[-4000:]}")
+    found = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    for key in ("KUBE_APISERVER", "KUBECTL", "ETCD"):
+        if key not in found or not Path(found[key]).is_file():
+            raise ToolchainMissing(f"tests/e2e/testbin.sh did not produce {key}")
+    return found
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _pem_key(key: Any) -> bytes:
+    return key.private_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _cert(
+    subject: str,
+    key: Any,
+    *,
+    issuer: tuple[x509.Certificate, Any] | None = None,
+    ca: bool = False,
+    hosts: tuple[str, ...] = (),
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer[0].subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if hosts:
+        sans: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                sans.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass
+class ControlPlane:
+    """A running etcd + kube-apiserver + breakglass; use ``start()`` and ``stop()``."""
+
+    workdir: Path
+    bins: dict[str, str]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.etcd_port = free_port()
+        self.etcd_peer_port = free_port()
+        self.api_port = free_port()
+        self.bg_port = free_port()
+        self.api_url = f"https://127.0.0.1:{self.api_port}"
+        self.bg_url = f"https://127.0.0.1:{self.bg_port}"
+        self.pki = self.workdir / "pki"
+        self.state = self.workdir / "breakglass-state"
+        self.logs = self.workdir / "logs"
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def _write_pki(self) -> None:
+        self.pki.mkdir(parents=True)
+        ca_key = _key()
+        ca = _cert("e2e-ca", ca_key, ca=True)
+        (self.pki / "ca.crt").write_bytes(_pem(ca))
+        for name, hosts in (
+            ("apiserver", ("127.0.0.1", "localhost", "10.0.0.1", "kubernetes.default.svc")),
+            ("breakglass", ("127.0.0.1", "localhost")),
+        ):
+            key = _key()
+            cert = _cert(name, key, issuer=(ca, ca_key), hosts=hosts)
+            (self.pki / f"{name}.crt").write_bytes(_pem(cert) + _pem(ca))
+            (self.pki / f"{name}.key").write_bytes(_pem_key(key))
+        sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (self.pki / "sa.key").write_bytes(_pem_key(sa))
+        (self.pki / "sa.pub").write_bytes(
+            sa.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        with (self.pki / "tokens.csv").open("w") as handle:
+            for token, user, groups in USERS.values():
+                handle.write(f'{token},{user},{user}-uid,"{groups}"\n')
+
+    def _write_breakglass_files(self) -> None:
+        self.state.mkdir(parents=True)
+        self.config = self.workdir / "breakglass.yaml"
+        self.config.write_text(
+            f"""cluster: e2e
+state_dir: {self.state}
+listen: {{host: 127.0.0.1, port: {self.bg_port}}}
+tls: {{cert_file: {self.pki / "breakglass.crt"}, key_file: {self.pki / "breakglass.key"}}}
+journal: sqlite:///{self.state / "journal.db"}
+logging: {{level: debug, format: json}}
+"""
+        )
+        env = {**os.environ, "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN}
+        for what, args in (
+            ("audit-policy.yaml", ["audit-policy"]),
+            (
+                "audit-webhook.kubeconfig",
+                ["audit-kubeconfig", "--ca-file", str(self.pki / "ca.crt"), "--url", self.bg_url],
+            ),
+            (
+                "webhook.yaml",
+                [
+                    "webhook",
+                    "--ca-file",
+                    str(self.pki / "ca.crt"),
+                    "--url",
+                    self.bg_url,
+                    "--config",
+                    str(self.config),
+                    "--timeout",
+                    "5",
+                ],
+            ),
+        ):
+            out = subprocess.run(
+                [sys.executable, "-m", "breakglass", "manifests", *args],
+                capture_output=True,
+                check=True,
+                env=env,
+            )
+            (self.workdir / what).write_bytes(out.stdout)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.logs.mkdir(exist_ok=True)
+        handle = (self.logs / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            argv, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+    def _wait(self, name: str, url: str, ctx: ssl.SSLContext | None, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        headers = {"Authorization": "Bearer admin-token"} if name == "kube-apiserver" else {}
+        while True:
+            proc = self.procs[name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{self.log(name)[-4000:]}")
+            try:
+                req = urllib.request.Request(url, headers=headers)
+                with urllib.request.urlopen(req, context=ctx, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not ready after {timeout}s:\n{self.log(name)[-4000:]}")
+            time.sleep(0.2)
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self._write_pki()
+        self._write_breakglass_files()
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        self._spawn(
+            "breakglass",
+            [sys.executable, "-m", "breakglass", "serve", "--config", str(self.config)],
+            env={
+                **os.environ,
+                "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN,
+                "BREAKGLASS_REDACTION_SALT": "e2e-salt",
+            },
+        )
+        self._spawn(
+            "etcd",
+            [
+                self.bins["ETCD"],
+                "--name=e2e",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+                f"--initial-cluster=e2e=http://127.0.0.1:{self.etcd_peer_port}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+        self._wait("etcd", f"http://127.0.0.1:{self.etcd_port}/health", None, 30)
+        self.timings["etcd"] = time.monotonic() - started
+        self._spawn(
+            "kube-apiserver",
+            [
+                self.bins["KUBE_APISERVER"],
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.api_port}",
+                f"--cert-dir={self.pki}",
+                f"--tls-cert-file={self.pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={self.pki / 'apiserver.key'}",
+                f"--client-ca-file={self.pki / 'ca.crt'}",
+                f"--token-auth-file={self.pki / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={self.pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={self.pki / 'sa.key'}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--endpoint-reconciler-type=none",
+                "--disable-admission-plugins=ServiceAccount",
+                f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
+                f"--audit-webhook-config-file={self.workdir / 'audit-webhook.kubeconfig'}",
+                "--audit-webhook-mode=batch",
+                "--audit-webhook-batch-max-wait=1s",
+                "--audit-webhook-initial-backoff=1s",
+                "--enable-priority-and-fairness=false",
+                "--v=1",
+            ],
+        )
+        self._wait("kube-apiserver", f"{self.api_url}/readyz", ctx, 90)
+        self.timings["kube-apiserver"] = time.monotonic() - started
+        self._wait("breakglass", f"{self.bg_url}/readyz", ctx, 30)
+        self._write_kubeconfig()
+        self._bootstrap()
+        self.timings["ready"] = time.monotonic() - started
+
+    def _write_kubeconfig(self) -> None:
+        self.kubeconfig = self.workdir / "kubeconfig"
+        users = [{"name": n, "user": {"token": t}} for n, (t, _, _) in USERS.items()]
+        contexts = [{"name": n, "context": {"cluster": "e2e", "user": n}} for n in USERS]
+        self.kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "e2e",
+                            "cluster": {
+                                "server": self.api_url,
+                                "certificate-authority": str(self.pki / "ca.crt"),
+                            },
+                        }
+                    ],
+                    "users": users,
+                    "contexts": contexts,
+                    "current-context": "alice",
+                }
+            )
+        )
+
+    def _bootstrap(self) -> None:
+        rbac = self.workdir / "rbac.yaml"
+        rbac.write_text(
+            """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-oncall-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: oncall}
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}
+- {apiGroup: rbac.authorization.k8s.io, kind: User,
+   name: "system:serviceaccount:argocd:argocd-application-controller"}
+- {apiGroup: rbac.authorization.k8s.io, kind: User,
+   name: "system:serviceaccount:flux-system:kustomize-controller"}
+"""
+        )
+        # cluster-admin and the default namespaces come from the API server's bootstrap
+        # controllers; wait for them before binding.
+        deadline = time.monotonic() + 60
+        while self.kubectl(
+            "get", "clusterrole", "cluster-admin", user="admin", check=False
+        ).returncode:
+            if time.monotonic() > deadline:
+                raise RuntimeError("bootstrap RBAC never appeared")
+            time.sleep(0.5)
+        self.kubectl("apply", "-f", str(rbac), user="admin")
+        self.kubectl("apply", "-f", str(self.workdir / "webhook.yaml"), user="admin")
+
+    def stop(self) -> None:
+        for name in ("kube-apiserver", "etcd", "breakglass"):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    # -- driving it ---------------------------------------------------------------------
+
+    def kubectl(
+        self,
+        *args: str,
+        user: str = "alice",
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [self.bins["KUBECTL"], f"--kubeconfig={self.kubeconfig}", f"--context={user}", *args]
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            check=False,
+            input=stdin,
+            env={**os.environ, **(env or {})},
+            timeout=60,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} as {user} failed ({proc.returncode}):\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def journal(self, *, status: str | None = None) -> list[dict[str, Any]]:
+        argv = [
+            sys.executable,
+            "-m",
+            "breakglass",
+            "journal",
+            "list",
+            "--config",
+            str(self.config),
+            "--format",
+            "json",
+            "--limit",
+            "10000",
+        ]
+        if status:
+            argv += ["--status", status]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True)
+        return list(json.loads(out.stdout))

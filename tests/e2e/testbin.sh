@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# Build real Kubernetes test binaries (kube-apiserver, kubectl, etcd) from
+# their published Go modules and keep them in a versioned cache directory.
+#
+# Usage:
+#   eval "$(tests/e2e/testbin.sh)"
+#   "$KUBE_APISERVER" --version
+#
+# Environment:
+#   BREAKGLASS_TESTBIN_DIR    cache root   (default: $HOME/.cache/breakglass/testbin)
+#   BREAKGLASS_K8S_VERSION    Kubernetes   (default: v1.36.3)
+#   BREAKGLASS_ETCD_VERSION   etcd         (default: v3.6.16)
+#
+# Layout:
+#   <root>/k8s-<version>/{kube-apiserver,kubectl,.complete}
+#   <root>/etcd-<version>/{etcd,.complete}
+#
+# stdout carries only shell assignments (KUBE_APISERVER=..., KUBECTL=...,
+# ETCD=..., plus the two directories) so callers can eval it; all progress
+# goes to stderr. A directory only counts as cached when its .complete stamp
+# exists; builds happen in a scratch directory next to the final one and are
+# renamed into place, so an interrupted build never looks cached.
+#
+# Exit codes: 0 ok, 2 bad arguments/environment, 3 Go toolchain missing or too old,
+# other non-zero: a build step failed.
+set -euo pipefail
+
+K8S_VERSION=${BREAKGLASS_K8S_VERSION:-v1.36.3}
+ETCD_VERSION=${BREAKGLASS_ETCD_VERSION:-v3.6.16}
+CACHE_ROOT=${BREAKGLASS_TESTBIN_DIR:-${HOME:?HOME is not set}/.cache/breakglass/testbin}
+
+MIN_GO_MAJOR=1
+MIN_GO_MINOR=25
+
+K8S_DIR=$CACHE_ROOT/k8s-$K8S_VERSION
+ETCD_DIR=$CACHE_ROOT/etcd-$ETCD_VERSION
+STAMP=.complete
+
+log() { printf 'testbin: %s\n' "$*" >&2; }
+die() {
+    local code=$1
+    shift
+    printf 'testbin: error: %s\n' "$*" >&2
+    exit "$code"
+}
+
+case "${1:-}" in
+"") ;;
+-h | --help)
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2
+    exit 0
+    ;;
+*) die 2 "unexpected argument: $1 (configuration is via environment variables; see --help)" ;;
+esac
+
+# Versions must look like vMAJOR.MINOR.PATCH[-pre]; they end up in paths and
+# module queries, so reject anything else early.
+semver_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
+[[ $K8S_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_K8S_VERSION must look like v1.36.3, got '$K8S_VERSION'"
+[[ $ETCD_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_ETCD_VERSION must look like v3.6.16, got '$ETCD_VERSION'"
+[[ $K8S_VERSION == v1.* ]] || die 2 "only Kubernetes 1.x is supported, got '$K8S_VERSION'"
+
+emit() {
+    printf 'KUBE_APISERVER=%q\n' "$K8S_DIR/kube-apiserver"
+    printf 'KUBECTL=%q\n' "$K8S_DIR/kubectl"
+    printf 'ETCD=%q\n' "$ETCD_DIR/etcd"
+    printf 'BREAKGLASS_TESTBIN_K8S_DIR=%q\n' "$K8S_DIR"
+    printf 'BREAKGLASS_TESTBIN_ETCD_DIR=%q\n' "$ETCD_DIR"
+}
+
+# is_cached DIR BIN... : stamp present and every binary executable.
+is_cached() {
+    local dir=$1 bin
+    shift
+    [[ -f $dir/$STAMP ]] || return 1
+    for bin in "$@"; do
+        [[ -x $dir/$bin ]] || return 1
+    done
+}
+
+k8s_cached() { is_cached "$K8S_DIR" kube-apiserver kubectl; }
+etcd_cached() { is_cached "$ETCD_DIR" etcd; }
+
+# Fast path: nothing to do, and no Go toolchain needed.
+if k8s_cached && etcd_cached; then
+    log "cached: $K8S_DIR"
+    log "cached: $ETCD_DIR"
+    emit
+    exit 0
+fi
+
+# ---------------------------------------------------------------------------
+# Slow path: we need to build something.
+
+require_go() {
+    if ! command -v go >/dev/null 2>&1; then
+        cat >&2 <<EOF
+testbin: error: the 'go' command was not found on PATH.
+testbin: Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed to build kube-apiserver, kubectl and etcd
+testbin: for the end-to-end tests. Install it from https://go.dev/dl/ (or your
+testbin: distribution's golang package if it is recent enough) and make sure 'go'
+testbin: is on PATH. Newer toolchains requested by the modules are then fetched
+testbin: automatically (GOTOOLCHAIN=auto).
+EOF
+        exit 3
+    fi
+    local v
+    v=$(go env GOVERSION 2>/dev/null) || v=""
+    if [[ $v =~ ^go([0-9]+)\.([0-9]+) ]]; then
+        local major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
+        if ((major < MIN_GO_MAJOR || (major == MIN_GO_MAJOR && minor < MIN_GO_MINOR))); then
+            die 3 "Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed, found $v ($(command -v go)); install a newer one from https://go.dev/dl/"
+        fi
+    else
+        log "warning: could not parse Go version '${v:-?}', continuing"
+    fi
+}
+
+require_go
+
+# Keep the wrapper modules independent of whatever surrounds them.
+export GOWORK=off GO111MODULE=on GOFLAGS="${GOFLAGS:-}"
+unset GOOS GOARCH 2>/dev/null || true
+
+mkdir -p "$CACHE_ROOT"
+
+# Scratch paths to remove on exit (wrapper modules, partial build dirs).
+SCRATCH=()
+cleanup() {
+    local p
+    for p in ${SCRATCH[@]+"${SCRATCH[@]}"}; do
+        if [[ -n $p && -e $p ]]; then rm -rf -- "$p"; fi
+    done
+    return 0
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# Serialise concurrent runs (parallel test jobs) on the same cache root.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$CACHE_ROOT/.lock"
+    if ! flock -n 9; then
+        log "another build holds $CACHE_ROOT/.lock; waiting..."
+        flock 9
+    fi
+fi
+
+step_start=0
+step() {
+    step_start=$SECONDS
+    log "$*"
+}
+step_done() { log "  done in $((SECONDS - step_start))s"; }
+
+# new_scratch_dir PARENT PREFIX: create a directory removed on exit; its path
+# is returned in REPLY (not via $(...), so the registration survives).
+new_scratch_dir() {
+    REPLY=$(mktemp -d "$1/$2.XXXXXX")
+    SCRATCH+=("$REPLY")
+}
+
+# new_wrapper NAME: a throw-away consumer module in $TMPDIR; path in REPLY.
+new_wrapper() {
+    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-$1"
+    (cd "$REPLY" && go mod init "breakglass.invalid/testbin/$1" >/dev/null 2>&1)
+}
+
+# module_field WRAPPER MODULE@VERSION TEMPLATE
+module_field() {
+    (cd "$1" && go list -m -f "$3" "$2")
+}
+
+# gomod_replaces GOMOD: print "old-path|old-version|new-path|new-version" for
+# every replace directive (single-line or block form); versions may be empty.
+gomod_replaces() {
+    awk '
+        function emit(line,   parts, a, b, na, nb) {
+            sub(/\/\/.*/, "", line)
+            if (split(line, parts, "=>") != 2) return
+            na = split(parts[1], a, " ")
+            nb = split(parts[2], b, " ")
+            if (na < 1 || nb < 1) return
+            print a[1] "|" (na > 1 ? a[2] : "") "|" b[1] "|" (nb > 1 ? b[2] : "")
+        }
+        /^replace[ \t]*\([ \t]*(\/\/.*)?$/ { inblock = 1; next }
+        inblock && /^[ \t]*\)/ { inblock = 0; next }
+        inblock { emit($0); next }
+        /^replace[ \t]/ { l = $0; sub(/^replace[ \t]+/, "", l); emit(l) }
+    ' "$1"
+}
+
+# gomod_directive GOMOD NAME: value of a single-line directive (go, toolchain).
+gomod_directive() {
+    awk -v n="$2" '$1 == n && NF >= 2 { print $2; exit }' "$1"
+}
+
+# gomod_godebug GOMOD: every key=value of godebug directives (either form).
+gomod_godebug() {
+    awk '
+        /^godebug[ \t]*\(/ { inblock = 1; next }
+        inblock && /^[ \t]*\)/ { inblock = 0; next }
+        inblock { sub(/\/\/.*/, ""); for (i = 1; i <= NF; i++) print $i; next }
+        /^godebug[ \t]/ { sub(/\/\/.*/, ""); for (i = 2; i <= NF; i++) print $i }
+    ' "$1"
+}
+
+# install_dir SCRATCH FINAL: stamp SCRATCH and move it to FINAL.
+install_dir() {
+    local src=$1 dst=$2
+    date -u +%Y-%m-%dT%H:%M:%SZ >"$src/$STAMP"
+    chmod 755 "$src"
+    # A leftover without stamp (or an explicitly invalidated dir) is replaced.
+    if [[ -e $dst ]]; then
+        local old="$dst.old.$$"
+        mv -T -- "$dst" "$old"
+        SCRATCH+=("$old")
+    fi
+    mv -T -- "$src" "$dst"
+}
+
+# ---------------------------------------------------------------------------
+build_k8s() {
+    local total_start=$SECONDS
+    local staging_version="v0.${K8S_VERSION#v1.}"
+    local wrap gomod go_directive build_date minor
+
+    step "resolving k8s.io/kubernetes@$K8S_VERSION..."
+    new_wrapper k8s
+    wrap=$REPLY
+    gomod=$(module_field "$wrap" "k8s.io/kubernetes@$K8S_VERSION" '{{.GoMod}}') ||
+        die 1 "cannot resolve k8s.io/kubernetes@$K8S_VERSION (is GOPROXY reachable?)"
+    [[ -f $gomod ]] || die 1 "go.mod of k8s.io/kubernetes@$K8S_VERSION not found at '$gomod'"
+    build_date=$(module_field "$wrap" "k8s.io/kubernetes@$K8S_VERSION" \
+        '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}')
+    [[ -n $build_date ]] || build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+    # The release's go.mod points every staging module at ./staging/src/...,
+    # which does not exist for a consumer; map each to its published v0.Y.Z.
+    local -a edits=()
+    local old oldv new newv n_staging=0
+    while IFS='|' read -r old oldv new newv; do
+        [[ -n $old ]] || continue
+        if [[ $new == ./staging/src/* ]]; then
+            edits+=("-replace=$old=$old@$staging_version")
+            n_staging=$((n_staging + 1))
+        elif [[ $new == ./* || $new == ../* || $new == /* ]]; then
+            log "warning: ignoring local replace $old => $new from k8s.io/kubernetes go.mod"
+        else
+            edits+=("-replace=$old${oldv:+@$oldv}=$new${newv:+@$newv}")
+        fi
+    done < <(gomod_replaces "$gomod")
+    ((n_staging > 0)) || die 1 "no ./staging/src replace directives found in $gomod; unexpected go.mod layout"
+
+    go_directive=$(gomod_directive "$gomod" go)
+    if [[ -n $go_directive ]]; then edits+=("-go=$go_directive"); fi
+    local kv
+    while read -r kv; do
+        if [[ -n $kv ]]; then edits+=("-godebug=$kv"); fi
+    done < <(gomod_godebug "$gomod")
+    edits+=("-require=k8s.io/kubernetes@$K8S_VERSION")
+
+    (cd "$wrap" && go mod edit "${edits[@]}")
+    log "  mapped $n_staging staging modules to $staging_version"
+    (cd "$wrap" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
+        "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" >/dev/null 2>"$wrap/get.log") || {
+        cat "$wrap/get.log" >&2
+        die 1 "go get of k8s.io/kubernetes@$K8S_VERSION commands failed"
+    }
+    step_done
+
+    minor=${K8S_VERSION#v1.}
+    minor=${minor%%.*}
+    local ld="-s -w" pkg
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ld+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+        ld+=" -X $pkg.gitTreeState=archive -X $pkg.buildDate=$build_date -X $pkg.gitCommit="
+    done
+
+    local out_dir
+    new_scratch_dir "$CACHE_ROOT" ".build-k8s-$K8S_VERSION"
+    out_dir=$REPLY
+    local cmd
+    for cmd in kube-apiserver kubectl; do
+        step "building $cmd $K8S_VERSION (this takes several minutes on a cold cache)..."
+        (cd "$wrap" && CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "$ld" \
+            -o "$out_dir/$cmd" "k8s.io/kubernetes/cmd/$cmd") || die 1 "building $cmd failed"
+        step_done
+    done
+    install_dir "$out_dir" "$K8S_DIR"
+    log "k8s $K8S_VERSION ready in $K8S_DIR ($((SECONDS - total_start))s total)"
+}
+
+# ---------------------------------------------------------------------------
+build_etcd() {
+    local total_start=$SECONDS
+    local major=${ETCD_VERSION#v}
+    major=${major%%.*}
+    local mod="go.etcd.io/etcd/server/v$major"
+    local wrap gomod go_directive
+
+    step "resolving $mod@$ETCD_VERSION..."
+    new_wrapper etcd
+    wrap=$REPLY
+    gomod=$(module_field "$wrap" "$mod@$ETCD_VERSION" '{{.GoMod}}') ||
+        die 1 "cannot resolve $mod@$ETCD_VERSION (is GOPROXY reachable?)"
+    go_directive=$(gomod_directive "$gomod" go)
+    local -a edits=("-require=$mod@$ETCD_VERSION")
+    if [[ -n $go_directive ]]; then edits+=("-go=$go_directive"); fi
+    (cd "$wrap" && go mod edit "${edits[@]}")
+    # etcd's own replace directives (../api etc.) only apply inside its repo;
+    # as a dependency, the sibling modules resolve to their published versions.
+    (cd "$wrap" && go get "$mod@$ETCD_VERSION" >/dev/null 2>"$wrap/get.log") || {
+        cat "$wrap/get.log" >&2
+        die 1 "go get $mod@$ETCD_VERSION failed"
+    }
+    step_done
+
+    local out_dir
+    new_scratch_dir "$CACHE_ROOT" ".build-etcd-$ETCD_VERSION"
+    out_dir=$REPLY
+    step "building etcd $ETCD_VERSION..."
+    (cd "$wrap" && CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" \
+        -o "$out_dir/etcd" "$mod") || die 1 "building etcd failed"
+    step_done
+    install_dir "$out_dir" "$ETCD_DIR"
+    log "etcd $ETCD_VERSION ready in $ETCD_DIR ($((SECONDS - total_start))s total)"
+}
+
+# Re-check under the lock: a concurrent run may have finished meanwhile.
+if k8s_cached; then log "cached: $K8S_DIR"; else build_k8s; fi
+if etcd_cached; then log "cached: $ETCD_DIR"; else build_etcd; fi
+
+emit
