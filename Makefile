@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test testbin lint demo clean
+.PHONY: help install test testbin lint record-fixtures demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,6 +27,10 @@ testbin:  ## build (or reuse) kube-apiserver, kubectl and etcd for the end-to-en
 
 test: lint testbin  ## the whole suite: lint, then every test (end-to-end ones when Go is available)
 	$(BIN)/pytest -q
+
+record-fixtures: install testbin  ## re-record tests/fixtures/recorded from the real API server
+	rm -rf tests/fixtures/recorded
+	BREAKGLASS_RECORD=1 $(BIN)/pytest -q tests/e2e
 
 demo: install  ## run breakglass on embedded defaults (SQLite journal, self-signed TLS)
 	BREAKGLASS_AUDIT_TOKEN=$${BREAKGLASS_AUDIT_TOKEN:-demo-token} $(BIN)/breakglass serve --config examples/breakglass.yaml

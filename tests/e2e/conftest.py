@@ -78,7 +78,22 @@ def wait_until(
 
 
 @pytest.fixture
-def namespace(cluster: ControlPlane) -> str:
+def namespace(cluster: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test; with ``BREAKGLASS_RECORD=1`` what the API server sent about
+    it is saved as a fixture in ``tests/fixtures/recorded/<test name>.json``."""
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", name, user="argocd")
-    return name
+    yield name
+    if os.environ.get("BREAKGLASS_RECORD") == "1" and request.node.rep_call_passed:
+        time.sleep(1.5)  # one audit batch interval, so the last events are in
+        expected = [c for c in cluster.journal() if c["object"]["namespace"] == name]
+        safe = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")
+        cluster.recorder.save(name, safe.removeprefix("test_"), expected)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.rep_call_passed = report.passed  # type: ignore[attr-defined]
+    return report

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.e2e.recorder import Recorder
+
 ROOT = Path(__file__).resolve().parents[2]
 TESTBIN = ROOT / "tests" / "e2e" / "testbin.sh"
 AUDIT_TOKEN = "e2e-audit-token"
@@ -143,6 +145,8 @@ class ControlPlane:
         self.etcd_peer_port = free_port()
         self.api_port = free_port()
         self.bg_port = free_port()
+        self.proxy_port = free_port()
+        self.proxy_url = f"https://127.0.0.1:{self.proxy_port}"
         self.api_url = f"https://127.0.0.1:{self.api_port}"
         self.bg_url = f"https://127.0.0.1:{self.bg_port}"
         self.pki = self.workdir / "pki"
@@ -192,7 +196,13 @@ logging: {{level: debug, format: json}}
             ("audit-policy.yaml", ["audit-policy"]),
             (
                 "audit-webhook.kubeconfig",
-                ["audit-kubeconfig", "--ca-file", str(self.pki / "ca.crt"), "--url", self.bg_url],
+                [
+                    "audit-kubeconfig",
+                    "--ca-file",
+                    str(self.pki / "ca.crt"),
+                    "--url",
+                    self.proxy_url,
+                ],
             ),
             (
                 "webhook.yaml",
@@ -201,7 +211,7 @@ logging: {{level: debug, format: json}}
                     "--ca-file",
                     str(self.pki / "ca.crt"),
                     "--url",
-                    self.bg_url,
+                    self.proxy_url,
                     "--config",
                     str(self.config),
                     "--timeout",
@@ -251,6 +261,14 @@ logging: {{level: debug, format: json}}
         self._write_pki()
         self._write_breakglass_files()
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        self.recorder = Recorder(
+            port=self.proxy_port,
+            upstream=self.bg_url,
+            cert=self.pki / "breakglass.crt",
+            key=self.pki / "breakglass.key",
+            ca=self.pki / "ca.crt",
+        )
+        self.recorder.start()
         self._spawn(
             "breakglass",
             [sys.executable, "-m", "breakglass", "serve", "--config", str(self.config)],
@@ -367,6 +385,9 @@ subjects:
         self.kubectl("apply", "-f", str(self.workdir / "webhook.yaml"), user="admin")
 
     def stop(self) -> None:
+        recorder = getattr(self, "recorder", None)
+        if recorder is not None:
+            recorder.stop()
         for name in ("kube-apiserver", "etcd", "breakglass"):
             proc = self.procs.get(name)
             if proc is None or proc.poll() is not None:
