@@ -1,0 +1,564 @@
+"""The backfill engine: from two versions of a live object to new file contents.
+
+This is the orchestration the ``backfill`` command and the worker share.  It validates the
+input, computes the human's delta without server noise, refuses what must not be written
+(Secret values), locates the owning manifest (plain, kustomize or Helm), routes each change to
+the file that holds it and edits those files as text.  It writes nothing: the result is a
+value — ``Changed`` (new contents per path, ``None`` for a deleted file), ``NoChange`` (Git
+already says this) or ``CannotExpress`` (why, and the delta to show a human) — and the caller
+decides what to do with it.  Only reading goes through the ``Index`` edge.
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from breakglass import delta, errors
+from breakglass.gitops import defaults, edit, helm, index, kustomize, locate, roundtrip
+from breakglass.gitops.edit import AddItemOp, Op, RemoveOp, SetOp
+
+JSON = Any
+
+_DNS_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9._:]{0,251}[a-z0-9])?$")
+_KIND: Final = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+_SECRET_FIELDS: Final = ("data", "stringData")
+_SHORT_KINDS: Final = {
+    "Deployment": ("deploy", "deployment"),
+    "Service": ("svc", "service"),
+    "ConfigMap": ("cm", "configmap"),
+    "ServiceAccount": ("sa", "serviceaccount"),
+    "Ingress": ("ing", "ingress"),
+    "HorizontalPodAutoscaler": ("hpa",),
+    "PodDisruptionBudget": ("pdb",),
+    "StatefulSet": ("sts", "statefulset"),
+    "DaemonSet": ("ds", "daemonset"),
+    "CronJob": ("cronjob", "cj"),
+    "NetworkPolicy": ("networkpolicy", "netpol", "np"),
+    "PersistentVolumeClaim": ("pvc",),
+    "RoleBinding": ("rolebinding", "rb"),
+    "ClusterRoleBinding": ("clusterrolebinding", "crb"),
+}
+
+
+@dataclass(frozen=True)
+class Changed:
+    files: dict[str, str | None]  # path → new text, or None when the file is deleted
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoChange:
+    reason: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CannotExpress:
+    reason: str
+    delta: str
+    notes: tuple[str, ...] = ()
+
+
+Result = Changed | NoChange | CannotExpress
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Context:
+    idx: index.Index
+    tree: kustomize.Tree
+    subpath: str
+    notes: list[str] = field(default_factory=list)
+    cache: dict[str, str] = field(default_factory=dict)
+
+    def read(self, path: str) -> str:
+        if path not in self.cache:
+            self.cache[path] = self.idx.read(path)
+        return self.cache[path]
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+
+
+def check_object(obj: JSON, *, label: str) -> dict[str, JSON]:
+    """``obj`` if it is a usable Kubernetes object; otherwise an ``InputError`` saying why."""
+    if not isinstance(obj, dict):
+        raise errors.InputError(f"{label}: not a Kubernetes object (expected a mapping)")
+    if obj.get("kind") == "List" or isinstance(obj.get("items"), list):
+        raise errors.InputError(f"{label}: a List; pass one object")
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not api_version:
+        raise errors.InputError(f"{label}: not a Kubernetes object (no apiVersion)")
+    if not isinstance(kind, str) or not kind:
+        raise errors.InputError(f"{label}: not a Kubernetes object (no kind)")
+    if not _KIND.match(kind):
+        raise errors.InputError(f"{label}: unknown kind {kind!r} (kinds are CamelCase words)")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise errors.InputError(f"{label}: not a Kubernetes object (no metadata.name)")
+    for key in ("name", "namespace"):
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, str) or not _DNS_NAME.match(value)):
+            raise errors.InputError(f"{label}: metadata.{key} {value!r} is not a valid name")
+    return obj
+
+
+def _identity(obj: Mapping[str, JSON]) -> tuple[str, str, str, str | None]:
+    meta = obj["metadata"]
+    return (
+        index.group_of(str(obj["apiVersion"])),
+        str(obj["kind"]),
+        str(meta["name"]),
+        meta.get("namespace") or None,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+
+
+def backfill(
+    idx: index.Index,
+    old: JSON | None,
+    new: JSON | None,
+    *,
+    subpath: str = "",
+) -> Result:
+    """Work out the file changes that write the human's change into the repository."""
+    if old is None and new is None:
+        raise errors.InputError("give the object before (--old), after (--new), or both")
+    if old is not None:
+        check_object(old, label="OLD")
+    if new is not None:
+        check_object(new, label="NEW")
+    if old is not None and new is not None and _identity(old) != _identity(new):
+        raise errors.InputError(
+            "OLD and NEW are different objects: "
+            f"{'/'.join(str(p) for p in _identity(old))} vs "
+            f"{'/'.join(str(p) for p in _identity(new))}"
+        )
+    live = new if new is not None else old
+    assert live is not None
+    group, kind, name, namespace = _identity(live)
+    wanted = locate.Wanted(group, kind, name, namespace)
+    subpath = subpath.strip("/")
+    if subpath in (".", ""):
+        subpath = ""
+    ctx = _Context(idx, kustomize.Tree.build(idx), subpath)
+    ctx.notes.extend(idx.problems())
+    ctx.notes.extend(ctx.tree.notes)
+    stripped_old = delta.strip_server_fields(old) if old is not None else None
+    stripped_new = delta.strip_server_fields(new) if new is not None else None
+    if stripped_new is not None and old is None:
+        stripped_new = defaults.clean_object(stripped_new)
+    before, after = delta.sparse_delta(stripped_old, stripped_new)
+    shown = _show_delta(kind, group, before, after)
+    try:
+        if old is not None and new is not None:
+            return _update(ctx, wanted, live, stripped_old or {}, before, after, shown)
+        if new is None:
+            return _delete(ctx, wanted, shown)
+        return _create(ctx, wanted, stripped_new or {}, shown)
+    except _Refused as refused:
+        return CannotExpress(refused.reason, shown, tuple(ctx.notes))
+    except edit.EditError as exc:
+        return CannotExpress(f"the file could not be edited safely: {exc}", shown, tuple(ctx.notes))
+    except roundtrip.YamlError as exc:
+        return CannotExpress(f"a file could not be read: {exc}", shown, tuple(ctx.notes))
+
+
+def _is_secret(group: str, kind: str) -> bool:
+    return group == "" and kind == "Secret"
+
+
+def _check_secret(ctx: _Context, wanted: locate.Wanted, ops: list[Op]) -> None:
+    if not _is_secret(wanted.group, wanted.kind):
+        return
+    keys = sorted(
+        {
+            str(op.path[1]) if len(op.path) > 1 else "(all keys)"
+            for op in ops
+            if op.path and op.path[0] in _SECRET_FIELDS
+        }
+    )
+    if not keys:
+        return
+    if _sops_age(ctx):
+        raise _Refused(
+            f"Secret {wanted.name}: keys {', '.join(keys)} changed; the repository encrypts "
+            "Secrets with SOPS (age), but SOPS encryption is not supported yet, so the "
+            "values are not written"
+        )
+    raise _Refused(
+        f"Secret {wanted.name}: keys {', '.join(keys)} changed; Secret values are never "
+        "written to Git (use a sealed or SOPS-encrypted Secret, or an external secret store)"
+    )
+
+
+def _sops_age(ctx: _Context) -> bool:
+    for name in (".sops.yaml", ".sops.yml"):
+        try:
+            text = ctx.read(name)
+        except OSError:
+            continue
+        if re.search(r"(?m)^\s*-?\s*age\s*:\s*\S", text) and "age1" in text:
+            return True
+    return False
+
+
+def _ops(kind: str, before: dict[str, JSON], after: dict[str, JSON]) -> list[Op]:
+    ops = edit.ops_from_delta(before, after)
+    cleaned: list[Op] = []
+    for op in ops:
+        if isinstance(op, AddItemOp) and op.path and op.path[-1] in defaults.ITEM_CLEANERS:
+            item = defaults.ITEM_CLEANERS[str(op.path[-1])](op.item)
+            cleaned.append(AddItemOp(op.path, item, op.key))
+        else:
+            cleaned.append(op)
+    return cleaned
+
+
+def _update(
+    ctx: _Context,
+    wanted: locate.Wanted,
+    live: dict[str, JSON],
+    old: dict[str, JSON],
+    before: dict[str, JSON],
+    after: dict[str, JSON],
+    shown: str,
+) -> Result:
+    ops = _ops(wanted.kind, before, after)
+    if not ops:
+        return NoChange(
+            "the change only touched fields the server or GitOps tools manage", tuple(ctx.notes)
+        )
+    _check_secret(ctx, wanted, ops)
+    outcome = locate.locate(wanted, idx=ctx.idx, tree=ctx.tree, subpath=ctx.subpath)
+    if isinstance(outcome, locate.Ambiguous):
+        raise _Refused(_ambiguous(wanted, outcome))
+    if isinstance(outcome, locate.NotFound):
+        releases = helm.find_releases(live, idx=ctx.idx, read=ctx.read, subpath=ctx.subpath)
+        if len(releases) > 1:
+            names = ", ".join(r.doc.describe() for r in releases)
+            raise _Refused(f"{wanted.describe()} may come from several Helm releases: {names}")
+        if not releases:
+            raise _Refused(_not_found(ctx, wanted))
+        routing = helm.route(releases[0], ops, old=old, read=ctx.read)
+    else:
+        placement = outcome.placement
+        if outcome.loose and wanted.namespace:
+            ctx.notes.append(
+                f"{placement.doc.path} leaves the namespace out; matched by kind and name"
+            )
+        base = _load_doc(ctx, placement.doc)
+        _refuse_encrypted(base, placement.doc)
+        routing = kustomize.route(placement, ops, tree=ctx.tree, base=base, read=ctx.read)
+    return _finish(ctx, routing)
+
+
+def _finish(ctx: _Context, routing: kustomize.Routing) -> Result:
+    ctx.notes.extend(routing.notes)
+    if routing.cannot:
+        raise _Refused(routing.cannot)
+    files = _apply(ctx, routing.ops)
+    for path, text in routing.new_files.items():
+        _check_new_path(ctx, path)
+        files[path] = text
+    if not files:
+        return NoChange("Git already has this change", tuple(ctx.notes))
+    return Changed(files, tuple(ctx.notes))
+
+
+def _apply(ctx: _Context, ops: Mapping[kustomize.Target, list[Op]]) -> dict[str, str | None]:
+    by_file: dict[str, dict[tuple[int, edit.Path | None], list[Op]]] = {}
+    for target, target_ops in ops.items():
+        by_file.setdefault(target.file, {}).setdefault((target.chunk, target.inner), []).extend(
+            target_ops
+        )
+    out: dict[str, str | None] = {}
+    for path, per_chunk in sorted(by_file.items()):
+        original = ctx.read(path)
+        chunks = [c.text for c in roundtrip.split_documents(original)]
+        for (number, inner), chunk_ops in sorted(per_chunk.items(), key=lambda kv: kv[0][0]):
+            if number >= len(chunks):
+                raise _Refused(f"{path}: document {number} disappeared while editing")
+            chunks[number] = _edit_chunk(chunks[number], inner, chunk_ops, path)
+        text = "".join(chunks)
+        if text != original:
+            out[path] = text
+    return out
+
+
+def _edit_chunk(text: str, inner: edit.Path | None, ops: list[Op], path: str) -> str:
+    if inner is None:
+        return edit.edit_text(text, ops)
+    data = roundtrip.to_plain(roundtrip.parse_chunk(text))
+    found, embedded = edit.plain_get(data, inner)
+    if not found or not isinstance(embedded, str):
+        raise _Refused(f"{path}: {edit.format_path(inner)} is not a YAML string")
+    parts = roundtrip.split_documents(embedded)
+    if len(parts) != 1:
+        raise _Refused(f"{path}: {edit.format_path(inner)} holds several documents")
+    new_inner = edit.edit_text(embedded, ops)
+    if new_inner == embedded:
+        return text
+    return edit.edit_text(text, [SetOp(inner, new_inner)])
+
+
+def _load_doc(ctx: _Context, doc: index.DocRef) -> dict[str, JSON]:
+    chunks = roundtrip.split_documents(ctx.read(doc.path))
+    data = roundtrip.to_plain(roundtrip.parse_chunk(chunks[doc.chunk].text))
+    return data if isinstance(data, dict) else {}
+
+
+def _refuse_encrypted(data: Mapping[str, JSON], doc: index.DocRef) -> None:
+    if isinstance(data.get("sops"), dict):
+        raise _Refused(
+            f"{doc.path} is SOPS-encrypted; editing it would break its integrity check "
+            "(SOPS encryption is not supported yet)"
+        )
+
+
+def _ambiguous(wanted: locate.Wanted, outcome: locate.Ambiguous) -> str:
+    names = "; ".join(p.describe() for p in outcome.candidates)
+    return (
+        f"{wanted.describe()} matches {len(outcome.candidates)} manifests and nothing tells "
+        f"them apart: {names} (pass --path to choose)"
+    )
+
+
+def _not_found(ctx: _Context, wanted: locate.Wanted) -> str:
+    where = f" under {ctx.subpath}" if ctx.subpath else ""
+    return f"no manifest or Helm release{where} in this repository renders {wanted.describe()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Deletion
+
+
+def _delete(ctx: _Context, wanted: locate.Wanted, shown: str) -> Result:
+    outcome = locate.locate(wanted, idx=ctx.idx, tree=ctx.tree, subpath=ctx.subpath)
+    if isinstance(outcome, locate.Ambiguous):
+        raise _Refused(_ambiguous(wanted, outcome))
+    if isinstance(outcome, locate.NotFound):
+        return NoChange(f"Git has no manifest for {wanted.describe()}", tuple(ctx.notes))
+    placement = outcome.placement
+    doc = placement.doc
+    if placement.chain and ctx.tree.is_shared(doc.path):
+        routing = kustomize.Routing()
+        root = placement.chain[0]
+        if ctx.tree.is_shared(root):
+            raise _Refused(f"{doc.path} and the overlay {root} are both shared by other overlays")
+        stages = ctx.tree.names_at(placement)
+        style = kustomize._style_of(ctx.read, ctx.tree.kustomizations[root].path)
+        kustomize._new_overlay_patch(
+            placement, stages, [SetOp(("$patch",), "delete")], ctx.tree, [], routing, style
+        )
+        routing.notes[-1] = (
+            f"{doc.path} is shared with other overlays; deleted the object in {root} "
+            "with a `$patch: delete` strategic-merge patch"
+        )
+        return _finish(ctx, routing)
+    text = ctx.read(doc.path)
+    chunks = [c.text for c in roundtrip.split_documents(text)]
+    others = [d for d in ctx.idx.files[doc.path].docs if d.chunk != doc.chunk]
+    files: dict[str, str | None] = {}
+    if others:
+        chunks[doc.chunk] = ""  # its own text, including the separator line that opened it
+        files[doc.path] = "".join(chunks)
+        ctx.notes.append(f"removed the document at {doc.path}:{doc.line}")
+    else:
+        files[doc.path] = None
+        ctx.notes.append(f"deleted {doc.path}")
+        routing = kustomize.Routing()
+        for directory, kust in ctx.tree.kustomizations.items():
+            entries = kust.data.get("resources")
+            if not isinstance(entries, list):
+                continue
+            for position in reversed(range(len(entries))):
+                entry = entries[position]
+                target = posixpath.normpath(posixpath.join(directory, str(entry)))
+                if target == doc.path:
+                    routing.add(kustomize.Target(kust.path, 0), RemoveOp(("resources", position)))
+        files.update(_apply(ctx, routing.ops))
+    return Changed(files, tuple(ctx.notes))
+
+
+# --------------------------------------------------------------------------------------------
+# Creation
+
+
+def _create(ctx: _Context, wanted: locate.Wanted, obj: dict[str, JSON], shown: str) -> Result:
+    if _is_secret(wanted.group, wanted.kind):
+        keys = sorted({k for f in _SECRET_FIELDS for k in (obj.get(f) or {})})
+        raise _Refused(
+            f"Secret {wanted.name} was created with keys {', '.join(keys) or '(none)'}; "
+            "Secret values are never written to Git"
+        )
+    outcome = locate.locate(wanted, idx=ctx.idx, tree=ctx.tree, subpath=ctx.subpath)
+    if isinstance(outcome, locate.Found):
+        existing = _load_doc(ctx, outcome.placement.doc)
+        mine = copy.deepcopy(obj)
+        mine.get("metadata", {}).pop("namespace", None)
+        existing.get("metadata", {}).pop("namespace", None)
+        if delta.is_empty_delta(*delta.sparse_delta(existing, mine)):
+            return NoChange("Git already has this object", tuple(ctx.notes))
+        raise _Refused(
+            f"{wanted.describe()} already exists in Git at {outcome.placement.describe()}; "
+            "pass --old to describe the change"
+        )
+    if isinstance(outcome, locate.Ambiguous):
+        raise _Refused(_ambiguous(wanted, outcome))
+    if wanted.namespace is None:
+        raise _Refused(f"{wanted.describe()} is cluster-scoped; no place in the repo owns it")
+    siblings = _siblings(ctx, wanted.namespace)
+    if not siblings:
+        raise _Refused(
+            f"namespace {wanted.namespace} is not managed by this repository"
+            + (f" under {ctx.subpath}" if ctx.subpath else "")
+        )
+    directory = _choose_directory(ctx, siblings)
+    filename = _file_name(ctx, directory, wanted, [p.doc for p in siblings])
+    path = posixpath.join(directory, filename) if directory else filename
+    _check_new_path(ctx, path)
+    content = copy.deepcopy(obj)
+    meta = content.setdefault("metadata", {})
+    if sum(1 for p in siblings if p.doc.namespace) * 2 < len(siblings):
+        meta.pop("namespace", None)
+    style = _sibling_style(ctx, siblings)
+    files: dict[str, str | None] = {path: roundtrip.render_document(content, style)}
+    kust = ctx.tree.kustomizations.get(directory)
+    if kust is not None:
+        if isinstance(kust.data.get("resources"), list):
+            op: Op = AddItemOp(("resources",), filename)
+        else:
+            op = SetOp(("resources",), [filename])
+        files.update(_apply(ctx, {kustomize.Target(kust.path, 0): [op]}))
+        ctx.notes.append(f"added {filename} to {kust.path}")
+    ctx.notes.append(f"created {path}")
+    return Changed(files, tuple(ctx.notes))
+
+
+def _siblings(ctx: _Context, namespace: str) -> list[kustomize.Placement]:
+    found: list[kustomize.Placement] = []
+    for doc in ctx.idx.all_docs():
+        if not index.under(doc.path, ctx.subpath) and not ctx.tree.included_by.get(doc.path):
+            continue
+        if doc.kind == "Namespace" and doc.name == namespace and not doc.namespace:
+            found.append(kustomize.Placement(doc, (), doc.name, namespace))
+            continue
+        for placement in ctx.tree.place(doc, ctx.subpath):
+            if placement.namespace == namespace:
+                found.append(placement)
+    return found
+
+
+def _choose_directory(ctx: _Context, siblings: list[kustomize.Placement]) -> str:
+    votes: Counter[str] = Counter()
+    for placement in siblings:
+        doc_dir = posixpath.dirname(placement.doc.path)
+        if placement.chain and ctx.tree.is_shared(placement.doc.path):
+            votes[placement.chain[0]] += 1
+        else:
+            votes[doc_dir] += 1
+    best = max(votes.values())
+    return sorted(d for d, n in votes.items() if n == best)[0]
+
+
+_PATTERNS: Final = (
+    "{name}-{kind}",
+    "{kind}-{name}",
+    "{name}.{kind}",
+    "{name}_{kind}",
+    "{kind}_{name}",
+    "{name}",
+    "{kind}",
+)
+
+
+def _kind_forms(kind: str) -> tuple[str, ...]:
+    return (kind.lower(), *_SHORT_KINDS.get(kind, ()))
+
+
+def _file_name(
+    ctx: _Context, directory: str, wanted: locate.Wanted, docs: list[index.DocRef]
+) -> str:
+    votes: Counter[tuple[str, int]] = Counter()
+    suffixes: Counter[str] = Counter()
+    for doc in docs:
+        entry = ctx.idx.files.get(doc.path)
+        if entry is None or len(entry.docs) != 1:
+            continue
+        stem, suffix = posixpath.splitext(posixpath.basename(doc.path))
+        suffixes[suffix] += 1
+        for pattern in _PATTERNS:
+            for form_index, form in enumerate(_kind_forms(doc.kind)):
+                if pattern.format(name=doc.name, kind=form) == stem:
+                    votes[(pattern, form_index)] += 1
+    suffix = suffixes.most_common(1)[0][0] if suffixes else ".yaml"
+    order = [v for v, _ in votes.most_common()] + [("{name}-{kind}", 0)]
+    forms = _kind_forms(wanted.kind)
+    for pattern, form_index in order:
+        form = forms[min(form_index, len(forms) - 1)]
+        candidate = pattern.format(name=wanted.name, kind=form) + suffix
+        full = posixpath.join(directory, candidate) if directory else candidate
+        if not ctx.idx.exists(full):
+            return candidate
+    raise _Refused(f"every file name for {wanted.describe()} in {directory or '.'} is taken")
+
+
+def _sibling_style(ctx: _Context, siblings: list[kustomize.Placement]) -> roundtrip.Style:
+    for placement in siblings:
+        try:
+            chunks = roundtrip.split_documents(ctx.read(placement.doc.path))
+            return roundtrip.detect_style(roundtrip.parse_chunk(chunks[placement.doc.chunk].text))
+        except (OSError, roundtrip.YamlError, IndexError):
+            continue
+    return roundtrip.Style()
+
+
+def _check_new_path(ctx: _Context, path: str) -> None:
+    normal = posixpath.normpath(path)
+    if normal.startswith("../") or posixpath.isabs(normal) or normal != path:
+        raise _Refused(f"refusing to write {path!r}: it is not a plain path inside the repository")
+    try:
+        ctx.idx.resolve(path)
+    except PermissionError as exc:
+        raise _Refused(f"refusing to write {path!r}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Showing the delta
+
+
+def _redact(kind: str, group: str, side: dict[str, JSON]) -> dict[str, JSON]:
+    out = copy.deepcopy(side)
+    if _is_secret(group, kind):
+        for fieldname in _SECRET_FIELDS:
+            values = out.get(fieldname)
+            if isinstance(values, dict):
+                out[fieldname] = dict.fromkeys(values, "<redacted>")
+    return out
+
+
+def _show_delta(kind: str, group: str, before: dict[str, JSON], after: dict[str, JSON]) -> str:
+    """The delta as a reviewer reads it (Secret values replaced by ``<redacted>``)."""
+    paths = delta.changed_paths(before, after)
+    lines = ["changed: " + (", ".join(paths) if paths else "(nothing)")]
+    for label, side in (("before", before), ("after", after)):
+        lines.append(f"{label}:")
+        body = roundtrip.render_document(_redact(kind, group, side), roundtrip.Style())
+        lines.extend("  " + line for line in body.rstrip("\n").split("\n"))
+    return "\n".join(lines)
