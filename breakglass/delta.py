@@ -301,3 +301,64 @@ def _collect_paths(prefix: str, value: JSON, out: set[str], bare: set[str]) -> N
                     bare.add(label)
             return
     out.add(prefix)
+
+
+def holds(live: Mapping[str, JSON], before: Mapping[str, JSON], after: Mapping[str, JSON]) -> bool:
+    """Whether ``live`` shows the change of a sparse pair: every value ``after`` sets is there,
+    and every key only ``before`` had is gone.  Identity fields are not compared."""
+    return _holds_map(live, _strip_identity(before), _strip_identity(after))
+
+
+def _holds_map(
+    live: Mapping[str, JSON], before: Mapping[str, JSON], after: Mapping[str, JSON]
+) -> bool:
+    for key, value in after.items():
+        if key not in live:
+            return False
+        if not _holds_value(key, live[key], before.get(key), value):
+            return False
+    return all(key in after or _absent(key, live, before[key]) for key in before)
+
+
+def _absent(field: str, live: Mapping[str, JSON], removed: JSON) -> bool:
+    """Whether what a sparse ``before`` side removed under ``field`` is gone from ``live``."""
+    if field not in live:
+        return True
+    current = live[field]
+    if isinstance(removed, dict) and isinstance(current, dict):
+        return all(_absent(k, current, v) for k, v in removed.items())
+    if isinstance(removed, list) and isinstance(current, list) and removed:
+        key = merge_key(field, removed)
+        if key is not None:
+            present = {_hashable(i.get(key)) for i in current if isinstance(i, dict)}
+            return not any(_hashable(i[key]) in present for i in removed)
+    return False
+
+
+def _holds_value(field: str, live: JSON, before: JSON, after: JSON) -> bool:
+    if isinstance(after, dict) and isinstance(live, dict):
+        return _holds_map(live, before if isinstance(before, dict) else {}, after)
+    if isinstance(after, list) and isinstance(live, list):
+        key = merge_key(field, after) if after else None
+        live_key = merge_key(field, live) if live else key
+        if key is not None and live_key in (key, None):
+            by_live = {_hashable(i[key]): i for i in live if isinstance(i, dict) and key in i}
+            for item in after:
+                match = by_live.get(_hashable(item[key]))
+                old_item = None
+                if isinstance(before, list):
+                    old_item = next(
+                        (b for b in before if isinstance(b, dict) and b.get(key) == item[key]),
+                        None,
+                    )
+                if match is None or not _holds_map(match, old_item or {}, item):
+                    return False
+            removed = {
+                _hashable(b[key])
+                for b in (before or [])
+                if isinstance(b, dict)
+                and key in b
+                and not any(a.get(key) == b[key] for a in after if isinstance(a, dict))
+            }
+            return not (removed & set(by_live))
+    return bool(live == after)

@@ -7,6 +7,8 @@
     ├── InputError                     bad input from a user or a file (CLI exit code 2)
     ├── JournalError                   the durable store failed
     │   └── JournalUnavailable         ... and is not usable at all right now
+    ├── AuditLogError                  the tamper-evident audit log cannot be written or read
+    │   └── AuditLogCorrupt            ... its tail fails verification; appending would hide it
     ├── TemporaryError(delay=…)        try again later; ``delay`` is the suggested wait
     │   └── RateLimited                the remote said "slow down" and when to come back
     └── PermanentError                 retrying will not help (no permission, protected branch)
@@ -66,6 +68,19 @@ class JournalError(BreakglassError):
 
 class JournalUnavailable(JournalError):
     """The journal cannot be used at all (unwritable file, database down)."""
+
+
+class AuditLogError(BreakglassError):
+    """The audit log could not be opened, written or read."""
+
+
+class AuditLogCorrupt(AuditLogError):
+    """The last record of the audit log does not verify, so nothing more is appended to it."""
+
+    hint = (
+        "run `breakglass audit verify DIR` to see what is wrong; to start a new chain, move the "
+        "directory aside (the old chain stays verifiable on its own)"
+    )
 
 
 class TemporaryError(BreakglassError):

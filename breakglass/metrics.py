@@ -78,6 +78,23 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.auditlog_errors = Counter(
+            "breakglass_auditlog_errors",
+            "Audit log operations that failed or timed out, by operation.",
+            ["operation"],
+            registry=r,
+        )
+        self.auditlog_records = Counter(
+            "breakglass_auditlog_records",
+            "Records appended to the tamper-evident audit log, by type.",
+            ["type"],
+            registry=r,
+        )
+        self.auditlog_seq = Gauge(
+            "breakglass_auditlog_seq",
+            "Sequence number of the newest audit log record written by this process.",
+            registry=r,
+        )
         self.ready = Gauge(
             "breakglass_ready", "1 when the journal is writable, else 0.", registry=r
         )

@@ -25,9 +25,11 @@ DEFAULT_IGNORED_GROUPS: Final = ("system:nodes", "system:serviceaccounts:kube-sy
 DEFAULT_RECORD_ONLY: Final = ("rollout-restart", "rollout-pause", "hpa-replicas")
 KNOWN_OPERATIONS: Final = frozenset(DEFAULT_RECORD_ONLY)
 MAX_BODY_DEFAULT: Final = 3 * 1024 * 1024
+AUDIT_LOG_MAX_BYTES_DEFAULT: Final = 64 * 1024 * 1024
 _SECRET_KEY_NAMES: Final = re.compile(r"(^|_)(token|password|secret|hmac_key|private_key)$")
 _DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ALL_INTERFACES: Final = "0.0.0.0"  # noqa: S104 - listeners must be reachable from the cluster
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,93 @@ class RedactionSettings:
 
 
 @dataclass(frozen=True)
+class AuditLogSettings:
+    """The tamper-evident audit log: where it lives, its HMAC key, and when files rotate.
+
+    The key comes from the environment variable ``key_env`` or, if that is unset, from the
+    mounted file ``key_file``; ``breakglass serve`` generates a key file in ``state_dir`` when
+    neither is configured, so the embedded default runs without set-up.
+    """
+
+    dir: Path = Path("./breakglass-state/audit")
+    key_env: str = "BREAKGLASS_AUDIT_LOG_KEY"
+    key_file: Path | None = None
+    max_bytes: int = AUDIT_LOG_MAX_BYTES_DEFAULT
+    rotate_daily: bool = True
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``listen`` set: ``/metrics`` moves to its own plain-HTTP listener at that address."""
+
+    listen: ListenSettings | None = None
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "info"
     format: str = "json"
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    """How a Kubernetes username appears in Git and on the forge."""
+
+    name: str
+    email: str
+    github: str | None = None
+    gitlab: str | None = None
+
+
+@dataclass(frozen=True)
+class ForgeSettings:
+    """One place backfill branches and pull requests go (``forges.<name>``)."""
+
+    name: str = "local"
+    kind: str = "local"
+    repo: str = ""
+    base_url: str | None = None
+    token_env: str | None = None
+    app_id: int | None = None
+    installation_id: int | None = None
+    private_key_file: Path | None = None
+    records_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class RepoRuleSettings:
+    url: str
+    branch: str = "main"
+    path: str = ""
+    namespaces: tuple[str, ...] = ("*",)
+    labels: tuple[tuple[str, str], ...] = ()
+    forge: str | None = None
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    """How the worker reads the cluster: ``auto`` uses the in-cluster account when present."""
+
+    mode: str = "auto"
+    kubeconfig: Path | None = None
+    context: str | None = None
+    argocd_namespace: str = "argocd"
+
+
+@dataclass(frozen=True)
+class BackfillSettings:
+    enabled: bool = True
+    interval: float = 2.0
+    grace_seconds: float = 3.0
+    confirm_timeout: float = 120.0
+    pr_poll_interval: float = 60.0
+    labels: tuple[str, ...] = ("breakglass",)
+    reviewers: tuple[str, ...] = ()
+    draft: bool = False
+    branch_prefix: str = "breakglass"
+    committer: UserIdentity = UserIdentity("breakglass", "breakglass@users.noreply.invalid")
+    forge: str = "local"
+    max_attempts: int = 8
 
 
 @dataclass(frozen=True)
@@ -96,9 +182,22 @@ class Settings:
     actors: ActorSettings = field(default_factory=ActorSettings)
     record_only: tuple[str, ...] = DEFAULT_RECORD_ONLY
     redaction: RedactionSettings = field(default_factory=RedactionSettings)
+    audit_log: AuditLogSettings = field(default_factory=AuditLogSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     max_body_bytes: int = MAX_BODY_DEFAULT
+    backfill: BackfillSettings = field(default_factory=BackfillSettings)
+    forges: tuple[ForgeSettings, ...] = (ForgeSettings(),)
+    repos: tuple[RepoRuleSettings, ...] = ()
+    users: tuple[tuple[str, UserIdentity], ...] = ()
+    kube: KubeSettings = field(default_factory=KubeSettings)
     source: str = "<defaults>"
+
+    def forge(self, name: str) -> ForgeSettings | None:
+        return next((f for f in self.forges if f.name == name), None)
+
+    def user(self, username: str) -> UserIdentity | None:
+        return dict(self.users).get(username)
 
     def secret(self, env_name: str, environ: Mapping[str, str] | None = None) -> str | None:
         """The value of a secret-bearing environment variable, or ``None`` if unset/empty."""
@@ -252,14 +351,42 @@ _KNOWN_KEYS: Final = frozenset(
         "capture.record_only",
         "redaction.salt_env",
         "redaction.extra_key_patterns",
+        "audit_log.dir",
+        "audit_log.key_env",
+        "audit_log.key_file",
+        "audit_log.max_bytes",
+        "audit_log.rotate_daily",
+        "metrics.listen.host",
+        "metrics.listen.port",
         "logging.level",
         "logging.format",
+        "backfill.enabled",
+        "backfill.interval",
+        "backfill.grace_seconds",
+        "backfill.confirm_timeout",
+        "backfill.pr_poll_interval",
+        "backfill.labels",
+        "backfill.reviewers",
+        "backfill.draft",
+        "backfill.branch_prefix",
+        "backfill.committer.name",
+        "backfill.committer.email",
+        "backfill.forge",
+        "backfill.max_attempts",
+        "forges",
+        "repos",
+        "users",
+        "kube.mode",
+        "kube.kubeconfig",
+        "kube.context",
+        "kube.argocd_namespace",
         "limits.max_body_bytes",
     }
 )
 _SECTIONS: Final = frozenset(
     {"listen", "tls", "audit_webhook", "admission", "actors", "actors.ignore", "capture"}
-    | {"redaction", "logging", "limits"}
+    | {"redaction", "logging", "limits", "audit_log", "metrics", "metrics.listen"}
+    | {"backfill", "backfill.committer", "kube"}
 )
 
 
@@ -272,6 +399,190 @@ def _unknown_keys(node: Any, path: str, reader: _Reader) -> None:
             _unknown_keys(value, sub, reader)
         elif sub not in _KNOWN_KEYS and not _SECRET_KEY_NAMES.search(str(key)):
             reader.problem(sub, key, "unknown key; see the configuration reference in README.md")
+
+
+_FORGE_KEYS: Final = frozenset(
+    {
+        "kind",
+        "repo",
+        "base_url",
+        "token_env",
+        "app_id",
+        "installation_id",
+        "private_key_file",
+        "records_dir",
+    }
+)
+_REPO_KEYS: Final = frozenset({"url", "branch", "path", "namespaces", "labels", "forge"})
+_USER_KEYS: Final = frozenset({"name", "email", "github", "gitlab"})
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    return _as_positive_int(value)
+
+
+def _backfill_part(
+    r: _Reader, data: Mapping[str, Any], state_dir: Path, resolve: Callable[[Any], Path]
+) -> dict[str, Any]:
+    """The worker's settings: ``backfill``, ``forges``, ``repos``, ``users``, ``kube``."""
+    backfill = BackfillSettings(
+        enabled=r.get("backfill.enabled", True, _as_bool, "true or false"),
+        interval=r.get("backfill.interval", 2.0, _as_positive_float, "seconds"),
+        grace_seconds=r.get("backfill.grace_seconds", 3.0, _as_positive_float, "seconds"),
+        confirm_timeout=r.get("backfill.confirm_timeout", 120.0, _as_positive_float, "seconds"),
+        pr_poll_interval=r.get("backfill.pr_poll_interval", 60.0, _as_positive_float, "seconds"),
+        labels=r.get("backfill.labels", ("breakglass",), _as_str_list, "a list of label names"),
+        reviewers=r.get("backfill.reviewers", (), _as_str_list, "a list of forge handles"),
+        draft=r.get("backfill.draft", False, _as_bool, "true or false"),
+        branch_prefix=r.get("backfill.branch_prefix", "breakglass", _as_str, "a branch prefix"),
+        committer=UserIdentity(
+            name=r.get("backfill.committer.name", "breakglass", _as_str, "a name"),
+            email=r.get(
+                "backfill.committer.email",
+                "breakglass@users.noreply.invalid",
+                _as_str,
+                "an email address",
+            ),
+        ),
+        forge=r.get("backfill.forge", "local", _as_str, "a name from forges"),
+        max_attempts=r.get("backfill.max_attempts", 8, _as_positive_int, "a positive count"),
+    )
+    forges: list[ForgeSettings] = []
+    raw_forges = data.get("forges") or {}
+    if not isinstance(raw_forges, Mapping):
+        r.problem("forges", raw_forges, "a mapping of forge name → settings")
+        raw_forges = {}
+    if "local" not in raw_forges:
+        forges.append(ForgeSettings(records_dir=state_dir / "pull-requests"))
+    for name, conf in raw_forges.items():
+        where = f"forges.{name}"
+        if not isinstance(conf, Mapping):
+            r.problem(where, conf, "a mapping with at least `kind`")
+            continue
+        for key in conf:
+            if key not in _FORGE_KEYS:
+                r.problem(f"{where}.{key}", key, "one of " + ", ".join(sorted(_FORGE_KEYS)))
+        kind = conf.get("kind", "local")
+        if kind not in ("local", "github", "gitlab"):
+            r.problem(f"{where}.kind", kind, "local, github or gitlab")
+            continue
+        repo = conf.get("repo", "")
+        if kind != "local" and (not isinstance(repo, str) or "/" not in repo):
+            r.problem(f"{where}.repo", repo, "owner/name (GitHub) or group/project (GitLab)")
+        token_env = conf.get("token_env")
+        if token_env is not None and (
+            not isinstance(token_env, str) or not _ENV_NAME.match(token_env)
+        ):
+            r.problem(f"{where}.token_env", token_env, "an environment variable name")
+        if kind != "local" and token_env is None and conf.get("app_id") is None:
+            r.problem(
+                where,
+                "no credentials",
+                "set token_env (or app_id, installation_id and private_key_file for a GitHub App)",
+            )
+        try:
+            forges.append(
+                ForgeSettings(
+                    name=str(name),
+                    kind=str(kind),
+                    repo=str(repo or ""),
+                    base_url=str(conf["base_url"]) if conf.get("base_url") else None,
+                    token_env=token_env,
+                    app_id=_optional_int(conf.get("app_id")),
+                    installation_id=_optional_int(conf.get("installation_id")),
+                    private_key_file=resolve(conf["private_key_file"])
+                    if conf.get("private_key_file")
+                    else None,
+                    records_dir=resolve(conf["records_dir"])
+                    if conf.get("records_dir")
+                    else state_dir / "pull-requests",
+                )
+            )
+        except (TypeError, ValueError):
+            r.problem(where, conf, "app_id and installation_id are positive integers")
+    if not any(f.name == backfill.forge for f in forges):
+        r.problem("backfill.forge", backfill.forge, "the name of an entry in forges")
+    repos: list[RepoRuleSettings] = []
+    raw_repos = data.get("repos") or []
+    if not isinstance(raw_repos, list):
+        r.problem("repos", raw_repos, "a list of repository rules")
+        raw_repos = []
+    for i, rule in enumerate(raw_repos):
+        where = f"repos[{i}]"
+        if not isinstance(rule, Mapping) or not isinstance(rule.get("url"), str):
+            r.problem(where, rule, "a mapping with at least `url`")
+            continue
+        for key in rule:
+            if key not in _REPO_KEYS:
+                r.problem(f"{where}.{key}", key, "one of " + ", ".join(sorted(_REPO_KEYS)))
+        url = str(rule["url"])
+        if "://" not in url and not url.startswith("git@"):
+            url = str(resolve(url))
+        namespaces = rule.get("namespaces", ["*"])
+        labels = rule.get("labels") or {}
+        if not isinstance(namespaces, list) or not all(isinstance(n, str) for n in namespaces):
+            r.problem(f"{where}.namespaces", namespaces, _GLOB_LIST)
+            namespaces = ["*"]
+        if not isinstance(labels, Mapping):
+            r.problem(f"{where}.labels", labels, "a mapping of label → value")
+            labels = {}
+        forge = rule.get("forge")
+        if forge is not None and not any(f.name == forge for f in forges):
+            r.problem(f"{where}.forge", forge, "the name of an entry in forges")
+        repos.append(
+            RepoRuleSettings(
+                url=url,
+                branch=str(rule.get("branch", "main")),
+                path=str(rule.get("path", "")).strip("/"),
+                namespaces=tuple(namespaces),
+                labels=tuple((str(k), str(v)) for k, v in labels.items()),
+                forge=str(forge) if forge else None,
+            )
+        )
+    users: list[tuple[str, UserIdentity]] = []
+    raw_users = data.get("users") or {}
+    if not isinstance(raw_users, Mapping):
+        r.problem("users", raw_users, "a mapping of Kubernetes username → identity")
+        raw_users = {}
+    for username, ident in raw_users.items():
+        where = f"users.{username}"
+        if not isinstance(ident, Mapping) or not isinstance(ident.get("email"), str):
+            r.problem(where, ident, "a mapping with at least `email` (and name, github, gitlab)")
+            continue
+        for key in ident:
+            if key not in _USER_KEYS:
+                r.problem(f"{where}.{key}", key, "one of " + ", ".join(sorted(_USER_KEYS)))
+        users.append(
+            (
+                str(username),
+                UserIdentity(
+                    name=str(ident.get("name") or username),
+                    email=str(ident["email"]),
+                    github=str(ident["github"]) if ident.get("github") else None,
+                    gitlab=str(ident["gitlab"]) if ident.get("gitlab") else None,
+                ),
+            )
+        )
+    kube = KubeSettings(
+        mode=r.get(
+            "kube.mode",
+            "auto",
+            _choice("auto", "kubeconfig", "in-cluster", "off"),
+            "auto, kubeconfig, in-cluster or off",
+        ),
+        kubeconfig=r.get("kube.kubeconfig", None, resolve, "a kubeconfig file path"),
+        context=r.get("kube.context", None, _as_str, "a context name"),
+        argocd_namespace=r.get("kube.argocd_namespace", "argocd", _as_str, "a namespace"),
+    )
+    return {
+        "backfill": backfill,
+        "forges": tuple(forges),
+        "repos": tuple(repos),
+        "users": tuple(users),
+        "kube": kube,
+    }
 
 
 def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Settings:
@@ -367,6 +678,37 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
             _GLOB_LIST,
         ),
     )
+    audit_log = AuditLogSettings(
+        dir=r.get("audit_log.dir", state_dir / "audit", path, "a directory path"),
+        key_env=r.get(
+            "audit_log.key_env",
+            AuditLogSettings.key_env,
+            _env_name,
+            "an environment variable name (the key itself never goes in the file)",
+        ),
+        key_file=r.get("audit_log.key_file", None, path, "a file holding the HMAC key"),
+        max_bytes=r.get(
+            "audit_log.max_bytes",
+            AUDIT_LOG_MAX_BYTES_DEFAULT,
+            _as_positive_int,
+            "a positive byte count (rotate to a new file beyond it)",
+        ),
+        rotate_daily=r.get("audit_log.rotate_daily", True, _as_bool, "true or false"),
+    )
+    if audit_log.key_file is not None and not audit_log.key_file.is_file():
+        r.problem("audit_log.key_file", str(audit_log.key_file), "an existing, readable file")
+    metrics_listen: ListenSettings | None = None
+    if r.section("metrics") and r.section("metrics.listen"):
+        metrics_listen = ListenSettings(
+            host=r.get("metrics.listen.host", _ALL_INTERFACES, _as_str, "an IP address or host"),
+            port=r.get("metrics.listen.port", 9090, _as_port, "an integer from 0 to 65535"),
+        )
+        if metrics_listen.port == listen.port and metrics_listen.port != 0:
+            r.problem(
+                "metrics.listen.port",
+                metrics_listen.port,
+                "a port other than listen.port: metrics get their own plain-HTTP listener",
+            )
     logging_settings = LoggingSettings(
         level=r.get(
             "logging.level",
@@ -379,9 +721,11 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
     max_body = r.get(
         "limits.max_body_bytes", MAX_BODY_DEFAULT, _as_positive_int, "a positive byte count"
     )
+    worker = _backfill_part(r, data, state_dir, path)
     if r.problems:
         raise ConfigError(source, r.problems)
     return Settings(
+        **worker,
         cluster=cluster,
         state_dir=state_dir,
         listen=listen,
@@ -392,6 +736,8 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
         actors=actors,
         record_only=record_only,
         redaction=redaction,
+        audit_log=audit_log,
+        metrics=MetricsSettings(listen=metrics_listen),
         logging=logging_settings,
         max_body_bytes=max_body,
         source=source,

@@ -23,7 +23,7 @@ from typing import Any
 from breakglass import delta as deltas
 from breakglass import model
 from breakglass.capture import redact, wire
-from breakglass.capture.fields import Unusable, mapping, text, text_list
+from breakglass.capture.fields import Unusable, mapping, shallow, text, text_list
 from breakglass.settings import ActorSettings
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -124,8 +124,8 @@ def decide(
     kind_block = mapping(request.get("kind"), "request.kind")
     namespace = text(request.get("namespace"), "request.namespace")
     name = text(request.get("name"), "request.name")
-    new_raw = request.get("object")
-    old_raw = request.get("oldObject")
+    new_raw = shallow(request.get("object"), "request.object")
+    old_raw = shallow(request.get("oldObject"), "request.oldObject")
     if new_raw is not None and not isinstance(new_raw, dict):
         raise Unusable("request.object must be an object")
     if old_raw is not None and not isinstance(old_raw, dict):

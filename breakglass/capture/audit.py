@@ -13,7 +13,7 @@ intent, kept (redacted) in the capture's delta.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +21,7 @@ from breakglass import delta as deltas
 from breakglass import model
 from breakglass.capture import wire
 from breakglass.capture.admission import Policy, Skip, actor_from_user, classify, parent_kind
-from breakglass.capture.fields import Unusable, mapping, text, text_list
+from breakglass.capture.fields import Unusable, mapping, shallow, text, text_list
 
 WRITE_VERBS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE"}
 
@@ -83,7 +83,10 @@ def _actor(event: wire.AuditEvent, field_manager: str | None) -> model.Actor:
 
 
 def _query(uri: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(uri).query)
+    try:
+        return parse_qs(urlsplit(uri).query)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a host part like "//["
+        raise Unusable(f"requestURI is not a URI: {exc}") from exc
 
 
 def decide(
@@ -129,8 +132,8 @@ def decide(
 
     received = _timestamp(event.get("requestReceivedTimestamp"), now)
     kind = parent_kind(group, plural)
-    request_object = event.get("requestObject")
-    response_object = event.get("responseObject")
+    request_object = shallow(event.get("requestObject"), "requestObject")
+    response_object = shallow(event.get("responseObject"), "responseObject")
     patch: Any = None
     patch_type: str | None = None
     if verb == "patch" and request_object is not None:
@@ -234,9 +237,15 @@ def _replicas(scale: Any) -> Any:
 
 
 def _timestamp(value: Any, default: datetime) -> datetime:
+    """The event's time in UTC, or ``default`` when it is missing, malformed or out of range.
+
+    A time the API server could not have written (before 1970 or past 9999 once in UTC) would
+    otherwise fail later, when the capture is encoded for the journal.
+    """
     if isinstance(value, str) and value:
         try:
-            return model.parse_time(value)
-        except ValueError:
+            moment = model.parse_time(value).astimezone(UTC)
+        except (ValueError, OverflowError):
             return default
+        return moment if 1970 <= moment.year <= 9999 else default
     return default

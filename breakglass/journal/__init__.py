@@ -27,12 +27,18 @@ class InsertResult:
 
 @dataclass
 class AuditResult:
-    """What one audit batch did to the journal."""
+    """What one audit batch did to the journal.
+
+    ``confirmed_captures`` and ``created_captures`` hold the captures as stored after this
+    batch (duplicates excluded), for the audit log.
+    """
 
     confirmed: int = 0
     audit_only: int = 0
     duplicates: int = 0
     orphaned_confirmations: list[str] = field(default_factory=list)
+    confirmed_captures: list[model.Capture] = field(default_factory=list)
+    created_captures: list[model.Capture] = field(default_factory=list)
 
 
 class Journal(Protocol):

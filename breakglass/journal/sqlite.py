@@ -329,6 +329,7 @@ def _record_audit(
                     (capture.id, audit_id),
                 )
                 result.confirmed += 1
+                result.confirmed_captures.append(confirmed)
             else:
                 conn.execute(_INSERT, _row(item.capture))
                 conn.execute(
@@ -336,6 +337,7 @@ def _record_audit(
                     (item.capture.id, audit_id),
                 )
                 result.audit_only += 1
+                result.created_captures.append(item.capture)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

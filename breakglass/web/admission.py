@@ -17,7 +17,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from breakglass import logs, model
+from breakglass import auditlog, logs, model
 from breakglass.capture import admission, wire
 from breakglass.capture.fields import Unusable
 from breakglass.web.state import DEPS, json_error, peer_verified
@@ -133,6 +133,8 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
             capture.object.kind,
             capture.classification,
         ).inc()
+        event = auditlog.from_capture(capture, auditlog.EventType.CAPTURE)
+        await auditlog.record_safely(deps.audit_log, [event], metrics=deps.metrics)
     structlog.contextvars.bind_contextvars(
         decision="capture",
         capture_id=capture.id,

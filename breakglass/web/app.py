@@ -1,9 +1,14 @@
 """Assemble the aiohttp application and run it over HTTPS.
 
 ``build`` wires routes to handlers and pairs start-up with teardown through ``cleanup_ctx``
-(the journal opens before the first request and closes after the last).  ``serve`` is what
-``breakglass serve`` runs: TLS context, certificate reloader, ``AppRunner`` + ``TCPSite``, and a
-clean shutdown on SIGTERM/SIGINT.
+(the journal and the audit log open before the first request and close after the last).
+``serve`` is what ``breakglass serve`` runs: TLS context, certificate reloader, ``AppRunner`` +
+``TCPSite``, an optional plain-HTTP metrics listener on its own address, and a clean shutdown on
+SIGTERM/SIGINT.
+
+An audit log that cannot be opened (a corrupt tail, a locked directory) does not stop the
+webhooks: the cluster is never blocked by breakglass.  It is logged as an error at start-up and
+every record that cannot be written counts in ``breakglass_auditlog_errors_total``.
 """
 
 from __future__ import annotations
@@ -19,13 +24,16 @@ from pathlib import Path
 from aiohttp import web
 
 from breakglass import certs, logs
+from breakglass.auditlog import AuditLog
+from breakglass.auditlog import keys as auditlog_keys
 from breakglass.capture.admission import Policy
 from breakglass.capture.redact import Redactor
+from breakglass.errors import AuditLogError
 from breakglass.journal import Journal, open_journal
 from breakglass.metrics import Metrics
 from breakglass.settings import Settings
 from breakglass.web import admission, audit, health, tls
-from breakglass.web.state import DEPS, Deps
+from breakglass.web.state import DEPS, METRICS, Deps
 
 log = logs.get(__name__)
 
@@ -58,18 +66,28 @@ def build(
     metrics: Metrics | None = None,
     salt: bytes | None = None,
     audit_token: str | None = None,
+    audit_log: AuditLog | None = None,
+    audit_log_key: bytes | None = None,
 ) -> web.Application:
-    """The application with every route; opens the journal on start-up."""
+    """The application with every route; opens the journal and the audit log on start-up.
+
+    Without ``audit_log`` one is made from ``settings.audit_log`` with ``audit_log_key``, or
+    the configured key (generated in ``state_dir`` when none is configured).
+    """
     journal = journal if journal is not None else open_journal(settings.journal_url)
+    if audit_log is None:
+        audit_log = make_audit_log(settings, key=audit_log_key)
     deps = Deps(
         settings=settings,
         journal=journal,
         metrics=metrics if metrics is not None else Metrics(),
         policy=make_policy(settings, salt if salt is not None else redaction_salt(settings)),
         audit_token=audit_token,
+        audit_log=audit_log,
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[DEPS] = deps
+    app[METRICS] = deps.metrics
 
     async def journal_ctx(app: web.Application) -> AsyncIterator[None]:
         await deps.journal.open()
@@ -77,13 +95,50 @@ def build(
         yield
         await deps.journal.close()
 
+    async def audit_log_ctx(app: web.Application) -> AsyncIterator[None]:
+        log_ = deps.audit_log
+        assert log_ is not None
+        try:
+            await log_.open()
+        except AuditLogError as exc:
+            deps.metrics.auditlog_errors.labels("open").inc()
+            log.error(
+                "audit_log_unavailable", dir=str(log_.directory), error=str(exc), hint=exc.hint
+            )
+        else:
+            deps.metrics.auditlog_seq.set(log_.head.seq)
+        yield
+        await log_.close()
+
     app.cleanup_ctx.append(journal_ctx)
+    app.cleanup_ctx.append(audit_log_ctx)
     app.router.add_post("/validate", admission.handle)
     if settings.audit_webhook.enabled:
         app.router.add_post("/audit", audit.handle)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    if settings.metrics.listen is None:
+        app.router.add_get("/metrics", health.metrics)
+    return app
+
+
+def make_audit_log(settings: Settings, *, key: bytes | None = None) -> AuditLog:
+    """The audit log of ``settings`` (not yet opened); the key defaults to the configured one."""
+    secret = key if key is not None else auditlog_keys.resolve(settings, generate=True).secret
+    return AuditLog(
+        settings.audit_log.dir,
+        key=secret,
+        max_bytes=settings.audit_log.max_bytes,
+        rotate_daily=settings.audit_log.rotate_daily,
+    )
+
+
+def build_metrics(metrics: Metrics) -> web.Application:
+    """The plain-HTTP metrics listener's application: ``/metrics`` and ``/healthz`` only."""
+    app = web.Application(client_max_size=1024)
+    app[METRICS] = metrics
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/healthz", health.healthz)
     return app
 
 
@@ -102,8 +157,10 @@ def serving_files(settings: Settings) -> tuple[Path, Path]:
     return paths.cert_file, paths.key_file
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def serve(
+    settings: Settings, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT (or until ``stop`` is set)."""
     token = settings.secret(settings.audit_webhook.token_env)
     if settings.audit_webhook.enabled and not token and settings.tls.client_ca_file is None:
         log.warning(
@@ -124,10 +181,24 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         runner, settings.listen.host, settings.listen.port, ssl_context=ctx, backlog=512
     )
     await site.start()
+    metrics_runner: web.AppRunner | None = None
+    if settings.metrics.listen is not None:
+        metrics_runner = web.AppRunner(
+            build_metrics(metrics), access_log=None, handle_signals=False
+        )
+        await metrics_runner.setup()
+        where = settings.metrics.listen
+        await web.TCPSite(metrics_runner, where.host, where.port).start()
+        log.info(
+            "serving_metrics",
+            addresses=[str(a) for a in metrics_runner.addresses],
+            hint="plain HTTP: bind it to an address only the metrics scraper can reach",
+        )
     reloader.start()
-    stop = asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     addresses = [str(a) for a in runner.addresses]
@@ -145,5 +216,10 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await stop.wait()
     finally:
         log.info("shutting_down")
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
         await reloader.stop()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()

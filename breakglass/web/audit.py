@@ -17,7 +17,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from breakglass import logs, model
+from breakglass import auditlog, logs, model
 from breakglass.capture import audit
 from breakglass.capture.admission import Skip
 from breakglass.capture.fields import Unusable
@@ -117,6 +117,11 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
                 deps.metrics.captures.labels(
                     c.source.value, c.operation.value, c.object.kind, c.classification
                 ).inc()
+        events = [
+            auditlog.from_capture(c, auditlog.EventType.CONFIRMATION)
+            for c in result.confirmed_captures
+        ] + [auditlog.from_capture(c, auditlog.EventType.CAPTURE) for c in result.created_captures]
+        await auditlog.record_safely(deps.audit_log, events, metrics=deps.metrics)
         if result.orphaned_confirmations:
             log.warning(
                 "audit_confirms_unknown_capture", capture_ids=result.orphaned_confirmations[:20]

@@ -10,7 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from breakglass import logs
-from breakglass.web.state import DEPS
+from breakglass.web.state import DEPS, METRICS
 
 log = logs.get(__name__)
 
@@ -32,5 +32,5 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[DEPS].metrics.render()
+    body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

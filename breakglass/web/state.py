@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from breakglass.auditlog import AuditLog
 from breakglass.capture.admission import Policy
 from breakglass.journal import Journal
 from breakglass.metrics import Metrics
@@ -19,9 +20,11 @@ class Deps:
     metrics: Metrics
     policy: Policy
     audit_token: str | None
+    audit_log: AuditLog | None = None
 
 
 DEPS: web.AppKey[Deps] = web.AppKey("deps", Deps)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 
 
 def peer_verified(request: web.Request) -> bool:

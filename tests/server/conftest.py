@@ -33,6 +33,7 @@ from breakglass.web import tls
 
 TOKEN = "audit-token-for-tests"
 SALT = b"server-test-salt"
+AUDIT_LOG_KEY = b"audit-log-key-for-server-tests"
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +105,9 @@ async def start_server(
     logs.configure(fmt="json", stream=stream, cache=False)
     conf = make_settings(tmp_path, cert_files, **overrides)
     metrics = Metrics()
-    app = webapp.build(conf, metrics=metrics, salt=SALT, audit_token=TOKEN)
+    app = webapp.build(
+        conf, metrics=metrics, salt=SALT, audit_token=TOKEN, audit_log_key=AUDIT_LOG_KEY
+    )
     ctx = tls.make_context(conf.tls.cert_file, conf.tls.key_file, conf.tls.client_ca_file)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -192,4 +195,4 @@ def subprocess_server(tmp_path: Path, cert_files) -> Iterator[Process]:
                 process.proc.kill()
 
 
-__all__ = ["TOKEN", "Process", "Server", "asyncio", "spawn_server", "start_server"]
+__all__ = ["AUDIT_LOG_KEY", "TOKEN", "Process", "Server", "asyncio", "spawn_server", "start_server"]

@@ -1,4 +1,5 @@
-"""A capture that got an answer survives SIGKILL; a Secret value reaches no byte we write."""
+"""A capture that got an answer survives SIGKILL; a Secret value reaches no byte we write
+(journal, logs, metrics, audit log)."""
 
 from __future__ import annotations
 
@@ -127,8 +128,11 @@ async def test_a_canary_secret_value_appears_nowhere(subprocess_server):
     finally:
         await journal.close()
     assert len(captures) == 6
+    audit_files = sorted((server.state / "audit").glob("audit-*.jsonl"))
+    assert sum(len(f.read_bytes().splitlines()) for f in audit_files) == 6
     written = [server.log_file.read_bytes(), metrics.encode()]
     written += [f.read_bytes() for f in server.state.glob("journal.db*")]
+    written += [f.read_bytes() for f in audit_files]
     for blob in written:
         for needle in (canary, encoded, "previous-value"):
             assert needle.encode() not in blob

@@ -28,7 +28,8 @@ async def test_manual_edit_is_allowed_with_a_warning_and_an_audit_annotation(ser
         f"breakglass: recorded deployment payments/checkout change as {capture_id}; "
         "a backfill PR will follow"
     ]
-    line = next(json.loads(x) for x in server.logs.getvalue().splitlines() if '"admission"' in x)
+    lines = [json.loads(x) for x in server.logs.getvalue().splitlines()]
+    line = next(x for x in lines if x["event"] == "admission")
     assert line["uid"] == review["request"]["uid"]
     assert line["user"] == "alice"
     assert line["resource"] == "deployments"
