@@ -99,6 +99,25 @@ class Metrics:
             "breakglass_ready", "1 when the journal is writable, else 0.", registry=r
         )
 
+        self.backfills = Counter(
+            "breakglass_backfills",
+            "Backfill outcomes per capture: pr, unmanaged, discarded, failed.",
+            ["outcome"],
+            registry=r,
+        )
+        self.time_to_pr = Histogram(
+            "breakglass_time_to_pr_seconds",
+            "From the manual change to its pull request being opened or updated.",
+            buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+            registry=r,
+        )
+        self.time_to_merge = Histogram(
+            "breakglass_time_to_merge_seconds",
+            "From the manual change to its pull request being merged (drift lifetime).",
+            buckets=(60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600),
+            registry=r,
+        )
+
     def render(self) -> bytes:
         """The text exposition format of every metric."""
         return generate_latest(self.registry)

@@ -72,6 +72,35 @@ def parent_kind(group: str, resource: str) -> str:
     return singular[:1].upper() + singular[1:]
 
 
+OWNER_ANNOTATIONS = ("argocd.argoproj.io/tracking-id",)
+
+
+def owner_hints(obj: Any) -> dict[str, str]:
+    """Labels and the few annotations that say who owns an object (Argo CD, Flux, rules).
+
+    Kept with the capture so the worker can find the repository even after the object is gone.
+    Bounded: at most 64 entries of at most 256 characters.
+    """
+    if not isinstance(obj, dict) or obj.get("kind") == "Scale":
+        return {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return {}
+    out: dict[str, str] = {}
+    labels = meta.get("labels")
+    if isinstance(labels, dict):
+        for key, value in list(labels.items())[:64]:
+            if isinstance(key, str) and isinstance(value, str):
+                out[key[:256]] = value[:256]
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        for key in OWNER_ANNOTATIONS:
+            value = annotations.get(key)
+            if isinstance(value, str):
+                out[key] = value[:256]
+    return out
+
+
 def classify(before: dict[str, Any], after: dict[str, Any]) -> str:
     """``drift`` for configuration changes, or the name of an operational action."""
     paths = deltas.changed_paths(before, after)
@@ -197,6 +226,7 @@ def decide(
         received_at=now,
         request_uid=uid,
         classification=classification,
+        labels=owner_hints(new_raw if new_raw is not None else old_raw),
     )
 
 

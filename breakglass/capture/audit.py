@@ -20,7 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 from breakglass import delta as deltas
 from breakglass import model
 from breakglass.capture import wire
-from breakglass.capture.admission import Policy, Skip, actor_from_user, classify, parent_kind
+from breakglass.capture.admission import (
+    Policy,
+    Skip,
+    actor_from_user,
+    classify,
+    owner_hints,
+    parent_kind,
+)
 from breakglass.capture.fields import Unusable, mapping, shallow, text, text_list
 
 WRITE_VERBS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE"}
@@ -209,6 +216,9 @@ def decide(
         received_at=received,
         audit_id=audit_id,
         classification=classify(patch, {}) if isinstance(patch, dict) else "drift",
+        labels=owner_hints(
+            response_object if isinstance(response_object, dict) else request_object
+        ),
         confirmed_at=_timestamp(event.get("stageTimestamp"), now),
     )
     return AuditCapture(capture)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from breakglass import certs, logs
+from breakglass import certs, keyfiles, logs
 from breakglass.auditlog import AuditLog
 from breakglass.auditlog import keys as auditlog_keys
 from breakglass.capture.admission import Policy
@@ -48,15 +47,8 @@ def make_policy(settings: Settings, salt: bytes) -> Policy:
 
 
 def redaction_salt(settings: Settings) -> bytes:
-    """The configured salt, or a random one for this process (markers then differ per run)."""
-    value = settings.secret(settings.redaction.salt_env)
-    if value:
-        return value.encode()
-    log.warning(
-        "redaction_salt_random",
-        hint=f"set {settings.redaction.salt_env} so redaction markers are stable across restarts",
-    )
-    return os.urandom(32)
+    """The salt for redaction markers (see ``breakglass.keyfiles``)."""
+    return keyfiles.redaction_salt(settings)
 
 
 def build(
@@ -68,6 +60,7 @@ def build(
     audit_token: str | None = None,
     audit_log: AuditLog | None = None,
     audit_log_key: bytes | None = None,
+    run_worker: bool = False,
 ) -> web.Application:
     """The application with every route; opens the journal and the audit log on start-up.
 
@@ -110,8 +103,30 @@ def build(
         yield
         await log_.close()
 
+    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        from breakglass import backfill
+
+        cluster = await backfill.connect_cluster(settings)
+        worker = backfill.Worker(
+            settings=settings,
+            journal=deps.journal,
+            metrics=deps.metrics,
+            cluster=cluster,
+            audit_log=deps.audit_log,
+            redactor=deps.policy.redactor,
+        )
+        stop = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(worker.run(stop))
+        yield
+        stop.set()
+        await task
+        if cluster is not None:
+            await cluster.close()
+
     app.cleanup_ctx.append(journal_ctx)
     app.cleanup_ctx.append(audit_log_ctx)
+    if run_worker and settings.backfill.enabled:
+        app.cleanup_ctx.append(worker_ctx)
     app.router.add_post("/validate", admission.handle)
     if settings.audit_webhook.enabled:
         app.router.add_post("/audit", audit.handle)
@@ -171,7 +186,7 @@ async def serve(
     cert_file, key_file = serving_files(settings)
     ctx = tls.make_context(cert_file, key_file, settings.tls.client_ca_file)
     metrics = Metrics()
-    app = build(settings, metrics=metrics, audit_token=token)
+    app = build(settings, metrics=metrics, audit_token=token, run_worker=True)
     reloader = tls.CertReloader(
         ctx, cert_file, key_file, interval=settings.tls.reload_interval, metrics=metrics
     )

@@ -47,6 +47,11 @@ USERS = {
         "system:serviceaccount:argocd:argocd-application-controller",
         "system:serviceaccounts,system:serviceaccounts:argocd",
     ),
+    "breakglass": (
+        "breakglass-token",
+        "system:serviceaccount:breakglass:breakglass",
+        "system:serviceaccounts,system:serviceaccounts:breakglass",
+    ),
     "flux": (
         "flux-token",
         "system:serviceaccount:flux-system:kustomize-controller",
@@ -137,6 +142,7 @@ class ControlPlane:
 
     workdir: Path
     bins: dict[str, str]
+    extra_config: str = ""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -189,6 +195,11 @@ listen: {{host: 127.0.0.1, port: {self.bg_port}}}
 tls: {{cert_file: {self.pki / "breakglass.crt"}, key_file: {self.pki / "breakglass.key"}}}
 journal: sqlite:///{self.state / "journal.db"}
 logging: {{level: debug, format: json}}
+kube: {{kubeconfig: {self.workdir / "kubeconfig"}, context: breakglass}}
+backfill: {{interval: 0.5, grace_seconds: 2, pr_poll_interval: 1}}
+users:
+  alice: {{name: Alice Doe, email: alice@example.com, github: alice-doe, gitlab: alice}}
+{self.extra_config}
 """
         )
         env = {**os.environ, "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN}
@@ -259,6 +270,7 @@ logging: {{level: debug, format: json}}
     def start(self) -> None:
         started = time.monotonic()
         self._write_pki()
+        self._write_kubeconfig()
         self._write_breakglass_files()
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
         self.recorder = Recorder(
@@ -326,7 +338,6 @@ logging: {{level: debug, format: json}}
         self._wait("kube-apiserver", f"{self.api_url}/readyz", ctx, 90)
         self.timings["kube-apiserver"] = time.monotonic() - started
         self._wait("breakglass", f"{self.bg_url}/readyz", ctx, 30)
-        self._write_kubeconfig()
         self._bootstrap()
         self.timings["ready"] = time.monotonic() - started
 
@@ -370,6 +381,19 @@ subjects:
    name: "system:serviceaccount:argocd:argocd-application-controller"}
 - {apiGroup: rbac.authorization.k8s.io, kind: User,
    name: "system:serviceaccount:flux-system:kustomize-controller"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: e2e-breakglass-reader}
+rules:
+- {apiGroups: ["*"], resources: ["*"], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-breakglass-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-breakglass-reader}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:serviceaccount:breakglass:breakglass"}
 """
         )
         # cluster-admin and the default namespaces come from the API server's bootstrap

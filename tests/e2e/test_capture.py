@@ -82,11 +82,16 @@ def captures(cluster, ns: str, name: str | None = None) -> list[dict[str, Any]]:
 
 
 def one_capture(cluster, ns: str, name: str, *, confirmed: bool = True) -> dict[str, Any]:
+    """The single capture of ``ns/name``; with ``confirmed``, once an audit event confirmed it
+    (the worker may already have moved it on, e.g. to ``unmanaged``)."""
+
     def look() -> dict[str, Any] | None:
         found = captures(cluster, ns, name)
         if len(found) != 1:
             return None
-        if confirmed and found[0]["status"] != "confirmed":
+        if confirmed and (
+            found[0]["status"] in ("provisional", "discarded") or not found[0]["audit_id"]
+        ):
             return None
         return found[0]
 
@@ -229,7 +234,7 @@ def test_client_side_apply_and_delete(cluster, app, tmp_path):
 
     def deleted():
         found = [c for c in captures(cluster, app, "extra") if c["operation"] == "DELETE"]
-        return found[0] if found and found[0]["status"] == "confirmed" else None
+        return found[0] if found and found[0]["audit_id"] else None
 
     d = wait_until(deleted, what="confirmed delete")
     assert_warned(proc, d)
@@ -295,12 +300,18 @@ def test_request_rejected_after_admission_stays_provisional(cluster, app):
     assert "already exists" in proc.stderr
     c = one_capture(cluster, app, "checkout-config", confirmed=False)
     assert c["operation"] == "CREATE"
-    # a later write's audit batch has arrived; the 409 event never confirmed the capture
-    cluster.kubectl("label", "deployment/checkout", "later=1", "-n", app)
-    one_capture(cluster, app, "checkout")
-    again = captures(cluster, app, "checkout-config")
-    assert [x["id"] for x in again] == [c["id"]]
-    assert again[0]["status"] == "provisional"
+    # the 409 audit event never confirms it; the worker then finds the live object does not
+    # show the change and discards it, with the reason
+    discarded = wait_until(
+        lambda: next(
+            (x for x in captures(cluster, app, "checkout-config") if x["status"] == "discarded"),
+            None,
+        ),
+        what="the rejected capture to be discarded",
+    )
+    assert discarded["id"] == c["id"]
+    assert discarded["audit_id"] is None
+    assert "does not show the change" in discarded["reason"]
 
 
 def test_secret_values_never_leave_the_cluster(cluster, app, tmp_path):
@@ -334,7 +345,7 @@ def test_secret_values_never_leave_the_cluster(cluster, app, tmp_path):
     )
     cluster.kubectl("apply", "-f", str(manifest))
     wait_until(
-        lambda: len([c for c in captures(cluster, app) if c["status"] == "confirmed"]) == 3,
+        lambda: len([c for c in captures(cluster, app) if c["audit_id"]]) == 3,
         what="three confirmed secret captures",
     )
     secret_captures = captures(cluster, app)

@@ -1,0 +1,777 @@
+"""The backfill worker: confirmed capture → edited manifest → commit → branch → pull request.
+
+One pass (``Worker.run_once``) does, in order:
+
+1. **confirm** provisional captures older than the grace period against the live object
+   (the change holds → ``confirmed``; the object does not show it → ``discarded``);
+2. **backfill** confirmed captures, one object at a time, oldest first: locate the repository
+   (Argo CD → Flux → repo rules), sync a mirror, run the GitOps engine in a worktree of the
+   target branch (or of the open PR's branch, so later edits stack as new commits), commit as
+   the engineer with breakglass as committer, push a stable branch per object, open or update
+   the pull request;
+3. **track** open pull requests: merged or closed → recorded; the live object back at Git's
+   value without a human edit → the controller self-healed: comment and label, keep it open.
+
+Failures are loud and lose nothing: a ``TemporaryError`` leaves the capture ``confirmed`` and
+counts an attempt (retried next pass with backoff); a ``PermanentError`` or an edit the engine
+cannot express marks it ``failed`` with the reason (and, for the latter, opens an issue carrying
+the delta).  Every step is idempotent: the PR is found by branch before one is opened, pushes
+are compare-and-swap on the branch head, so a crash anywhere resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from breakglass import delta as deltas
+from breakglass import logs, model, prtext, repos
+from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
+from breakglass.capture.redact import Redactor
+from breakglass.errors import BreakglassError, PermanentError, TemporaryError
+from breakglass.forge import Provider, PullRequest, PullRequestSpec
+from breakglass.forge.git import Git, Identity, Mirror, safe_branch
+from breakglass.gitops import engine, index
+from breakglass.journal import Journal
+from breakglass.kube import Cluster
+from breakglass.metrics import Metrics
+from breakglass.settings import ForgeSettings, Settings, UserIdentity
+
+log = logs.get(__name__)
+
+SELF_HEALED_LABEL = "breakglass/reverted-by-sync"
+_EMAIL_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def identity_for(settings: Settings, username: str) -> UserIdentity:
+    """The engineer as Git should show them: from ``users:``, else a clear placeholder."""
+    known = settings.user(username)
+    if known is not None:
+        return known
+    local = _EMAIL_UNSAFE.sub("-", username.lower()).strip("-.") or "unknown"
+    return UserIdentity(name=username, email=f"{local}@{settings.cluster}.breakglass.invalid")
+
+
+def handle_for(ident: UserIdentity, kind: str) -> str | None:
+    return ident.github if kind == "github" else ident.gitlab if kind == "gitlab" else None
+
+
+def engine_inputs(capture: model.Capture) -> tuple[Any, Any]:
+    """OLD and NEW for the GitOps engine from what the journal kept of a capture."""
+    d = capture.delta
+    if capture.operation is model.Operation.CREATE:
+        return None, d.after
+    if capture.operation is model.Operation.DELETE:
+        return d.before, None
+    if capture.source is model.Source.AUDIT:
+        ident = deltas.identity(d.after or d.before or {})
+        return patch_to_pair(ident, d.patch, d.patch_type)
+    return d.before, d.after
+
+
+def patch_to_pair(ident: Mapping[str, Any], patch: Any, patch_type: str | None) -> tuple[Any, Any]:
+    """A sparse ``(before, after)`` pair from a PATCH body, when it can be read as one.
+
+    A merge (or strategic) patch *is* a sparse ``after``; ``null`` means "remove".  A JSON patch
+    becomes one when its operations are add/replace/remove on plain object paths.
+    """
+    before: dict[str, Any] = dict(ident.items())
+    after: dict[str, Any] = dict(ident.items())
+    if isinstance(patch, dict):
+        _merge_into(before, after, patch)
+        return before, after
+    if isinstance(patch, list):
+        for op in patch:
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
+                raise PermanentError("the JSON patch uses operations breakglass cannot map")
+            parts = [
+                p.replace("~1", "/").replace("~0", "~")
+                for p in str(op.get("path", "")).split("/")[1:]
+            ]
+            if not parts or any(p.isdigit() or p == "-" for p in parts):
+                raise PermanentError("the JSON patch addresses list items by index")
+            target_b, target_a = before, after
+            for part in parts[:-1]:
+                target_b = target_b.setdefault(part, {})
+                target_a = target_a.setdefault(part, {})
+            if op["op"] == "remove":
+                target_b[parts[-1]] = "<removed>"
+            else:
+                target_a[parts[-1]] = op.get("value")
+        return before, after
+    raise PermanentError(
+        "this change was seen only by the audit log without a patch body, so its exact delta "
+        "is unknown"
+    )
+
+
+def _merge_into(before: dict[str, Any], after: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue
+        if value is None:
+            before[key] = "<removed>"
+        elif isinstance(value, dict):
+            _merge_into(before.setdefault(key, {}), after.setdefault(key, {}), value)
+        else:
+            after[key] = value
+
+
+@dataclasses.dataclass
+class PassSummary:
+    confirmed: int = 0
+    discarded: int = 0
+    backfilled: int = 0
+    unmanaged: int = 0
+    ignored: int = 0
+    failed: int = 0
+    retried: int = 0
+    merged: int = 0
+    closed: int = 0
+
+    def total(self) -> int:
+        return sum(dataclasses.asdict(self).values())
+
+
+def _ago(moment: datetime, now: datetime) -> float:
+    return (now - moment).total_seconds()
+
+
+class Worker:
+    """Runs backfill passes; dependencies are given, so tests can use fakes for each."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        journal: Journal,
+        metrics: Metrics,
+        providers: Mapping[str, Provider] | None = None,
+        cluster: Cluster | None = None,
+        audit_log: AuditLog | None = None,
+        redactor: Redactor | None = None,
+        git: Git | None = None,
+    ) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.metrics = metrics
+        self.cluster = cluster
+        self.audit_log = audit_log
+        self.redactor = redactor
+        self.git = git or Git()
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._last_poll = datetime.min.replace(tzinfo=model.utcnow().tzinfo)
+        self.mirrors = settings.state_dir / "mirrors"
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def provider(self, forge: ForgeSettings, remote: str) -> Provider:
+        key = f"{forge.name}|{remote}" if forge.kind == "local" else forge.name
+        if key not in self._providers:
+            self._providers[key] = make_provider(forge, remote=remote, settings=self.settings)
+        return self._providers[key]
+
+    async def _save(self, capture: model.Capture, **changes: Any) -> model.Capture:
+        updated = dataclasses.replace(capture, updated_at=model.utcnow(), **changes)
+        await self.journal.update(updated)
+        return updated
+
+    async def _record(
+        self, capture: model.Capture, kind: EventType, *, reason: str | None = None
+    ) -> None:
+        await record_safely(
+            self.audit_log, [from_capture(capture, kind, reason=reason)], metrics=self.metrics
+        )
+
+    def _chain_head(self) -> str | None:
+        if self.audit_log is None or not self.audit_log.is_open:
+            return None
+        return str(self.audit_log.head)
+
+    # -- the pass --------------------------------------------------------------------------
+
+    async def run_once(self, *, poll: bool = True) -> PassSummary:
+        summary = PassSummary()
+        await self.confirm_provisional(summary)
+        await self.backfill_confirmed(summary)
+        now = model.utcnow()
+        if poll and _ago(self._last_poll, now) >= self.settings.backfill.pr_poll_interval:
+            await self.track_pull_requests(summary)
+            self._last_poll = now
+        return summary
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Passes every ``backfill.interval`` seconds until ``stop`` is set."""
+        log.info("worker_started", interval=self.settings.backfill.interval)
+        while not stop.is_set():
+            try:
+                summary = await self.run_once()
+                if summary.total():
+                    log.info("backfill_pass", **dataclasses.asdict(summary))
+            except Exception as exc:  # one bad pass must not end the worker
+                log.exception("backfill_pass_failed", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.backfill.interval)
+
+    # -- 1. confirm ------------------------------------------------------------------------
+
+    async def confirm_provisional(self, summary: PassSummary) -> None:
+        now = model.utcnow()
+        grace = self.settings.backfill.grace_seconds
+        for capture in reversed(await self.journal.list(status="provisional", limit=1000)):
+            if _ago(capture.received_at, now) < grace or self.cluster is None:
+                continue
+            try:
+                verdict, reason = await self._verify_live(capture)
+            except TemporaryError as exc:
+                log.warning("confirm_retry", capture_id=capture.id, error=str(exc))
+                continue
+            except PermanentError as exc:
+                log.error("confirm_failed", capture_id=capture.id, error=str(exc))
+                continue
+            if verdict is None:
+                if _ago(capture.received_at, now) < self.settings.backfill.confirm_timeout:
+                    continue
+                verdict = False
+            if verdict:
+                saved = await self._save(
+                    capture, status=model.Status.CONFIRMED, confirmed_at=now, reason=reason
+                )
+                await self._record(saved, EventType.CONFIRMATION, reason=reason)
+                summary.confirmed += 1
+            else:
+                saved = await self._save(capture, status=model.Status.DISCARDED, reason=reason)
+                await self._record(saved, EventType.DISCARD, reason=reason)
+                self.metrics.backfills.labels("discarded").inc()
+                summary.discarded += 1
+            log.info(
+                "capture_checked", capture_id=capture.id, status=saved.status.value, reason=reason
+            )
+
+    async def _verify_live(self, capture: model.Capture) -> tuple[bool | None, str]:
+        assert self.cluster is not None
+        ref = capture.object
+        live = await self.cluster.get(
+            group=ref.group,
+            version=ref.version,
+            plural=ref.resource,
+            namespace=ref.namespace,
+            name=ref.name,
+        )
+        if capture.operation is model.Operation.DELETE:
+            if live is None:
+                return True, "the object is gone from the cluster"
+            return False, "the object still exists: the delete did not happen"
+        if live is None:
+            return False, "the object does not exist: the change was not persisted"
+        if self.redactor is not None:
+            live = self.redactor.object(live, kind=ref.kind)
+        stripped = deltas.strip_server_fields(live)
+        before, after = capture.delta.before or {}, capture.delta.after or {}
+        if deltas.holds(stripped, before, after):
+            return True, "the live object shows the change"
+        return (
+            False,
+            "the live object does not show the change: it was rejected after "
+            "admission or changed again since",
+        )
+
+    # -- 2. backfill -------------------------------------------------------------------------
+
+    async def backfill_confirmed(self, summary: PassSummary) -> None:
+        pending = list(reversed(await self.journal.list(status="confirmed", limit=1000)))
+        groups: dict[tuple[str, str, str, str], list[model.Capture]] = defaultdict(list)
+        now = model.utcnow()
+        for capture in pending:
+            if capture.classification in self.settings.record_only:
+                saved = await self._save(
+                    capture,
+                    status=model.Status.IGNORED,
+                    reason=f"{capture.classification} is an operation, not configuration drift",
+                )
+                await self._record(saved, EventType.DISCARD, reason=saved.reason)
+                summary.ignored += 1
+                continue
+            if capture.attempts and _ago(capture.updated_at or capture.received_at, now) < (
+                min(300.0, 2.0**capture.attempts)
+            ):
+                continue  # backing off after a temporary failure
+            ref = capture.object
+            groups[(ref.group, ref.kind, ref.namespace, ref.name)].append(capture)
+        for captures in groups.values():
+            captures.sort(key=lambda c: c.id)
+            try:
+                await self._backfill_object(captures, summary)
+            except TemporaryError as exc:
+                for capture in captures:
+                    current = await self.journal.get(capture.id) or capture
+                    if current.status is not model.Status.CONFIRMED:
+                        continue
+                    attempts = current.attempts + 1
+                    if attempts >= self.settings.backfill.max_attempts:
+                        await self._fail(current, f"gave up after {attempts} attempts: {exc}")
+                        summary.failed += 1
+                    else:
+                        await self._save(current, attempts=attempts, reason=str(exc))
+                        summary.retried += 1
+                log.warning("backfill_retry", error=str(exc), captures=[c.id for c in captures])
+            except BreakglassError as exc:
+                for capture in captures:
+                    current = await self.journal.get(capture.id) or capture
+                    if current.status is model.Status.CONFIRMED:
+                        await self._fail(current, str(exc))
+                        summary.failed += 1
+                log.error("backfill_failed", error=str(exc), captures=[c.id for c in captures])
+
+    async def _fail(self, capture: model.Capture, reason: str, *, url: str | None = None) -> None:
+        saved = await self._save(
+            capture, status=model.Status.FAILED, reason=reason, pr_url=url or capture.pr_url
+        )
+        await self._record(saved, EventType.FAILED, reason=reason)
+        self.metrics.backfills.labels("failed").inc()
+
+    async def locate(self, capture: model.Capture) -> repos.RepoTarget | None:
+        """Argo CD → Flux → repo rules, reading owner objects from the cluster when we can."""
+        metadata: dict[str, Any] = {"labels": {}, "annotations": {}}
+        hints = dict(capture.labels)
+        for key, value in hints.items():
+            section = "annotations" if key == repos.ARGO_TRACKING else "labels"
+            metadata[section][key] = value
+        if self.cluster is not None:
+            ref = capture.object
+            live = None
+            if capture.operation is not model.Operation.DELETE:
+                live = await self.cluster.get(
+                    group=ref.group,
+                    version=ref.version,
+                    plural=ref.resource,
+                    namespace=ref.namespace,
+                    name=ref.name,
+                )
+            if live is not None:
+                meta = live.get("metadata") or {}
+                metadata["labels"].update(meta.get("labels") or {})
+                metadata["annotations"].update(meta.get("annotations") or {})
+            app = repos.argo_application(
+                metadata, argo_namespace=self.settings.kube.argocd_namespace
+            )
+            if app is not None:
+                found = await self.cluster.get(**dataclasses.asdict(app))
+                if found is not None and (target := repos.from_argo(found)) is not None:
+                    return target
+            owner_ref = repos.flux_owner(metadata)
+            if owner_ref is not None:
+                owner = await self.cluster.get(**dataclasses.asdict(owner_ref))
+                source_ref = repos.flux_source(owner) if owner else None
+                source = (
+                    await self.cluster.get(**dataclasses.asdict(source_ref))
+                    if (source_ref)
+                    else None
+                )
+                if owner is not None and source is not None:
+                    target = repos.from_flux(owner, source)
+                    if target is not None:
+                        return target
+        rules = [
+            repos.RepoRule(
+                url=r.url,
+                branch=r.branch,
+                path=r.path,
+                namespaces=r.namespaces,
+                labels=dict(r.labels),
+                forge=r.forge,
+            )
+            for r in self.settings.repos
+        ]
+        return repos.from_rules(
+            rules, namespace=capture.object.namespace, labels=metadata["labels"]
+        )
+
+    def _forge_for(self, target: repos.RepoTarget) -> ForgeSettings:
+        name = target.forge or self.settings.backfill.forge
+        forge = self.settings.forge(name)
+        if forge is None:
+            raise PermanentError(f"forge {name!r} is not configured", hint="add it to forges:")
+        return forge
+
+    def branch_for(self, ref: model.ObjectRef) -> str:
+        return safe_branch(
+            self.settings.backfill.branch_prefix,
+            self.settings.cluster,
+            ref.namespace or "_cluster",
+            ref.kind.lower(),
+            ref.name,
+        )
+
+    async def _backfill_object(self, captures: list[model.Capture], summary: PassSummary) -> None:
+        first = captures[0]
+        target = await self.locate(first)
+        if target is None:
+            for capture in captures:
+                saved = await self._save(
+                    capture,
+                    status=model.Status.UNMANAGED,
+                    reason="no Argo CD application, Flux object or repo rule owns this object",
+                )
+                await self._record(saved, EventType.DISCARD, reason=saved.reason)
+                self.metrics.backfills.labels("unmanaged").inc()
+                summary.unmanaged += 1
+            return
+        forge = self._forge_for(target)
+        token = self.settings.secret(forge.token_env) if forge.token_env else None
+        git = Git(token=token)
+        provider = self.provider(forge, target.url)
+        mirror = Mirror(url=target.url, root=self.mirrors, git=git)
+        await mirror.sync()
+        base_head = await mirror.head(target.branch)
+        if base_head is None:
+            raise PermanentError(
+                f"branch {target.branch!r} does not exist in {git.mask(target.url)}",
+                hint="check targetRevision / the repo rule's branch",
+            )
+        branch = self.branch_for(first.object)
+        pr = await provider.find_by_branch(branch)
+        branch_head = await mirror.head(branch)
+        if pr is not None and pr.state == "closed" and pr.closed_by != "breakglass":
+            closed_at = model.parse_time(pr.closed_at) if pr.closed_at else None
+            if closed_at is None or closed_at >= first.received_at:
+                for capture in captures:
+                    saved = await self._save(
+                        capture,
+                        status=model.Status.CLOSED,
+                        pr_url=pr.url,
+                        reason="a reviewer closed the pull request for this change; "
+                        "breakglass does not reopen it",
+                    )
+                    await self._record(saved, EventType.PR_CLOSED, reason=saved.reason)
+                    summary.closed += 1
+                return
+        open_pr = pr if pr is not None and pr.state == "open" else None
+        start: str
+        expected: str | None
+        if open_pr is not None and branch_head is not None:
+            start, expected = branch_head, branch_head
+        else:
+            if branch_head is not None:
+                foreign = [
+                    sha
+                    for sha, email in await mirror.commits_since(base_head, branch_head)
+                    if email != self.settings.backfill.committer.email
+                ]
+                if foreign:
+                    raise PermanentError(
+                        f"branch {branch} has commits by someone else and no open pull "
+                        "request; breakglass will not overwrite them",
+                        hint="delete the branch, or open a pull request from it "
+                        f"(first foreign commit {foreign[0][:12]})",
+                    )
+            start, expected = base_head, branch_head
+        await self._apply(
+            captures, target, forge, provider, mirror, branch, start, expected, open_pr, summary
+        )
+
+    async def _apply(
+        self,
+        captures: list[model.Capture],
+        target: repos.RepoTarget,
+        forge: ForgeSettings,
+        provider: Provider,
+        mirror: Mirror,
+        branch: str,
+        start: str,
+        expected: str | None,
+        open_pr: PullRequest | None,
+        summary: PassSummary,
+    ) -> None:
+        committer = self.settings.backfill.committer
+        applied: list[model.Capture] = []
+        notes: list[str] = []
+        files: list[str] = []
+        async with mirror.worktree(start) as tree:
+            for capture in captures:
+                try:
+                    old, new = engine_inputs(capture)
+                except PermanentError as exc:
+                    await self._fail(capture, str(exc))
+                    summary.failed += 1
+                    continue
+                result = await asyncio.to_thread(_run_engine, tree, old, new, target.path)
+                if isinstance(result, engine.NoChange):
+                    saved = await self._save(
+                        capture,
+                        status=model.Status.SUPERSEDED,
+                        reason=f"nothing to change: {result.reason}",
+                    )
+                    await self._record(saved, EventType.PR_SUPERSEDED, reason=saved.reason)
+                    continue
+                if isinstance(result, engine.CannotExpress):
+                    source = prtext.Source(target.url, target.branch, target.path, target.owner)
+                    ident = identity_for(self.settings, capture.actor.username)
+                    handle = handle_for(ident, forge.kind)
+                    url = await provider.open_issue(
+                        title=prtext.title(capture) + " (needs a human)",
+                        body=prtext.cannot_express(
+                            capture, why=result.reason, delta=result.delta, source=source
+                        ),
+                        labels=self.settings.backfill.labels,
+                        assignees=[handle] if handle else [],
+                    )
+                    await self._fail(capture, f"cannot be expressed: {result.reason}", url=url)
+                    summary.failed += 1
+                    continue
+                ident = identity_for(self.settings, capture.actor.username)
+                message = prtext.commit_message(
+                    capture, capture_ids=[capture.id], chain_head=self._chain_head()
+                )
+                await mirror.commit(
+                    tree,
+                    files=result.files,
+                    message=message,
+                    author=Identity(ident.name, ident.email),
+                    committer=Identity(committer.name, committer.email),
+                )
+                files.extend(f for f in result.files if f not in files)
+                notes.extend(n for n in result.notes if n not in notes)
+                applied.append(capture)
+            if not applied:
+                return
+            await mirror.push(tree, branch, expected=expected)
+        for capture in applied:
+            await self._record(capture, EventType.BRANCH_PUSHED)
+        diff = await mirror.diff(target.branch, branch)
+        last = applied[-1]
+        if open_pr is not None and not diff.strip():
+            # the newest edit put the object back as Git has it: the engineer withdrew it
+            closed = await provider.close(
+                open_pr,
+                comment=f"{prtext.code(last.actor.username)} reverted the manual change by "
+                "hand, so there is nothing left to backfill. Closing.",
+            )
+            for capture in await self._captures_of(open_pr.url, applied):
+                saved = await self._save(
+                    capture,
+                    status=model.Status.CLOSED,
+                    pr_url=closed.url,
+                    reason=f"withdrawn: {last.actor.username} reverted the change by hand",
+                )
+                await self._record(saved, EventType.PR_CLOSED, reason=saved.reason)
+                summary.closed += 1
+            return
+        all_captures = await self._captures_of(open_pr.url if open_pr else None, applied)
+        ident = identity_for(self.settings, last.actor.username)
+        handle = handle_for(ident, forge.kind)
+        if handle is None:
+            notes.append(
+                f"{last.actor.username} has no {forge.kind} handle in `users:`, so this pull "
+                "request is not assigned"
+            )
+        source = prtext.Source(target.url, target.branch, target.path, target.owner, tuple(files))
+        spec = PullRequestSpec(
+            branch=branch,
+            base=target.branch,
+            title=prtext.title(all_captures[0]),
+            body=prtext.body(
+                all_captures,
+                cluster=self.settings.cluster,
+                source=source,
+                diff=diff,
+                notes=notes,
+                chain_head=self._chain_head(),
+                now=model.utcnow(),
+            ),
+            labels=self.settings.backfill.labels,
+            assignees=(handle,) if handle else (),
+            reviewers=self.settings.backfill.reviewers,
+            draft=self.settings.backfill.draft,
+        )
+        if open_pr is not None:
+            pr = await provider.update(open_pr, spec)
+            for capture in applied:
+                await provider.comment(pr, prtext.follow_up_comment(capture, diff))
+            event = EventType.PR_UPDATED
+        else:
+            pr = await provider.open(spec)
+            event = EventType.PR_OPENED
+        now = model.utcnow()
+        for capture in applied:
+            saved = await self._save(
+                capture, status=model.Status.PR_OPEN, pr_url=pr.url, reason=None
+            )
+            await self._record(saved, event)
+            self.metrics.time_to_pr.observe(_ago(capture.received_at, now))
+            self.metrics.backfills.labels("pr").inc()
+            summary.backfilled += 1
+        log.info(
+            "pull_request",
+            url=pr.url,
+            branch=branch,
+            captures=[c.id for c in applied],
+            action=event.value,
+        )
+
+    async def _captures_of(
+        self, pr_url: str | None, extra: Sequence[model.Capture]
+    ) -> list[model.Capture]:
+        found = {c.id: c for c in extra}
+        if pr_url:
+            for capture in await self.journal.list(status="pr_open", limit=1000):
+                if capture.pr_url == pr_url:
+                    found.setdefault(capture.id, capture)
+        return sorted(found.values(), key=lambda c: c.id)
+
+    # -- 3. track ----------------------------------------------------------------------------
+
+    async def track_pull_requests(self, summary: PassSummary) -> None:
+        by_pr: dict[str, list[model.Capture]] = defaultdict(list)
+        for capture in await self.journal.list(status="pr_open", limit=1000):
+            if capture.pr_url:
+                by_pr[capture.pr_url].append(capture)
+        for url, captures in by_pr.items():
+            first = captures[0]
+            try:
+                target = await self.locate(first)
+                if target is None:
+                    continue
+                forge = self._forge_for(target)
+                provider = self.provider(forge, target.url)
+                pr = await provider.find_by_branch(self.branch_for(first.object))
+                if pr is None or pr.url != url:
+                    continue
+                pr = await provider.refresh(pr)
+                if pr.state == "open":
+                    await self._check_self_heal(provider, pr, captures)
+                    continue
+                status = model.Status.MERGED if pr.state == "merged" else model.Status.CLOSED
+                event = EventType.PR_MERGED if pr.state == "merged" else EventType.PR_CLOSED
+                now = model.utcnow()
+                for capture in captures:
+                    saved = await self._save(
+                        capture, status=status, reason=f"pull request {pr.state}"
+                    )
+                    await self._record(saved, event)
+                    if status is model.Status.MERGED:
+                        self.metrics.time_to_merge.observe(_ago(capture.received_at, now))
+                        summary.merged += 1
+                    else:
+                        summary.closed += 1
+            except TemporaryError as exc:
+                log.warning("pr_poll_retry", url=url, error=str(exc))
+            except BreakglassError as exc:
+                log.error("pr_poll_failed", url=url, error=str(exc))
+
+    async def _check_self_heal(
+        self, provider: Provider, pr: PullRequest, captures: list[model.Capture]
+    ) -> None:
+        """The live object is back at Git's value and no human edit did it: a sync reverted
+        the fix.  Keep the PR (merging re-applies the fix), say so once, and label it."""
+        if self.cluster is None or SELF_HEALED_LABEL in pr.labels:
+            return
+        last = captures[-1]
+        if last.operation is not model.Operation.UPDATE:
+            return
+        ref = last.object
+        live = await self.cluster.get(
+            group=ref.group,
+            version=ref.version,
+            plural=ref.resource,
+            namespace=ref.namespace,
+            name=ref.name,
+        )
+        if live is None:
+            return
+        if self.redactor is not None:
+            live = self.redactor.object(live, kind=ref.kind)
+        stripped = deltas.strip_server_fields(live)
+        before, after = last.delta.before or {}, last.delta.after or {}
+        if deltas.holds(stripped, before, after) or not deltas.holds(stripped, after, before):
+            return
+        when = model.format_time(model.utcnow())[:19].replace("T", " ") + " UTC"
+        await provider.comment(
+            pr,
+            f"The live object went back to Git's value at {when} without a manual edit: the "
+            "GitOps controller reverted the emergency fix. Merging this pull request re-applies "
+            "it.",
+        )
+        await provider.add_labels(pr, [SELF_HEALED_LABEL])
+        log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
+
+
+async def connect_cluster(settings: Settings) -> Cluster | None:
+    """The cluster reader ``kube:`` asks for; ``None`` when there is none to read."""
+    import os
+
+    mode = settings.kube.mode
+    if mode == "off":
+        return None
+    if mode == "auto":
+        if settings.kube.kubeconfig is not None:
+            mode = "kubeconfig"
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            mode = "in-cluster"
+        else:
+            log.info(
+                "cluster_reads_off",
+                hint="no kubeconfig and not in a pod: provisional "
+                "captures wait for audit confirmation",
+            )
+            return None
+    from breakglass.kube import KubeCluster
+
+    return await KubeCluster.connect(
+        kubeconfig=str(settings.kube.kubeconfig) if mode == "kubeconfig" else None,
+        context=settings.kube.context,
+    )
+
+
+def _run_engine(tree: Path, old: Any, new: Any, subpath: str) -> engine.Result:
+    idx = index.Index.build(tree)
+    return engine.backfill(idx, old, new, subpath=subpath)
+
+
+def make_provider(forge: ForgeSettings, *, remote: str, settings: Settings) -> Provider:
+    """The provider for one forge entry (SDK modules are imported only when used)."""
+    if forge.kind == "local":
+        from breakglass.forge.local import LocalProvider
+
+        records = forge.records_dir or settings.state_dir / "pull-requests"
+        return LocalProvider(records, remote=remote)
+    token = settings.secret(forge.token_env) if forge.token_env else None
+    if forge.kind == "github":
+        from breakglass.forge.github import DEFAULT_BASE_URL as GITHUB
+        from breakglass.forge.github import GitHubProvider
+
+        private_key = None
+        if forge.private_key_file is not None:
+            try:
+                private_key = forge.private_key_file.read_text()
+            except OSError as exc:
+                raise PermanentError(
+                    f"cannot read the GitHub App key {forge.private_key_file}: {exc.strerror}"
+                ) from exc
+        return GitHubProvider(
+            forge.repo,
+            token=token,
+            app_id=forge.app_id,
+            private_key=private_key,
+            installation_id=forge.installation_id,
+            base_url=forge.base_url or GITHUB,
+        )
+    from breakglass.forge.gitlab import DEFAULT_BASE_URL as GITLAB
+    from breakglass.forge.gitlab import GitLabProvider
+
+    if not token:
+        raise PermanentError(
+            f"forge {forge.name!r}: environment variable {forge.token_env} is empty",
+            hint="export the GitLab token (api scope) in it",
+        )
+    return GitLabProvider(forge.repo, token=token, base_url=forge.base_url or GITLAB)
+
+
+__all__ = ["PassSummary", "Worker", "engine_inputs", "identity_for", "make_provider"]

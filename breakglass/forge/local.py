@@ -1,0 +1,167 @@
+"""The embedded forge: branches go to any Git remote, pull requests are JSON records.
+
+With no GitHub or GitLab account, breakglass still does the whole job: it pushes the backfill
+branch to the configured remote (a bare repository path works) and writes the pull request it
+would have opened — title, body, labels, assignee, state, comments — as one JSON file per pull
+request under ``records_dir``.  A reviewer reads the record and merges the branch by hand; a
+record's ``state`` can be edited to ``merged`` or ``closed`` to tell breakglass what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from breakglass import model
+from breakglass.forge import PullRequest, PullRequestSpec
+
+
+class LocalProvider:
+    """``Provider`` over a directory of JSON records."""
+
+    name = "local"
+
+    def __init__(self, records_dir: Path, *, remote: str) -> None:
+        self.dir = records_dir
+        self.remote = remote
+        self._lock = asyncio.Lock()
+
+    def _path(self, number: int) -> Path:
+        return self.dir / f"{number:06d}.json"
+
+    def _load_all(self) -> list[dict[str, Any]]:
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for path in sorted(self.dir.glob("*.json")):
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def _save(self, record: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self._path(int(record["number"]))
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+
+    @staticmethod
+    def _pr(record: dict[str, Any]) -> PullRequest:
+        return PullRequest(
+            number=int(record["number"]),
+            url=str(record["url"]),
+            state=str(record["state"]),
+            branch=str(record["branch"]),
+            base=str(record["base"]),
+            title=str(record["title"]),
+            body=str(record["body"]),
+            labels=tuple(record.get("labels") or ()),
+            assignees=tuple(record.get("assignees") or ()),
+            draft=bool(record.get("draft")),
+            merged_at=record.get("merged_at"),
+            closed_at=record.get("closed_at"),
+            closed_by=record.get("closed_by"),
+        )
+
+    def _record(self, number: int) -> dict[str, Any]:
+        return dict(json.loads(self._path(number).read_text(encoding="utf-8")))
+
+    async def find_by_branch(self, branch: str) -> PullRequest | None:
+        records = await asyncio.to_thread(self._load_all)
+        matching = [
+            r for r in records if r.get("branch") == branch and r.get("kind", "pull") == "pull"
+        ]
+        if not matching:
+            return None
+        matching.sort(key=lambda r: (r.get("state") == "open", int(r["number"])))
+        return self._pr(matching[-1])
+
+    async def open(self, spec: PullRequestSpec) -> PullRequest:
+        async with self._lock:
+            existing = await self.find_by_branch(spec.branch)
+            if existing is not None and existing.state == "open":
+                return existing
+            return await self._new(spec, kind="pull")
+
+    async def _new(self, spec: PullRequestSpec, *, kind: str) -> PullRequest:
+        records = await asyncio.to_thread(self._load_all)
+        number = max((int(r["number"]) for r in records), default=0) + 1
+        record = {
+            "number": number,
+            "kind": kind,
+            "url": f"{self.remote}#{kind}/{number}",
+            "state": "open",
+            "created_at": model.format_time(model.utcnow()),
+            "comments": [],
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()},
+        }
+        await asyncio.to_thread(self._save, record)
+        return self._pr(record)
+
+    async def _change(self, pr: PullRequest, **changes: Any) -> PullRequest:
+        async with self._lock:
+            record = await asyncio.to_thread(self._record, pr.number)
+            for key, value in changes.items():
+                if key == "comment":
+                    record.setdefault("comments", []).append(
+                        {"at": model.format_time(model.utcnow()), "body": value}
+                    )
+                else:
+                    record[key] = list(value) if isinstance(value, tuple) else value
+            await asyncio.to_thread(self._save, record)
+            return self._pr(record)
+
+    async def update(self, pr: PullRequest, spec: PullRequestSpec) -> PullRequest:
+        return await self._change(
+            pr,
+            title=spec.title,
+            body=spec.body,
+            labels=spec.labels,
+            assignees=spec.assignees,
+            reviewers=spec.reviewers,
+        )
+
+    async def comment(self, pr: PullRequest, text: str) -> None:
+        await self._change(pr, comment=text)
+
+    async def add_labels(self, pr: PullRequest, labels: Sequence[str]) -> None:
+        current = await self.refresh(pr)
+        merged = tuple(dict.fromkeys([*current.labels, *labels]))
+        await self._change(pr, labels=merged)
+
+    async def close(self, pr: PullRequest, *, comment: str | None = None) -> PullRequest:
+        if comment:
+            await self.comment(pr, comment)
+        return await self._change(
+            pr, state="closed", closed_at=model.format_time(model.utcnow()), closed_by="breakglass"
+        )
+
+    async def refresh(self, pr: PullRequest) -> PullRequest:
+        record = await asyncio.to_thread(self._record, pr.number)
+        return self._pr(record)
+
+    async def open_issue(
+        self, *, title: str, body: str, labels: Sequence[str], assignees: Sequence[str]
+    ) -> str:
+        spec = PullRequestSpec(
+            branch="",
+            base="",
+            title=title,
+            body=body,
+            labels=tuple(labels),
+            assignees=tuple(assignees),
+        )
+        async with self._lock:
+            issue = await self._new(spec, kind="issue")
+        return issue.url

@@ -1,0 +1,246 @@
+"""The words of a backfill: PR title and body, commit message, follow-up comments.
+
+Pure functions from captures to text, so what reviewers read is tested without a forge.  Every
+value that came from the cluster or from a user (object names, usernames, groups, annotation
+values) is escaped before it enters Markdown, so a name cannot inject links, HTML, mentions or
+break the table; the diff goes in a fenced block whose fence is longer than any run of
+backticks inside it.  No Secret value ever reaches this module: captures are redacted at
+capture time, and the engine refuses to write Secret values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from breakglass import model
+
+REASON_ANNOTATION = "breakglass.dev/reason"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~@:])")
+_VERBS = {
+    "kubectl-edit": "kubectl edit",
+    "kubectl-patch": "kubectl patch",
+    "kubectl-set": "kubectl set",
+    "kubectl-label": "kubectl label",
+    "kubectl-annotate": "kubectl annotate",
+    "kubectl-client-side-apply": "kubectl apply",
+    "kubectl-create": "kubectl create",
+    "kubectl-replace": "kubectl replace",
+    "kubectl-rollout": "kubectl rollout",
+    "kubectl": "kubectl",
+}
+
+
+def md(text: str, *, limit: int = 200) -> str:
+    """``text`` safe inside Markdown prose and tables: specials escaped, one line, bounded."""
+    one_line = " ".join(str(text).split())
+    if len(one_line) > limit:
+        one_line = one_line[: limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", one_line)
+
+
+def code(text: str, *, limit: int = 200) -> str:
+    """``text`` as inline code that nothing inside can close early."""
+    one_line = " ".join(str(text).split())[:limit]
+    longest = max((len(m) for m in re.findall(r"`+", one_line)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if one_line.startswith("`") or one_line.endswith("`") else ""
+    return f"{fence}{pad}{one_line}{pad}{fence}"
+
+
+def fenced(text: str, lang: str = "") -> str:
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text.rstrip()}\n{fence}"
+
+
+def how(capture: model.Capture) -> str:
+    """The kubectl verb behind a capture, from its field manager or subresource."""
+    if capture.object.subresource == "scale":
+        return "kubectl scale"
+    if capture.operation is model.Operation.DELETE:
+        return "kubectl delete"
+    manager = capture.actor.field_manager or ""
+    return _VERBS.get(manager, manager or "a manual change")
+
+
+def _replicas_note(capture: model.Capture) -> str:
+    paths = capture.delta.paths
+    if paths == ("spec.replicas",):
+        before = (capture.delta.before or {}).get("spec", {}).get("replicas")
+        after = (capture.delta.after or {}).get("spec", {}).get("replicas")
+        if before is not None and after is not None:
+            return f" ({before} → {after} replicas)"
+    return ""
+
+
+def title(capture: model.Capture) -> str:
+    """``breakglass: kubectl edit of deployment payments/checkout by alice``."""
+    text = (
+        f"breakglass: {how(capture)} of {capture.object.describe()} by "
+        f"{capture.actor.username}{_replicas_note(capture)}"
+    )
+    text = " ".join(text.split())
+    return text if len(text) <= 240 else text[:239] + "…"
+
+
+def reason(capture: model.Capture) -> str | None:
+    """The engineer's reason, if they left a ``breakglass.dev/reason`` annotation."""
+    after = capture.delta.after or {}
+    annotations = (after.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(REASON_ANNOTATION)
+    return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where in Git the change lands, for the body's Source row."""
+
+    repo: str
+    branch: str
+    path: str
+    owner: str  # e.g. "Argo CD application shop", "Flux Kustomization apps", "repo rule"
+    files: tuple[str, ...] = ()
+
+
+def _when(capture: model.Capture, now: datetime) -> str:
+    at = capture.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    minutes = int((now - capture.received_at).total_seconds() // 60)
+    return f"{at} (live for {minutes} min when this was written)"
+
+
+def body(
+    captures: Sequence[model.Capture],
+    *,
+    cluster: str,
+    source: Source,
+    diff: str,
+    notes: Sequence[str],
+    chain_head: str | None,
+    now: datetime,
+) -> str:
+    """The PR body for the captures of one object (newest last)."""
+    first, last = captures[0], captures[-1]
+    actor = last.actor
+    who = code(actor.username)
+    if actor.groups:
+        groups = ", ".join(code(g) for g in actor.groups if not g.startswith("system:"))
+        if groups:
+            who += f" (groups: {groups})"
+    if actor.impersonator:
+        who += f", impersonated by {code(actor.impersonator)}"
+    who += f" — {md(how(last))}"
+    if last.object.subresource:
+        who += f" (the {code(last.object.subresource)} subresource)"
+    what_paths = ", ".join(code(p) for p in last.delta.paths[:8]) or "the object"
+    if len(last.delta.paths) > 8:
+        what_paths += f" and {len(last.delta.paths) - 8} more"
+    ref = last.object
+    rows = [
+        ("Who", who),
+        ("When", md(_when(first, now))),
+        (
+            "What",
+            f"{code(f'{ref.api_version} {ref.kind} {ref.namespace}/{ref.name}')} — {what_paths}",
+        ),
+    ]
+    why = reason(last)
+    rows.append(
+        (
+            "Why",
+            f"{code(why)} (from the {code(REASON_ANNOTATION)} annotation)"
+            if why
+            else f"not given (set the {code(REASON_ANNOTATION)} annotation next time)",
+        )
+    )
+    rows.append(("How", md(f"user agent {actor.user_agent}") if actor.user_agent else "—"))
+    files = ", ".join(code(f) for f in source.files) or code(source.path or "/")
+    rows.append(("Source", f"{files} ({md(source.owner)}, branch {code(source.branch)})"))
+    lines = [
+        f"### Manual change in {md(cluster)} needs to reach Git",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in rows),
+        "",
+        fenced(diff or "(no textual diff)", "diff"),
+        "",
+        "**If you merge**, Git matches production and the next sync keeps this change.",
+        "**If you close**, the next sync (or self-heal) puts production back to what Git says.",
+        "",
+        "- [ ] The change is still wanted after the incident",
+        "- [ ] The value is right for every environment this file serves",
+        "",
+        "<details><summary>Details</summary>",
+        "",
+    ]
+    capture_list = ", ".join(
+        f"{code(c.id)} ({c.source.value}"
+        + (f", confirmed by audit event {code(c.audit_id)}" if c.audit_id else "")
+        + ")"
+        for c in captures
+    )
+    lines.append(f"Captures: {capture_list}.")
+    if chain_head:
+        lines.append(f"Audit log head: {code(chain_head)}.")
+    lines.append("Notes: " + ("; ".join(md(n, limit=400) for n in notes) if notes else "none."))
+    lines.append("Later edits to this object will be added to this pull request.")
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def commit_message(
+    capture: model.Capture, *, capture_ids: Sequence[str], chain_head: str | None
+) -> str:
+    """Subject, a short body, and ``Breakglass-Capture`` / ``Breakglass-Audit-Head`` trailers."""
+    subject = title(capture).removeprefix("breakglass: ")
+    lines = [
+        f"breakglass: {subject}"[:200],
+        "",
+        f"Recorded in cluster {capture.cluster} at "
+        f"{capture.received_at.strftime('%Y-%m-%d %H:%M:%S UTC')}.",
+        "Changed: " + (", ".join(capture.delta.paths) or "the object"),
+        "",
+        f"Breakglass-Capture: {', '.join(capture_ids)}",
+    ]
+    if chain_head:
+        lines.append(f"Breakglass-Audit-Head: {chain_head}")
+    return "\n".join(lines) + "\n"
+
+
+def follow_up_comment(capture: model.Capture, diff: str) -> str:
+    """The comment added when a later edit of the same object lands on an open PR."""
+    return "\n".join(
+        [
+            f"Another manual change by {code(capture.actor.username)} "
+            f"({md(how(capture))}) was added to this pull request: "
+            + (", ".join(code(p) for p in capture.delta.paths) or "the object"),
+            "",
+            fenced(diff or "(no textual diff)", "diff"),
+        ]
+    )
+
+
+def cannot_express(capture: model.Capture, *, why: str, delta: str, source: Source) -> str:
+    """Issue body for a change the engine cannot write into this repository."""
+    return "\n".join(
+        [
+            f"### Manual change in {md(capture.cluster)} could not be backfilled automatically",
+            "",
+            f"{code(capture.actor.username)} changed "
+            f"{code(capture.object.describe())} with {md(how(capture))} at "
+            f"{capture.received_at.strftime('%Y-%m-%d %H:%M:%S UTC')}.",
+            "",
+            f"**Why it needs a human:** {md(why, limit=1000)}",
+            "",
+            f"Repository path: {code(source.path or '/')} ({md(source.owner)}).",
+            "",
+            "The change, as captured (server noise removed, secret values redacted):",
+            "",
+            fenced(delta, "yaml"),
+            "",
+            f"Capture: {code(capture.id)}.",
+        ]
+    )

@@ -1,0 +1,227 @@
+"""The backfill worker against a real bare Git remote and the local forge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from breakglass import model
+from tests import payloads as p
+from tests.backfill.conftest import FakeCluster, build_env, edit_review, git, read_branch
+
+BRANCH = "breakglass/prod-eu-1/payments/deployment/checkout"
+
+
+async def test_confirmed_edit_becomes_a_minimal_pull_request(env):
+    capture = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    summary = await env.worker.run_once()
+    assert summary.backfilled == 1
+    stored = await env.status(capture.id)
+    assert stored.status is model.Status.PR_OPEN
+    diff = git("diff", f"main...{BRANCH}", cwd=env.remote)
+    changed = [
+        line
+        for line in diff.splitlines()
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    assert changed == [
+        "-  replicas: 2  # HA minimum, do not go below 2",
+        "+  replicas: 6  # HA minimum, do not go below 2",
+    ]
+    log = git("log", "-1", "--format=%an <%ae>|%cn|%B", BRANCH, cwd=env.remote)
+    author, committer, message = log.split("|", 2)
+    assert author == "Alice Doe <alice@example.com>"
+    assert committer == "breakglass"
+    assert f"Breakglass-Capture: {capture.id}" in message
+    [record] = env.records()
+    assert record["branch"] == BRANCH and record["base"] == "main"
+    assert record["title"] == (
+        "breakglass: kubectl edit of deployment payments/checkout by alice (2 → 6 replicas)"
+    )
+    assert record["labels"] == ["breakglass", "backfill"]
+    assert record["assignees"] == []  # local forge has no handles; github/gitlab use users:
+    body = record["body"]
+    assert "### Manual change in prod-eu-1 needs to reach Git" in body
+    assert "+  replicas: 6  # HA minimum" in body
+    assert "`spec.replicas`" in body
+    assert capture.id in body
+    assert stored.pr_url == record["url"]
+
+
+async def test_a_second_edit_adds_a_commit_and_a_comment_to_the_same_pr(env):
+    first = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    second = await env.capture(
+        edit_review(
+            lambda d: d["spec"]["template"]["spec"]["containers"][0].update(
+                image="registry.example/checkout:1.4.3"
+            ),
+            field_manager="kubectl-set",
+        )
+    )
+    await env.worker.run_once()
+    records = env.records()
+    assert len(records) == 1
+    assert len(records[0]["comments"]) == 1
+    assert "kubectl set" in records[0]["comments"][0]["body"]
+    assert (await env.status(second.id)).pr_url == (await env.status(first.id)).pr_url
+    commits = git("log", "--format=%s", f"main..{BRANCH}", cwd=env.remote).splitlines()
+    assert len(commits) == 2
+    text = read_branch(env.remote, BRANCH, "apps/payments/deployment.yaml")
+    assert "replicas: 6  # HA minimum" in text and "checkout:1.4.3" in text
+
+
+async def test_running_twice_changes_nothing(env):
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    head = git("rev-parse", BRANCH, cwd=env.remote)
+    summary = await env.worker.run_once()
+    assert summary.total() == 0
+    assert git("rev-parse", BRANCH, cwd=env.remote) == head
+    assert len(env.records()) == 1
+
+
+async def test_human_revert_withdraws_the_pr(env):
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    six = p.edited(p.deployment(), lambda d: d["spec"].update(replicas=6))
+    back = await env.capture(p.review(operation="UPDATE", obj=p.deployment(replicas=2), old=six))
+    await env.worker.run_once()
+    [record] = env.records()
+    assert record["state"] == "closed"
+    assert "reverted the manual change by hand" in record["comments"][-1]["body"]
+    assert (await env.status(back.id)).status is model.Status.CLOSED
+
+
+async def test_human_closed_pr_is_not_reopened(env):
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    # an edit made while the PR was open, then a reviewer closes the PR before it is handled
+    pending = await env.capture(edit_review(lambda d: d["spec"].update(replicas=7)))
+    [record] = env.records()
+    path = env.settings.state_dir / "pull-requests" / f"{record['number']:06d}.json"
+    record.update(state="closed", closed_by="bob", closed_at=model.format_time(model.utcnow()))
+    path.write_text(json.dumps(record))
+    await env.worker.run_once()
+    stored = await env.status(pending.id)
+    assert stored.status is model.Status.CLOSED
+    assert "does not reopen" in stored.reason
+    assert [r["state"] for r in env.records()] == ["closed"]
+    # a change made after the close is new work and gets a new pull request
+    later = await env.capture(edit_review(lambda d: d["spec"].update(replicas=8)))
+    await env.worker.run_once()
+    assert [r["state"] for r in env.records()] == ["closed", "open"]
+    assert (await env.status(later.id)).status is model.Status.PR_OPEN
+    text = read_branch(env.remote, BRANCH, "apps/payments/deployment.yaml")
+    assert "replicas: 8" in text
+
+
+async def test_unmanaged_objects_are_recorded_not_backfilled(env):
+    other = p.deployment(namespace="elsewhere")
+    c = await env.capture(
+        p.review(operation="UPDATE", obj=p.deployment(namespace="elsewhere", replicas=3), old=other)
+    )
+    summary = await env.worker.run_once()
+    assert summary.unmanaged == 1
+    assert (await env.status(c.id)).status is model.Status.UNMANAGED
+    assert env.records() == []
+
+
+async def test_secret_value_change_fails_with_an_issue_not_a_diff(env, remote):
+    old = p.secret(value="a")
+    new = p.secret(value=p.CANARY)
+    git_work = remote.parent / "w"
+    git("clone", "-q", str(remote), str(git_work), cwd=remote.parent)
+    (git_work / "apps" / "payments" / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-creds\nstringData:\n  password: a\n"
+    )
+    git("add", ".", cwd=git_work)
+    git("commit", "-q", "-m", "secret", cwd=git_work)
+    git("push", "-q", "origin", "main", cwd=git_work)
+    c = await env.capture(p.review(operation="UPDATE", obj=new, old=old))
+    summary = await env.worker.run_once()
+    assert summary.failed == 1
+    stored = await env.status(c.id)
+    assert stored.status is model.Status.FAILED
+    assert "cannot be expressed" in stored.reason
+    [issue] = env.records()
+    assert issue["kind"] == "issue"
+    assert "password" in issue["body"]
+    assert p.CANARY not in json.dumps(env.records())
+    assert p.CANARY not in git("log", "--all", "-p", cwd=remote)
+
+
+async def test_unmapped_user_gets_a_fallback_identity(env):
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=4), user=p.BOB))
+    await env.worker.run_once()
+    author = git("log", "-1", "--format=%an <%ae>", BRANCH, cwd=env.remote).strip()
+    assert author == "bob <bob@prod-eu-1.breakglass.invalid>"
+    [record] = env.records()
+    assert "no local handle" in record["body"] or "not assigned" in record["body"]
+
+
+async def test_record_only_operations_are_not_backfilled(env):
+    c = await env.capture(edit_review(lambda d: d["spec"].update(paused=True)))
+    summary = await env.worker.run_once()
+    assert summary.ignored == 1
+    assert (await env.status(c.id)).status is model.Status.IGNORED
+
+
+async def test_provisional_captures_are_checked_against_the_live_object(tmp_path, remote):
+    cluster = FakeCluster()
+    async for env in build_env(tmp_path, remote, cluster=cluster):
+        held = await env.capture(
+            edit_review(lambda d: d["spec"].update(replicas=6)), confirmed=False
+        )
+        rejected = await env.capture(
+            edit_review(lambda d: d["spec"].update(replicas=9), uid="other"), confirmed=False
+        )
+        cluster.put("deployments", p.deployment(replicas=6))
+        await asyncio.sleep(0.05)  # past the grace period
+        summary = await env.worker.run_once()
+        assert summary.confirmed == 1 and summary.discarded == 1
+        assert (await env.status(rejected.id)).status is model.Status.DISCARDED
+        assert "does not show the change" in (await env.status(rejected.id)).reason
+        assert (await env.status(held.id)).status is model.Status.PR_OPEN
+
+
+async def test_merged_pr_is_tracked(env):
+    c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    [record] = env.records()
+    path = env.settings.state_dir / "pull-requests" / f"{record['number']:06d}.json"
+    record.update(state="merged", merged_at=model.format_time(model.utcnow()))
+    path.write_text(json.dumps(record))
+    env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+    summary = await env.worker.run_once()
+    assert summary.merged == 1
+    assert (await env.status(c.id)).status is model.Status.MERGED
+    assert "breakglass_time_to_merge_seconds_count 1.0" in env.metrics.render().decode()
+
+
+async def test_crash_between_push_and_pr_resumes_without_duplicates(env):
+    from breakglass.errors import TemporaryError
+    from breakglass.forge.local import LocalProvider
+
+    class Flaky(LocalProvider):
+        failures = 1
+
+        async def open(self, spec):
+            if Flaky.failures:
+                Flaky.failures -= 1
+                raise TemporaryError("forge unavailable", delay=0)
+            return await super().open(spec)
+
+    forge = env.settings.forge("local")
+    env.worker._providers[f"local|{env.remote}"] = Flaky(forge.records_dir, remote=str(env.remote))
+    c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    first = await env.worker.run_once()
+    assert first.retried == 1
+    assert (await env.status(c.id)).attempts == 1
+    assert env.records() == []
+    await asyncio.sleep(2.1)  # the first retry waits 2 s
+    second = await env.worker.run_once()
+    assert second.backfilled == 1
+    assert len(env.records()) == 1
+    commits = git("log", "--format=%H", f"main..{BRANCH}", cwd=env.remote).splitlines()
+    assert len(commits) == 1

@@ -1,0 +1,175 @@
+"""The whole loop through real parts: kubectl edit → capture → audit → Argo CD lookup →
+minimal edit in Git → pull request record, within seconds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import wait_until
+
+MANIFEST = textwrap.dedent(
+    """\
+    # checkout: the payments front door
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: checkout
+      labels:
+        app: checkout
+    spec:
+      replicas: 2  # HA minimum, do not go below 2
+      selector:
+        matchLabels: {app: checkout}
+      template:
+        metadata:
+          labels: {app: checkout}
+        spec:
+          containers:
+            - name: app
+              image: registry.example/checkout:1.4.2
+    """
+)
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+        "HOME": str(cwd),
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def argocd_crd(cluster):
+    crd = Path(__file__).parent / "manifests" / "argocd-application-crd.yaml"
+    cluster.kubectl("apply", "-f", str(crd), user="admin")
+    cluster.kubectl("create", "namespace", "argocd", user="admin", check=False)
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/applications.argoproj.io",
+        "--timeout=30s",
+        user="admin",
+    )
+    wait_until(
+        lambda: (
+            cluster.kubectl(
+                "get", "applications", "-n", "argocd", user="admin", check=False
+            ).returncode
+            == 0
+        ),
+        what="CRD served",
+    )
+
+
+@pytest.fixture
+def gitops_repo(tmp_path, namespace) -> Path:
+    seed = tmp_path / "seed"
+    path = seed / "apps" / "checkout"
+    path.mkdir(parents=True)
+    (path / "deployment.yaml").write_text(MANIFEST)
+    (path / "kustomization.yaml").write_text(
+        f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"namespace: {namespace}\nresources:\n  - deployment.yaml\n"
+    )
+    git("init", "-q", "-b", "main", cwd=seed)
+    git("add", ".", cwd=seed)
+    git("commit", "-q", "-m", "checkout", cwd=seed)
+    bare = tmp_path / "gitops.git"
+    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
+    return bare
+
+
+def test_kubectl_edit_becomes_a_minimal_pull_request(
+    cluster, argocd_crd, namespace, gitops_repo, tmp_path
+):
+    app_name = f"shop-{namespace}"
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": app_name, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": str(gitops_repo),
+                "targetRevision": "main",
+                "path": "apps/checkout",
+            },
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", user="admin", stdin=json.dumps(application))
+    live = MANIFEST.replace(
+        "  labels:\n    app: checkout\n",
+        f"  namespace: {namespace}\n  labels:\n    app: checkout\n  annotations:\n"
+        f"    argocd.argoproj.io/tracking-id: {app_name}:apps/Deployment:{namespace}/checkout\n",
+        1,
+    )
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=argocd-controller",
+        "-f",
+        "-",
+        user="argocd",
+        stdin=live,
+    )
+
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import pathlib, sys\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('replicas: 2', 'replicas: 6', 1))\n"
+    )
+    started = time.monotonic()
+    cluster.kubectl(
+        "edit",
+        "deployment/checkout",
+        "-n",
+        namespace,
+        env={"KUBE_EDITOR": f"{sys.executable} {editor}"},
+    )
+
+    records_dir = cluster.state / "pull-requests"
+
+    def pull_request():
+        for path in sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []:
+            record = json.loads(path.read_text())
+            if record["branch"].endswith(f"/{namespace}/deployment/checkout"):
+                return record
+        return None
+
+    record = wait_until(pull_request, timeout=30, what="the backfill pull request")
+    elapsed = time.monotonic() - started
+    print(f"capture → PR in {elapsed:.1f}s")
+    assert record["title"] == (
+        f"breakglass: kubectl edit of deployment {namespace}/checkout by alice (2 → 6 replicas)"
+    )
+    assert "Argo CD application" in record["body"]
+    diff = git("diff", f"main...{record['branch']}", cwd=gitops_repo)
+    changed = [
+        line
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changed == [
+        "-  replicas: 2  # HA minimum, do not go below 2",
+        "+  replicas: 6  # HA minimum, do not go below 2",
+    ]
+    author = git("log", "-1", "--format=%an <%ae>", record["branch"], cwd=gitops_repo).strip()
+    assert author == "Alice Doe <alice@example.com>"
+    captures = [c for c in cluster.journal() if c["object"]["namespace"] == namespace]
+    assert [c["status"] for c in captures] == ["pr_open"]
+    assert captures[0]["pr_url"] == record["url"]
