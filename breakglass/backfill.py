@@ -27,7 +27,7 @@ import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -441,7 +441,9 @@ class Worker:
         branch_head = await mirror.head(branch)
         if pr is not None and pr.state == "closed" and pr.closed_by != "breakglass":
             closed_at = model.parse_time(pr.closed_at) if pr.closed_at else None
-            if closed_at is None or closed_at >= first.received_at:
+            # forges report whole seconds: a change within the second of the close counts as
+            # one the reviewer saw
+            if closed_at is None or closed_at + timedelta(seconds=1) >= first.received_at:
                 for capture in captures:
                     saved = await self._save(
                         capture,
@@ -503,6 +505,16 @@ class Worker:
                     summary.failed += 1
                     continue
                 result = await asyncio.to_thread(_run_engine, tree, old, new, target.path)
+                if isinstance(result, engine.NoChange) and open_pr is not None:
+                    # already on the pull request's branch (a pass that crashed after the push)
+                    saved = await self._save(
+                        capture,
+                        status=model.Status.PR_OPEN,
+                        pr_url=open_pr.url,
+                        reason="already on the pull request branch",
+                    )
+                    summary.backfilled += 1
+                    continue
                 if isinstance(result, engine.NoChange):
                     saved = await self._save(
                         capture,

@@ -107,7 +107,9 @@ async def test_human_closed_pr_is_not_reopened(env):
     assert stored.status is model.Status.CLOSED
     assert "does not reopen" in stored.reason
     assert [r["state"] for r in env.records()] == ["closed"]
-    # a change made after the close is new work and gets a new pull request
+    # a change made after the close is new work and gets a new pull request (forges report
+    # whole seconds, so "after" means a second later)
+    await asyncio.sleep(1.1)
     later = await env.capture(edit_review(lambda d: d["spec"].update(replicas=8)))
     await env.worker.run_once()
     assert [r["state"] for r in env.records()] == ["closed", "open"]
@@ -225,3 +227,25 @@ async def test_crash_between_push_and_pr_resumes_without_duplicates(env):
     assert len(env.records()) == 1
     commits = git("log", "--format=%H", f"main..{BRANCH}", cwd=env.remote).splitlines()
     assert len(commits) == 1
+
+
+async def test_self_heal_keeps_the_pr_open_and_says_so(tmp_path, remote):
+    cluster = FakeCluster()
+    async for env in build_env(tmp_path, remote, cluster=cluster):
+        cluster.put("deployments", p.deployment(replicas=6))
+        c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+        await env.worker.run_once()
+        assert (await env.status(c.id)).status is model.Status.PR_OPEN
+        # the GitOps controller syncs the object back to Git's 2 replicas: no capture for it
+        cluster.put("deployments", p.deployment(replicas=2))
+        env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+        await env.worker.run_once()
+        [record] = env.records()
+        assert record["state"] == "open"
+        assert "reverted-by-sync" in " ".join(record["labels"])
+        assert "Merging this pull request re-applies it" in record["comments"][-1]["body"]
+        assert (await env.status(c.id)).status is model.Status.PR_OPEN
+        # and only once
+        env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+        await env.worker.run_once()
+        assert len(env.records()[0]["comments"]) == 1
