@@ -143,6 +143,8 @@ class ControlPlane:
     workdir: Path
     bins: dict[str, str]
     extra_config: str = ""
+    forge: str = "local"
+    extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -196,7 +198,7 @@ tls: {{cert_file: {self.pki / "breakglass.crt"}, key_file: {self.pki / "breakgla
 journal: sqlite:///{self.state / "journal.db"}
 logging: {{level: debug, format: json}}
 kube: {{kubeconfig: {self.workdir / "kubeconfig"}, context: breakglass}}
-backfill: {{interval: 0.5, grace_seconds: 2, pr_poll_interval: 1}}
+backfill: {{interval: 0.5, grace_seconds: 2, pr_poll_interval: 1, forge: {self.forge}}}
 users:
   alice: {{name: Alice Doe, email: alice@example.com, github: alice-doe, gitlab: alice}}
 {self.extra_config}
@@ -288,6 +290,7 @@ users:
                 **os.environ,
                 "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN,
                 "BREAKGLASS_REDACTION_SALT": "e2e-salt",
+                **self.extra_env,
             },
         )
         self._spawn(

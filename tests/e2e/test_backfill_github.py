@@ -1,0 +1,139 @@
+"""kubectl edit on an Argo CD-managed Deployment → a pull request on (fake) GitHub, opened by
+the real PyGithub, assigned to the engineer's handle, with the minimal diff."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import wait_for_webhook, wait_until
+from tests.e2e.controlplane import ControlPlane, ToolchainMissing, binaries
+from tests.e2e.test_backfill import MANIFEST
+from tests.fakes.github import FakeGitHub
+
+TOKEN = "ghp_E2EsecretTOKEN000000000000000000"
+NAMESPACE = "shop"
+
+
+@pytest.fixture(scope="module")
+def github_plane(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ControlPlane, FakeGitHub]]:
+    try:
+        bins = binaries()
+    except ToolchainMissing as exc:
+        pytest.skip(str(exc))
+    root = tmp_path_factory.mktemp("github-plane")
+    fake = FakeGitHub(
+        root / "github",
+        repo="acme/gitops",
+        token=TOKEN,
+        files={
+            "apps/checkout/deployment.yaml": MANIFEST,
+            "apps/checkout/kustomization.yaml": (
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                f"namespace: {NAMESPACE}\nresources:\n  - deployment.yaml\n"
+            ),
+        },
+    )
+    fake.start_in_thread()
+    plane = ControlPlane(
+        root / "plane",
+        bins,
+        forge="github",
+        extra_env={"E2E_GITHUB_TOKEN": TOKEN},
+        extra_config=(
+            "forges:\n  github:\n    kind: github\n    repo: acme/gitops\n"
+            f"    base_url: {fake.base_url}\n    token_env: E2E_GITHUB_TOKEN\n"
+        ),
+    )
+    try:
+        plane.start()
+        wait_for_webhook(plane)
+        yield plane, fake
+    finally:
+        plane.stop()
+        fake.stop_thread()
+
+
+def test_kubectl_edit_opens_a_github_pull_request_for_alice(github_plane, tmp_path):
+    cluster, fake = github_plane
+    crd = Path(__file__).parent / "manifests" / "argocd-application-crd.yaml"
+    cluster.kubectl("apply", "-f", str(crd), user="admin")
+    cluster.kubectl("create", "namespace", "argocd", user="admin")
+    cluster.kubectl("create", "namespace", NAMESPACE, user="argocd")
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/applications.argoproj.io",
+        "--timeout=30s",
+        user="admin",
+    )
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "shop", "namespace": "argocd"},
+        "spec": {
+            "source": {"repoURL": fake.clone_url, "targetRevision": "main", "path": "apps/checkout"}
+        },
+    }
+    wait_until(
+        lambda: (
+            cluster.kubectl(
+                "apply", "-f", "-", user="admin", check=False, stdin=json.dumps(application)
+            ).returncode
+            == 0
+        ),
+        what="the Application to be accepted",
+    )
+    live = MANIFEST.replace(
+        "  labels:\n    app: checkout\n",
+        f"  namespace: {NAMESPACE}\n  labels:\n    app: checkout\n  annotations:\n"
+        f"    argocd.argoproj.io/tracking-id: shop:apps/Deployment:{NAMESPACE}/checkout\n",
+        1,
+    )
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=argocd-controller",
+        "-f",
+        "-",
+        user="argocd",
+        stdin=live,
+    )
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import pathlib, sys\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('replicas: 2', 'replicas: 6', 1))\n"
+    )
+    started = time.monotonic()
+    proc = cluster.kubectl(
+        "edit",
+        "deployment/checkout",
+        "-n",
+        NAMESPACE,
+        env={"KUBE_EDITOR": f"{sys.executable} {editor}"},
+    )
+    assert "Warning: breakglass: recorded deployment shop/checkout change as" in proc.stderr
+    pulls = wait_until(
+        lambda: [pr for pr in fake.pulls if pr.assignees and pr.reviewers is not None],
+        timeout=30,
+        what="an assigned pull request on GitHub",
+    )
+    print(f"kubectl edit → GitHub PR in {time.monotonic() - started:.1f}s")
+    [pr] = pulls
+    assert pr.head == f"breakglass/e2e/{NAMESPACE}/deployment/checkout"
+    assert pr.assignees == ["alice-doe"]
+    assert "breakglass" in pr.labels
+    assert pr.title == (
+        f"breakglass: kubectl edit of deployment {NAMESPACE}/checkout by alice (2 → 6 replicas)"
+    )
+    text = fake.repo.read(pr.head, "apps/checkout/deployment.yaml")
+    assert text == MANIFEST.replace("replicas: 2  #", "replicas: 6  #")
+    assert fake.repo.log(pr.head, "%an")[0] == "Alice Doe"
+    assert TOKEN not in cluster.log("breakglass")
