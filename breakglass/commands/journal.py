@@ -54,8 +54,16 @@ async def _get(url: str, capture_id: str) -> model.Capture | None:
         await journal.close()
 
 
+_SHOW_REASON = frozenset({"failed", "discarded", "unmanaged", "ignored", "closed", "superseded"})
+
+
+def _short(text: str | None, limit: int = 80) -> str:
+    one_line = " ".join((text or "-").split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
 def _table(captures: Sequence[model.Capture]) -> str:
-    header = ("ID", "TIME", "SOURCE", "STATUS", "OP", "USER", "OBJECT", "PR")
+    header = ("ID", "TIME", "SOURCE", "STATUS", "OP", "USER", "OBJECT", "PR", "REASON")
     rows = [header]
     for c in captures:
         obj = f"{c.object.kind}/{c.object.namespace + '/' if c.object.namespace else ''}"
@@ -69,6 +77,7 @@ def _table(captures: Sequence[model.Capture]) -> str:
                 c.actor.username,
                 obj + c.object.name,
                 c.pr_url or "-",
+                _short(c.reason) if c.status.value in _SHOW_REASON else "",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

@@ -249,3 +249,47 @@ async def test_self_heal_keeps_the_pr_open_and_says_so(tmp_path, remote):
         env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
         await env.worker.run_once()
         assert len(env.records()[0]["comments"]) == 1
+
+
+async def test_a_human_commit_on_the_pr_branch_is_kept(env, tmp_path):
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    work = tmp_path / "human"
+    git("clone", "-q", "-b", BRANCH, str(env.remote), str(work), cwd=tmp_path)
+    (work / "apps" / "payments" / "NOTES.md").write_text("reviewed by carol\n")
+    git("add", ".", cwd=work)
+    git("commit", "-q", "-m", "reviewer note", cwd=work)
+    git("push", "-q", "origin", BRANCH, cwd=work)
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=8)))
+    await env.worker.run_once()
+    subjects = git("log", "--format=%s", f"main..{BRANCH}", cwd=env.remote).splitlines()
+    assert subjects[1] == "reviewer note"
+    assert len(subjects) == 3
+    assert read_branch(env.remote, BRANCH, "apps/payments/NOTES.md") == "reviewed by carol\n"
+
+
+async def test_journal_list_shows_state_pr_and_reason(env):
+    import subprocess
+    import sys
+
+    c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    other = await env.capture(
+        p.review(
+            operation="UPDATE",
+            obj=p.deployment(namespace="elsewhere", replicas=3),
+            old=p.deployment(namespace="elsewhere"),
+        )
+    )
+    await env.worker.run_once()
+    config = env.settings.state_dir.parent / "bg.yaml"
+    config.write_text(f"journal: {env.settings.journal_url}\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "breakglass", "journal", "list", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith(c.id))
+    assert "pr_open" in line and "#pull/1" in line
+    line = next(x for x in out.splitlines() if x.startswith(other.id))
+    assert "unmanaged" in line and "no Argo CD application" in line
