@@ -42,8 +42,11 @@ def md(text: str, *, limit: int = 200) -> str:
 
 
 def code(text: str, *, limit: int = 200) -> str:
-    """``text`` as inline code that nothing inside can close early."""
-    one_line = " ".join(str(text).split())[:limit]
+    """``text`` as inline code that nothing inside can close early.
+
+    ``|`` is escaped too: GitHub splits table cells on it even inside code spans.
+    """
+    one_line = " ".join(str(text).split())[:limit].replace("|", "\\|")
     longest = max((len(m) for m in re.findall(r"`+", one_line)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if one_line.startswith("`") or one_line.endswith("`") else ""
