@@ -169,6 +169,8 @@ class Worker:
         self._providers: dict[str, Provider] = dict(providers or {})
         self._last_poll = datetime.min.replace(tzinfo=model.utcnow().tzinfo)
         self.mirrors = settings.state_dir / "mirrors"
+        # reasons found on live objects (an engineer may annotate after the fix)
+        self._live_reasons: dict[tuple[str, str, str], str] = {}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -359,6 +361,9 @@ class Worker:
                 meta = live.get("metadata") or {}
                 metadata["labels"].update(meta.get("labels") or {})
                 metadata["annotations"].update(meta.get("annotations") or {})
+                why = (meta.get("annotations") or {}).get(prtext.REASON_ANNOTATION)
+                if isinstance(why, str) and why:
+                    self._live_reasons[(ref.kind, ref.namespace, ref.name)] = why
             app = repos.argo_application(
                 metadata, argo_namespace=self.settings.kube.argocd_namespace
             )
@@ -577,6 +582,11 @@ class Worker:
                 summary.closed += 1
             return
         all_captures = await self._captures_of(open_pr.url if open_pr else None, applied)
+        ref = all_captures[-1].object
+        live_reason = self._live_reasons.get((ref.kind, ref.namespace, ref.name))
+        if live_reason and not prtext.reason(all_captures[-1]):
+            labels = {**all_captures[-1].labels, prtext.REASON_ANNOTATION: live_reason}
+            all_captures[-1] = dataclasses.replace(all_captures[-1], labels=labels)
         ident = identity_for(self.settings, last.actor.username)
         handle = handle_for(ident, forge.kind)
         if handle is None:

@@ -50,6 +50,9 @@ SERVER_ANNOTATIONS: Final = frozenset(
         "argocd.argoproj.io/sync-options",
         "meta.helm.sh/release-name",
         "meta.helm.sh/release-namespace",
+        # breakglass's own: the engineer's reason for a change travels with the capture
+        # (into the PR body), it is not configuration to backfill
+        "breakglass.dev/reason",
     }
 )
 

@@ -90,10 +90,8 @@ def title(capture: model.Capture) -> str:
 
 
 def reason(capture: model.Capture) -> str | None:
-    """The engineer's reason, if they left a ``breakglass.dev/reason`` annotation."""
-    after = capture.delta.after or {}
-    annotations = (after.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(REASON_ANNOTATION)
+    """The engineer's reason, if the object carried a ``breakglass.dev/reason`` annotation."""
+    value = capture.labels.get(REASON_ANNOTATION)
     return str(value) if value else None
 
 

@@ -165,8 +165,8 @@ def test_kubectl_set_image(cluster, app):
     [
         (["label", "deployment/checkout", "tier=gold"], "metadata.labels.tier"),
         (
-            ["annotate", "deployment/checkout", "breakglass.dev/reason=INC-1234"],
-            "metadata.annotations.breakglass.dev/reason",
+            ["annotate", "deployment/checkout", "team.example/owner=payments"],
+            "metadata.annotations.team.example/owner",
         ),
     ],
 )
