@@ -6,18 +6,19 @@ per application a base (a Deployment file and a three-document file with Service
 and ServiceAccount) and two overlays (staging, prod) that set the namespace.
 
 Measured per size: a cold index build, building the kustomize graph, locating objects
-(through the prod overlay), a refresh with nothing changed, and a refresh after a few files
-changed (only those are re-read).
+(through the prod overlay), a complete edit (``engine.backfill``: locate, then the minimal
+round-trip change to the file, with the kustomize graph built as the worker builds it), a
+refresh with nothing changed, a refresh after a fetch changed five files (only those are
+re-read: by a full ``refresh()`` walk, and by ``refresh_paths()`` given the paths a fetch
+reports, as ``git diff --name-only`` does), and the process's peak RSS.
 
-    .venv/bin/python bench/gitops_index.py            # 1k, 10k, 50k
-    .venv/bin/python bench/gitops_index.py 1000 5000  # chosen sizes
+    python -m bench gitops_index              # 1k, 10k, 50k documents
+    python -m bench gitops_index 1000 5000    # chosen sizes
 """
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import random
 import resource
 import statistics
@@ -26,9 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from breakglass.gitops import index, kustomize, locate
+from bench.common import table, write_result
+from breakglass.gitops import engine, index, kustomize, locate
 
 DEPLOY = """\
 apiVersion: apps/v1
@@ -123,13 +123,32 @@ def run(documents: int) -> dict[str, float | int]:
             )
         )
         assert isinstance(path_outcome, locate.Found)
+        i = rng.randrange(apps)
+        live = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": f"app{i}", "namespace": "prod"},
+            "spec": {"replicas": 2},
+        }
+        changed = {**live, "spec": {"replicas": 5}}
+        result, t_edit = timed(lambda: engine.backfill(idx, live, changed))
+        assert isinstance(result, engine.Changed), result
+        assert result.files, result
         stats, t_noop = timed(idx.refresh)
         assert stats.files_read == 0
+        changed_paths = []
         for i in rng.sample(range(apps), min(5, apps)):
             target = root / "apps" / f"app{i}" / "base" / "deployment.yaml"
             target.write_text(DEPLOY.format(i=i).replace("replicas: 2", "replicas: 3"))
             os.utime(target, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+            changed_paths.append(target.relative_to(root).as_posix())
         stats, t_incr = timed(idx.refresh)
+        assert stats.files_read == min(5, apps), stats
+        for rel in changed_paths:
+            target = root / rel
+            target.write_text(DEPLOY.format(i=0).replace("replicas: 2", "replicas: 4"))
+            os.utime(target, ns=(time.time_ns(), time.time_ns() + 2_000_000))
+        stats, t_paths = timed(lambda: idx.refresh_paths(changed_paths))
         assert stats.files_read == min(5, apps), stats
         return {
             "documents": docs,
@@ -140,51 +159,64 @@ def run(documents: int) -> dict[str, float | int]:
             "locate_median_ms": round(statistics.median(lookups) * 1000, 2),
             "locate_max_ms": round(max(lookups) * 1000, 2),
             "locate_with_path_ms": round(t_path * 1000, 2),
+            "edit_s": round(t_edit, 3),
             "refresh_unchanged_s": round(t_noop, 3),
             "refresh_5_changed_s": round(t_incr, 3),
+            "refresh_paths_5_changed_s": round(t_paths, 4),
             "files_reread": stats.files_read,
             "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
 
 
-def machine() -> dict[str, object]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "libyaml": bool(getattr(yaml, "__with_libyaml__", False)),
-    }
-
-
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
     sizes = [int(a) for a in argv] or [1_000, 10_000, 50_000]
     rows = [run(n) for n in sizes]
-    header = (
-        f"{'docs':>7} {'files':>6} {'index s':>8} {'docs/s':>7} {'graph s':>8} "
-        f"{'locate ms':>10} {'max ms':>8} {'noop s':>7} {'5 chg s':>8} {'rss MiB':>8}"
-    )
-    print(header)
-    for r in rows:
-        print(
-            f"{r['documents']:>7} {r['files']:>6} {r['index_s']:>8} {r['docs_per_s']:>7} "
-            f"{r['kustomize_graph_s']:>8} {r['locate_median_ms']:>10} {r['locate_max_ms']:>8} "
-            f"{r['refresh_unchanged_s']:>7} {r['refresh_5_changed_s']:>8} {r['max_rss_mib']:>8}"
+    print(
+        table(
+            [
+                "docs",
+                "files",
+                "index s",
+                "docs/s",
+                "graph s",
+                "locate ms",
+                "max ms",
+                "edit s",
+                "noop s",
+                "5 chg s",
+                "5 paths ms",
+                "peak RSS MiB",
+            ],
+            [
+                [
+                    r["documents"],
+                    r["files"],
+                    r["index_s"],
+                    r["docs_per_s"],
+                    r["kustomize_graph_s"],
+                    r["locate_median_ms"],
+                    r["locate_max_ms"],
+                    r["edit_s"],
+                    r["refresh_unchanged_s"],
+                    r["refresh_5_changed_s"],
+                    round(r["refresh_paths_5_changed_s"] * 1000, 2),
+                    r["max_rss_mib"],
+                ]
+                for r in rows
+            ],
         )
-    out = Path(__file__).parent / "results" / "gitops_index.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine(), "results": rows}, indent=2) + "\n")
-    print(f"wrote {out}")
+    )
+    path = write_result(
+        "gitops_index",
+        {
+            "parameters": {"sizes": sizes},
+            "results": rows,
+            "targets": {"index_50k_s": 10, "locate_ms": 1, "refresh_5_changed_s": 0.5},
+        },
+    )
+    print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main(sys.argv[1:]))

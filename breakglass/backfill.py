@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass import delta as deltas
 from breakglass import logs, model, prtext, repos
@@ -40,9 +40,11 @@ from breakglass.forge import Provider, PullRequest, PullRequestSpec
 from breakglass.forge.git import Git, Identity, Mirror, safe_branch
 from breakglass.gitops import engine, index
 from breakglass.journal import Journal
-from breakglass.kube import Cluster
 from breakglass.metrics import Metrics
 from breakglass.settings import ForgeSettings, Settings, UserIdentity
+
+if TYPE_CHECKING:  # kubernetes_asyncio costs ~36 MiB; it is imported only when a cluster is used
+    from breakglass.kube import Cluster
 
 log = logs.get(__name__)
 
@@ -60,7 +62,13 @@ def identity_for(settings: Settings, username: str) -> UserIdentity:
 
 
 def handle_for(ident: UserIdentity, kind: str) -> str | None:
-    return ident.github if kind == "github" else ident.gitlab if kind == "gitlab" else None
+    """The assignee on a forge of ``kind``; the local forge records any known handle, else the
+    engineer's name, since its records are read by people, not matched against accounts."""
+    if kind == "github":
+        return ident.github
+    if kind == "gitlab":
+        return ident.gitlab
+    return ident.github or ident.gitlab or ident.name
 
 
 def engine_inputs(capture: model.Capture) -> tuple[Any, Any]:

@@ -11,6 +11,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from breakglass import __version__, commands, errors
 
@@ -22,22 +23,61 @@ engineer who made them.
 
 EPILOG = """\
 examples:
+  breakglass demo                                  # the whole loop, locally, in seconds
   breakglass serve --config examples/breakglass.yaml
   breakglass config check examples/breakglass.yaml
   breakglass journal list --config examples/breakglass.yaml --status confirmed
   breakglass backfill --repo ./gitops --old live-before.yaml --new live-after.yaml
 
 Run `breakglass COMMAND --help` for the options and an example of each command.
+--debug (before or after the command) shows the traceback of an error.
 """
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with breakglass's error format: one line, then a hint (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\nhint: run `{self.prog} --help` for usage\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps each command's one-line summary on its line: argparse measures sub-commands two
+    columns short of where it prints them, so a long command name pushed its help below it."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            names = [len(self._format_action_invocation(a)) for a in action._get_subactions()]
+            longest = max(names, default=0) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, longest)
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return _Formatter(prog)
+
+
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--debug`` after the sub-command too, at every level, without resetting it."""
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _add_debug(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with one sub-parser per command module."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="breakglass",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action="version", version=f"breakglass {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
@@ -47,9 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
             module.NAME,
             help=module.SUMMARY,
             description=module.SUMMARY,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_formatter,
         )
         module.configure(child)
+        _add_debug(child)
         child.set_defaults(handler=module.run)
     return parser
 
@@ -65,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except errors.ConfigError as exc:
+        if debug:
+            traceback.print_exc()
         print(f"error: invalid configuration in {exc.source}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
@@ -82,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if debug:
             traceback.print_exc()
-        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"error: unexpected {type(exc).__name__}: {first}", file=sys.stderr)
         print("hint: re-run with --debug for the traceback, and report it", file=sys.stderr)
         return 70
     return code

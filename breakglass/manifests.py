@@ -24,6 +24,7 @@ from typing import Any
 WEBHOOK_NAME = "capture.breakglass.dev"
 CONFIG_NAME = "breakglass"
 DEFAULT_NAMESPACE = "breakglass"
+CERT_MANAGER_INJECT_ANNOTATION = "cert-manager.io/inject-ca-from"
 
 
 def _cel_string(value: str) -> str:
@@ -66,7 +67,7 @@ def match_conditions(
 
 def validating_webhook(
     *,
-    ca_bundle: bytes,
+    ca_bundle: bytes | None,
     url: str | None = None,
     service_name: str = "breakglass",
     service_namespace: str = DEFAULT_NAMESPACE,
@@ -76,15 +77,24 @@ def validating_webhook(
     skip_namespaces: Sequence[str] = ("kube-system", DEFAULT_NAMESPACE),
     timeout_seconds: int = 2,
     name: str = CONFIG_NAME,
+    inject_ca_from: str | None = None,
 ) -> dict[str, Any]:
     """The ``ValidatingWebhookConfiguration`` that sends manual writes to ``/validate``.
 
     ``url`` is for an API server that reaches breakglass outside the cluster (tests, a
-    self-managed control plane); otherwise the in-cluster Service is used.
+    self-managed control plane); otherwise the in-cluster Service is used.  With
+    ``inject_ca_from`` (``NAMESPACE/CERTIFICATE``) and no ``ca_bundle``, the configuration
+    carries cert-manager's ``inject-ca-from`` annotation and cert-manager fills ``caBundle``.
     """
     if not 1 <= timeout_seconds <= 30:
         raise ValueError("timeout_seconds must be between 1 and 30 (the API server's limits)")
-    client: dict[str, Any] = {"caBundle": base64.b64encode(ca_bundle).decode()}
+    if ca_bundle is None and inject_ca_from is None:
+        raise ValueError("give a CA bundle, or a cert-manager Certificate to inject it from")
+    if inject_ca_from is not None and not re.fullmatch(r"[a-z0-9.-]+/[a-z0-9.-]+", inject_ca_from):
+        raise ValueError(f"inject_ca_from must be NAMESPACE/CERTIFICATE, not {inject_ca_from!r}")
+    client: dict[str, Any] = {}
+    if ca_bundle is not None:
+        client["caBundle"] = base64.b64encode(ca_bundle).decode()
     if url is not None:
         client["url"] = url.rstrip("/") + "/validate"
     else:
@@ -124,10 +134,13 @@ def validating_webhook(
     conditions = match_conditions(ignore_users, ignore_groups)
     if conditions:
         webhook["matchConditions"] = conditions
+    metadata: dict[str, Any] = {"name": name, "labels": {"app.kubernetes.io/name": "breakglass"}}
+    if inject_ca_from is not None:
+        metadata["annotations"] = {CERT_MANAGER_INJECT_ANNOTATION: inject_ca_from}
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "breakglass"}},
+        "metadata": metadata,
         "webhooks": [webhook],
     }
 
@@ -189,23 +202,66 @@ def audit_policy(*, extra_workload_groups: Sequence[str] = ()) -> dict[str, Any]
     }
 
 
-def audit_webhook_kubeconfig(*, url: str, ca_bundle: bytes, token: str) -> dict[str, Any]:
-    """The kubeconfig passed to ``--audit-webhook-config-file`` (token included: keep it 0600)."""
+def audit_webhook_kubeconfig(
+    *,
+    url: str,
+    ca_bundle: bytes | None = None,
+    ca_path: str | None = None,
+    token: str | None = None,
+    token_file: str | None = None,
+) -> dict[str, Any]:
+    """The kubeconfig passed to ``--audit-webhook-config-file``.
+
+    The CA is embedded (``ca_bundle``) or read by the API server from ``ca_path``; the bearer
+    token likewise (``token``: keep the file 0600) or from ``token_file``, which keeps the
+    kubeconfig itself free of secrets.
+    """
+    if (ca_bundle is None) == (ca_path is None):
+        raise ValueError("give exactly one of ca_bundle and ca_path")
+    if (token is None) == (token_file is None):
+        raise ValueError("give exactly one of token and token_file")
+    cluster: dict[str, Any] = {"server": url.rstrip("/") + "/audit"}
+    if ca_bundle is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_bundle).decode()
+    else:
+        cluster["certificate-authority"] = ca_path
+    user: dict[str, Any] = {"token": token} if token is not None else {"tokenFile": token_file}
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {
-                "name": "breakglass",
-                "cluster": {
-                    "server": url.rstrip("/") + "/audit",
-                    "certificate-authority-data": base64.b64encode(ca_bundle).decode(),
-                },
-            }
-        ],
-        "users": [{"name": "kube-apiserver", "user": {"token": token}}],
+        "clusters": [{"name": "breakglass", "cluster": cluster}],
+        "users": [{"name": "kube-apiserver", "user": user}],
         "contexts": [
             {"name": "breakglass", "context": {"cluster": "breakglass", "user": "kube-apiserver"}}
         ],
         "current-context": "breakglass",
+    }
+
+
+def service_hosts(service: str, namespace: str) -> list[str]:
+    """The DNS names the API server may use for an in-cluster Service (serving cert SANs)."""
+    return [
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+        f"{service}.{namespace}",
+        service,
+    ]
+
+
+def tls_secret(*, name: str, namespace: str, cert: bytes, key: bytes, ca: bytes) -> dict[str, Any]:
+    """A ``kubernetes.io/tls`` Secret holding the serving pair and the CA that signed it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "breakglass"},
+        },
+        "data": {
+            "tls.crt": base64.b64encode(cert).decode(),
+            "tls.key": base64.b64encode(key).decode(),
+            "ca.crt": base64.b64encode(ca).decode(),
+        },
     }

@@ -18,7 +18,7 @@ from datetime import datetime
 from breakglass import model
 
 REASON_ANNOTATION = "breakglass.dev/reason"
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~@:])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>~@])")
 _VERBS = {
     "kubectl-edit": "kubectl edit",
     "kubectl-patch": "kubectl patch",

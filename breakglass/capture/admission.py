@@ -175,24 +175,24 @@ def decide(
             return Skip("no-op")
     else:
         kind = text(kind_block.get("kind"), "request.kind.kind") or parent_kind(group, plural)
-        old = policy.redactor.object(old_raw, kind=kind) if old_raw is not None else None
-        new = policy.redactor.object(new_raw, kind=kind) if new_raw is not None else None
-        if operation == "UPDATE" and (old is None or new is None):
+        old_s = _prepare(old_raw, kind=kind, policy=policy) if old_raw is not None else None
+        new_s = _prepare(new_raw, kind=kind, policy=policy) if new_raw is not None else None
+        if operation == "UPDATE" and (old_s is None or new_s is None):
             raise Unusable("an UPDATE needs both object and oldObject")
-        if operation == "CREATE" and new is None:
+        if operation == "CREATE" and new_s is None:
             raise Unusable("a CREATE needs object")
         if operation == "DELETE":
-            new = None
-            if old is None:
-                old = {
-                    "apiVersion": _api_version(group, version),
-                    "kind": kind,
-                    "metadata": {"name": name, "namespace": namespace},
-                }
+            new_s = None
+            if old_s is None:
+                old_s = deltas.strip_server_fields(
+                    {
+                        "apiVersion": _api_version(group, version),
+                        "kind": kind,
+                        "metadata": {"name": name, "namespace": namespace},
+                    }
+                )
         if operation == "CREATE":
-            old = None
-        old_s = deltas.strip_server_fields(old) if old is not None else None
-        new_s = deltas.strip_server_fields(new) if new is not None else None
+            old_s = None
         if operation == "UPDATE" and old_s == new_s:
             return Skip("no-op")
         before, after = deltas.sparse_delta(old_s, new_s)
@@ -229,6 +229,24 @@ def decide(
         classification=classification,
         labels=owner_hints(new_raw if new_raw is not None else old_raw),
     )
+
+
+def _prepare(raw: dict[str, Any], *, kind: str, policy: Policy) -> dict[str, Any]:
+    """``raw`` without server fields and with secret values redacted, as a new object.
+
+    The same as redacting and then stripping, in the cheaper order: ``status`` and
+    ``managedFields`` (often half of a large object) are left out before the one deep copy
+    (``strip_server_fields`` drops them anyway), and the copy is then redacted in place.
+    Stripping removes keys and redaction replaces values of keys it keeps, so the order does
+    not change the result.
+    """
+    trimmed = {k: v for k, v in raw.items() if k != "status"}
+    meta = trimmed.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        trimmed["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    stripped = deltas.strip_server_fields(trimmed)
+    redacted: dict[str, Any] = policy.redactor.object(stripped, kind=kind, owned=True)
+    return redacted
 
 
 def _api_version(group: str, version: str) -> str:

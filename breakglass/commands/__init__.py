@@ -32,7 +32,7 @@ def all_commands() -> list[Command]:
     """Every sub-command, in the order ``--help`` lists them."""
     import importlib
 
-    names = ("serve", "worker", "config", "journal", "backfill", "audit", "manifests")
+    names = ("demo", "serve", "worker", "config", "journal", "backfill", "audit", "manifests")
     modules: list[Command] = []
     for name in names:
         try:

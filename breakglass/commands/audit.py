@@ -22,7 +22,7 @@ from breakglass.auditlog.records import ChainHead, EventType
 from breakglass.errors import InputError
 
 NAME = "audit"
-SUMMARY = "verify the tamper-evident audit log, and show who changed what"
+SUMMARY = "verify the audit log, and show who changed what"
 
 _DEFAULT_KEY_ENV = settings.AuditLogSettings.key_env
 

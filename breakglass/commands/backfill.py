@@ -23,7 +23,7 @@ from breakglass.gitops import engine, index
 JSON = Any
 
 NAME = "backfill"
-SUMMARY = "write a manual change to a Kubernetes object into the GitOps repository"
+SUMMARY = "write one manual change into a GitOps checkout"
 
 #: Largest OLD/NEW file accepted (the API server caps objects at about 1.5 MiB).
 MAX_INPUT_BYTES = 8 * 1024 * 1024

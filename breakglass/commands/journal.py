@@ -13,7 +13,7 @@ from breakglass.errors import InputError
 from breakglass.journal import open_journal
 
 NAME = "journal"
-SUMMARY = "list and show captured manual changes and their backfill state"
+SUMMARY = "list and show captured changes and their backfill state"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

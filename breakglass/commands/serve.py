@@ -9,7 +9,7 @@ from breakglass import logs, settings
 from breakglass.web import app
 
 NAME = "serve"
-SUMMARY = "run the admission (/validate) and audit (/audit) webhooks over HTTPS"
+SUMMARY = "run the webhooks over HTTPS, and the backfill worker"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

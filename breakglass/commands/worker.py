@@ -17,18 +17,18 @@ from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
 
 NAME = "worker"
-SUMMARY = "turn confirmed captures into backfill pull requests (serve runs this too)"
+SUMMARY = "turn confirmed captures into backfill pull requests"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        f"{SUMMARY}.\\n\\nEach pass confirms provisional captures against the live object, "
+        f"{SUMMARY}.\n\nEach pass confirms provisional captures against the live object, "
         "backfills confirmed ones (locate repo, edit, commit, push, open or update the pull "
         "request) and tracks open pull requests. `breakglass serve` runs the same worker in "
         "the background; use this command for one-off passes and troubleshooting."
     )
     parser.epilog = (
-        "examples:\\n  breakglass worker --config breakglass.yaml --once\\n"
+        "examples:\n  breakglass worker --config breakglass.yaml --once\n"
         "  breakglass worker --config breakglass.yaml    # until SIGTERM"
     )
     parser.add_argument("--config", required=True, metavar="FILE", help="settings file (YAML)")

@@ -10,6 +10,7 @@ namespace; anything still ambiguous is returned as such, never guessed.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from breakglass.gitops import index, kustomize
@@ -53,7 +54,8 @@ def locate(wanted: Wanted, *, idx: index.Index, tree: kustomize.Tree, subpath: s
     """The placement that renders ``wanted`` within ``subpath`` of the repository."""
     exact: list[kustomize.Placement] = []
     loose: list[kustomize.Placement] = []
-    for doc in idx.docs_of_kind(wanted.group, wanted.kind):
+    names = source_names(wanted.name, *_affixes(tree))
+    for doc in idx.docs_named(wanted.group, wanted.kind, names):
         if not index.under(doc.path, subpath) and not tree.included_by.get(doc.path):
             continue
         for placement in tree.place(doc, subpath):
@@ -75,6 +77,55 @@ def locate(wanted: Wanted, *, idx: index.Index, tree: kustomize.Tree, subpath: s
     if len(chosen) > 1:
         return Ambiguous(tuple(chosen))
     return Found(chosen[0], loose=not exact)
+
+
+def source_names(name: str, prefixes: frozenset[str], suffixes: frozenset[str]) -> set[str]:
+    """Every manifest name that kustomize could render as ``name``.
+
+    A rendered name is the document's name wrapped in the ``namePrefix``/``nameSuffix`` of each
+    kustomization on its chain, so the document's name is ``name`` with a run of known
+    prefixes cut from the front and a run of known suffixes cut from the back.  Only those
+    candidates are looked up in the index; ``Tree.place`` still decides each placement.
+    """
+    starts = _cuts(name, prefixes, front=True)
+    ends = _cuts(name, suffixes, front=False)
+    return {name[i:j] for i in starts for j in ends if i < j}
+
+
+def _cuts(name: str, affixes: frozenset[str], *, front: bool) -> set[int]:
+    """Positions reachable by cutting any sequence of ``affixes`` from one end of ``name``."""
+    start = 0 if front else len(name)
+    found = {start}
+    todo = [start]
+    while todo and affixes:
+        pos = todo.pop()
+        for affix in affixes:
+            if front and name.startswith(affix, pos):
+                nxt = pos + len(affix)
+            elif not front and pos - len(affix) >= 0 and name.endswith(affix, 0, pos):
+                nxt = pos - len(affix)
+            else:
+                continue
+            if nxt not in found:
+                found.add(nxt)
+                todo.append(nxt)
+    return found
+
+
+#: Per tree (by identity, while it is alive): the name prefixes and suffixes it can apply.
+_AFFIXES: dict[int, tuple[weakref.ref[kustomize.Tree], frozenset[str], frozenset[str]]] = {}
+
+
+def _affixes(tree: kustomize.Tree) -> tuple[frozenset[str], frozenset[str]]:
+    cached = _AFFIXES.get(id(tree))
+    if cached is not None and cached[0]() is tree:
+        return cached[1], cached[2]
+    kusts = tree.kustomizations.values()
+    prefixes = frozenset(k.name_prefix for k in kusts if k.name_prefix)
+    suffixes = frozenset(k.name_suffix for k in kusts if k.name_suffix)
+    key = id(tree)
+    _AFFIXES[key] = (weakref.ref(tree, lambda _ref: _AFFIXES.pop(key, None)), prefixes, suffixes)
+    return prefixes, suffixes
 
 
 def _names_namespace(placement: kustomize.Placement, namespace: str) -> bool:

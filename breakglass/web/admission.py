@@ -116,6 +116,10 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
         deps.metrics.skips.labels(ENDPOINT, decision.reason).inc()
         structlog.contextvars.bind_contextvars(decision="skip", reason=decision.reason)
         return allowed(uid), "skipped"
+    # The parsed review (often ten times its JSON size in Python objects) is not needed while
+    # this request waits for the journal and the audit log: let it go now, so concurrent
+    # requests do not each hold a full object tree through two fsyncs.
+    del review, req, body
 
     try:
         result = await deps.journal.insert(decision)

@@ -39,7 +39,7 @@ async def test_confirmed_edit_becomes_a_minimal_pull_request(env):
         "breakglass: kubectl edit of deployment payments/checkout by alice (2 → 6 replicas)"
     )
     assert record["labels"] == ["breakglass", "backfill"]
-    assert record["assignees"] == []  # local forge has no handles; github/gitlab use users:
+    assert record["assignees"] == ["alice-doe"]  # the handle from users:
     body = record["body"]
     assert "### Manual change in prod-eu-1 needs to reach Git" in body
     assert "+  replicas: 6  # HA minimum" in body
@@ -159,7 +159,7 @@ async def test_unmapped_user_gets_a_fallback_identity(env):
     author = git("log", "-1", "--format=%an <%ae>", BRANCH, cwd=env.remote).strip()
     assert author == "bob <bob@prod-eu-1.breakglass.invalid>"
     [record] = env.records()
-    assert "no local handle" in record["body"] or "not assigned" in record["body"]
+    assert record["assignees"] == ["bob"]
 
 
 async def test_record_only_operations_are_not_backfilled(env):

@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+# breakglass: the webhooks and the backfill worker in one image.
+#
+#   docker build -t breakglass:0.1.0 --build-arg VERSION=0.1.0 .
+#   docker run --rm breakglass:0.1.0 --help
+#
+# The builder makes breakglass's wheel and the wheels of its dependencies; the final stage
+# installs them from a bind mount (no wheel files, pip cache or compilers end up in a layer)
+# and adds git, which the worker drives to push backfill branches.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY breakglass ./breakglass
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+    && pip wheel --wheel-dir /wheels /wheels/breakglass-*-py3-none-any.whl
+
+FROM ${PYTHON_IMAGE}
+ARG VERSION=0.1.0.dev0
+LABEL org.opencontainers.image.title="breakglass" \
+      org.opencontainers.image.description="Captures manual kubectl changes to GitOps clusters and backfills them into Git as pull requests" \
+      org.opencontainers.image.source="https://example.invalid/breakglass/breakglass" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# git only; Debian's security updates move its version, so it is not pinned.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 breakglass \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/breakglass \
+       --no-create-home --shell /usr/sbin/nologin breakglass \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/breakglass
+
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-index --find-links=/wheels /wheels/breakglass-*-py3-none-any.whl
+
+USER 10001:10001
+WORKDIR /var/lib/breakglass
+EXPOSE 8443 9090
+ENTRYPOINT ["breakglass"]
+CMD ["serve", "--config", "/etc/breakglass/config/breakglass.yaml"]

@@ -1,0 +1,90 @@
+"""`breakglass demo` in replay mode: the whole loop from a recorded API server's payloads to a
+backfill pull request, as a newcomer runs it (a subprocess, like `make demo`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "breakglass", "demo", "--replay", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BREAKGLASS_")},
+    )
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory):
+    keep = tmp_path_factory.mktemp("demo") / "kept"
+    out = demo("--keep", str(keep))
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout, keep
+
+
+def test_progress_line_per_step_and_says_it_replays(replayed):
+    stdout, _ = replayed
+    steps = re.findall(r"^\[(\d)/7\]", stdout, re.M)
+    assert steps == [str(i) for i in range(1, 8)]
+    assert "replay mode" in stdout
+    assert "recorded payloads of a real one" in stdout
+
+
+def test_prints_what_kubectl_showed(replayed):
+    stdout, _ = replayed
+    assert "$ kubectl scale deployment/checkout -n payments --replicas=5" in stdout
+    assert re.search(
+        r"^Warning: breakglass: recorded deployment payments/checkout change as \w{26}; "
+        r"a backfill PR will follow$",
+        stdout,
+        re.M,
+    )
+    assert "configmap/checkout-config patched" in stdout
+
+
+def test_prints_captures_diffs_and_pull_requests(replayed):
+    stdout, _ = replayed
+    assert len(re.findall(r"  pr_open  UPDATE  alice  ", stdout)) == 2
+    # The overlay's replicas entry is edited, comment kept; the base is not touched.
+    assert "-    count: 2  # HA minimum, do not go below 2" in stdout
+    assert "+    count: 5  # HA minimum, do not go below 2" in stdout
+    assert '+  TIMEOUT: "60"' in stdout
+    assert (
+        "Title:     breakglass: kubectl scale of deployment payments/checkout by alice "
+        "(2 → 5 replicas)" in stdout
+    )
+    assert "Branch:    breakglass/demo/payments/deployment/checkout → main" in stdout
+    assert "Labels:    breakglass, backfill" in stdout
+    assert "Assignee:  " in stdout
+    assert "  │ ### Manual change in demo needs to reach Git" in stdout
+
+
+def test_audit_log_verifies_and_kept_directory_is_explained(replayed):
+    stdout, keep = replayed
+    assert re.search(r"^(\d+)/\1 records valid$", stdout, re.M)
+    assert f"Everything is in {keep}" in stdout
+    assert (keep / "gitops.git").is_dir()
+    assert len(list((keep / "state" / "pull-requests").glob("*.json"))) == 2
+
+
+def test_cleans_up_after_itself(tmp_path):
+    out = demo("--timeout", "60")
+    assert out.returncode == 0, out.stdout + out.stderr
+    match = re.search(r"removed (\S+)\.$", out.stdout, re.M)
+    assert match and not os.path.exists(match.group(1))
+
+
+def test_refuses_a_non_empty_keep_directory(tmp_path):
+    (tmp_path / "something").write_text("x")
+    out = demo("--keep", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: --keep")
+    assert "hint:" in out.stderr and "Traceback" not in out.stderr

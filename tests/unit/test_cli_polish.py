@@ -1,0 +1,89 @@
+"""The command line as a newcomer meets it: one line per command in --help, an example in every
+command's help, --version, and errors as one line plus a hint (a traceback only with --debug,
+before or after the command)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from breakglass import __version__, commands
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "breakglass", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "80"},
+    )
+
+
+NAMES = [m.NAME for m in commands.all_commands()]
+
+
+def test_help_lists_every_command_on_one_line_each():
+    out = run("--help")
+    assert out.returncode == 0
+    for module in commands.all_commands():
+        line = re.search(rf"^    {module.NAME} +(.+)$", out.stdout, re.M)
+        assert line, f"{module.NAME} is not on one line:\n{out.stdout}"
+        assert line.group(1) == module.SUMMARY
+    assert set(NAMES) >= {"demo", "serve", "worker", "config", "journal", "backfill"}
+    assert {"audit", "manifests"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_command_help_has_an_example(name):
+    out = run(name, "--help")
+    assert out.returncode == 0
+    heading = re.search(r"^examples?:$", out.stdout, re.M)
+    assert heading, out.stdout
+    assert f"breakglass {name}" in out.stdout[heading.end() :]
+
+
+def test_version():
+    for args in (["--version"], ["--debug", "--version"]):
+        out = run(*args)
+        assert out.stdout.strip() == f"breakglass {__version__}"
+
+
+def test_usage_errors_are_one_line_and_a_hint():
+    for args in (["nope"], ["journal", "list"], ["audit", "verify", "--bogus"]):
+        out = run(*args)
+        assert out.returncode == 2
+        lines = out.stderr.splitlines()
+        assert lines[0].startswith("error: ") and lines[1].startswith("hint: "), out.stderr
+        assert len(lines) == 2 and "usage:" not in out.stderr
+
+
+def test_expected_errors_show_no_traceback_unless_debug(tmp_path):
+    config = tmp_path / "breakglass.yaml"
+    config.write_text(f"journal: sqlite:///{tmp_path / 'j.db'}\n")
+    quiet = run("journal", "show", "--config", str(config), "nope")
+    assert quiet.returncode == 2
+    assert quiet.stderr.splitlines()[0] == f"error: no capture nope in sqlite:///{tmp_path}/j.db"
+    assert "Traceback" not in quiet.stderr
+    for args in (["--debug", "journal", "show"], ["journal", "show", "--debug"]):
+        loud = run(*args, "--config", str(config), "nope")
+        assert loud.returncode == 2
+        assert "Traceback (most recent call last)" in loud.stderr
+        assert "error: no capture nope" in loud.stderr
+
+
+def test_debug_is_accepted_after_a_nested_action(tmp_path):
+    out = run("manifests", "audit-policy", "--debug")
+    assert out.returncode == 0 and out.stdout.startswith("apiVersion: audit.k8s.io/v1")
+
+
+def test_config_errors_name_the_key(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("listen: {port: 99999}\n")
+    out = run("serve", "--config", str(config))
+    assert out.returncode == 2
+    assert "listen.port" in out.stderr and "hint:" in out.stderr
+    assert "Traceback" not in out.stderr
