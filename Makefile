@@ -11,7 +11,7 @@ help:  ## list the targets
 $(BIN)/breakglass: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
 	touch $@
 
 install: $(BIN)/breakglass  ## create .venv and install breakglass with test and dev tools

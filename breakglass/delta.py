@@ -84,6 +84,18 @@ MERGE_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
+def json_copy(value: JSON) -> JSON:
+    """A deep copy of parsed JSON (dicts, lists, scalars): several times faster than
+    ``copy.deepcopy``, which it falls back to for any other type."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 def merge_key(field: str, items: Iterable[JSON]) -> str | None:
     """The key that identifies items of list ``field``, or ``None`` if it is atomic.
 
@@ -124,12 +136,18 @@ def strip_server_fields(obj: Mapping[str, JSON]) -> dict[str, JSON]:
     Empty ``labels``/``annotations`` maps left behind are dropped too, so an object that only
     lost server annotations compares equal to one that never had them.
     """
-    out: dict[str, JSON] = copy.deepcopy(dict(obj))
-    out.pop("status", None)
+    # copy everything but what is dropped anyway (status and managedFields are often most of
+    # the object)
+    out: dict[str, JSON] = {}
+    for key, value in obj.items():
+        if key == "status":
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            out[key] = {k: json_copy(v) for k, v in value.items() if k not in SERVER_METADATA}
+        else:
+            out[key] = json_copy(value)
     meta = out.get("metadata")
     if isinstance(meta, dict):
-        for name in SERVER_METADATA:
-            meta.pop(name, None)
         for section in ("annotations", "labels"):
             values = meta.get(section)
             if isinstance(values, dict):
@@ -167,9 +185,9 @@ def sparse_delta(
         return {}, {}
     if old is None:
         assert new is not None
-        return identity(new), copy.deepcopy(dict(new))
+        return identity(new), json_copy(dict(new))
     if new is None:
-        return copy.deepcopy(dict(old)), identity(old)
+        return json_copy(dict(old)), identity(old)
     before, after = _diff_maps(old, new)
     for side, source in ((before, old), (after, new)):
         ident = identity(source)
@@ -217,9 +235,9 @@ def _diff_maps(
             if not (nested and a in ({}, [])):
                 after[key] = a
         elif in_old:
-            before[key] = copy.deepcopy(old[key])
+            before[key] = json_copy(old[key])
         else:
-            after[key] = copy.deepcopy(new[key])
+            after[key] = json_copy(new[key])
     return before, after
 
 
@@ -237,7 +255,7 @@ def _diff_values(field: str, old: JSON, new: JSON) -> tuple[JSON, JSON]:
             and all(isinstance(i, dict) and key in i for i in [*old, *new])
         ):
             return _diff_keyed_list(key, old, new)
-    return copy.deepcopy(old), copy.deepcopy(new)
+    return json_copy(old), json_copy(new)
 
 
 def _diff_keyed_list(key: str, old: list[JSON], new: list[JSON]) -> tuple[JSON, JSON]:
@@ -257,9 +275,9 @@ def _diff_keyed_list(key: str, old: list[JSON], new: list[JSON]) -> tuple[JSON, 
             before.append(_key_first(key, b))
             after.append(_key_first(key, a))
         elif o is not None:
-            before.append(copy.deepcopy(o))
+            before.append(json_copy(o))
         elif n is not None:
-            after.append(copy.deepcopy(n))
+            after.append(json_copy(n))
     return before, after
 
 

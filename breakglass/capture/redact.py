@@ -16,7 +16,6 @@ Every function returns a new value and never mutates its input.
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import functools
 import hashlib
@@ -25,6 +24,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from breakglass.delta import json_copy
 
 LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 MARKER_PREFIX: Final = "<redacted:"
@@ -142,18 +143,6 @@ def _matcher(patterns: tuple[str, ...]) -> Any:
     if not patterns:
         return None
     return re.compile("|".join(f"(?:{fnmatch.translate(p.upper())})" for p in patterns)).match
-
-
-def json_copy(value: Any) -> Any:
-    """A deep copy of parsed JSON (dicts, lists, scalars): several times faster than
-    ``copy.deepcopy``, which it falls back to for any other container type."""
-    if isinstance(value, dict):
-        return {k: json_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_copy(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return copy.deepcopy(value)
 
 
 def _mark_tree(redactor: Redactor, value: Any) -> Any:
