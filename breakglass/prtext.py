@@ -53,6 +53,13 @@ def code(text: str, *, limit: int = 200) -> str:
     return f"{fence}{pad}{one_line}{pad}{fence}"
 
 
+def reviewable_diff(diff: str) -> str:
+    """A ``git diff`` without the ``diff --git``/``index`` plumbing lines reviewers skip."""
+    return "\n".join(
+        line for line in diff.splitlines() if not line.startswith(("diff --git ", "index "))
+    )
+
+
 def fenced(text: str, lang: str = "") -> str:
     longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
     fence = "`" * max(3, longest + 1)
@@ -166,7 +173,7 @@ def body(
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in rows),
         "",
-        fenced(diff or "(no textual diff)", "diff"),
+        fenced(reviewable_diff(diff) or "(no textual diff)", "diff"),
         "",
         "**If you merge**, Git matches production and the next sync keeps this change.",
         "**If you close**, the next sync (or self-heal) puts production back to what Git says.",
@@ -219,7 +226,7 @@ def follow_up_comment(capture: model.Capture, diff: str) -> str:
             f"({md(how(capture))}) was added to this pull request: "
             + (", ".join(code(p) for p in capture.delta.paths) or "the object"),
             "",
-            fenced(diff or "(no textual diff)", "diff"),
+            fenced(reviewable_diff(diff) or "(no textual diff)", "diff"),
         ]
     )
 
