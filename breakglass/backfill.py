@@ -205,6 +205,17 @@ class Worker:
             return None
         return str(self.audit_log.head)
 
+    async def _live(self, ref: model.ObjectRef) -> dict[str, Any] | None:
+        """The live object a capture is about (its parent, for a subresource)."""
+        assert self.cluster is not None
+        return await self.cluster.get(
+            group=ref.group,
+            version=ref.version,
+            plural=ref.resource,
+            namespace=ref.namespace,
+            name=ref.name,
+        )
+
     # -- the pass --------------------------------------------------------------------------
 
     async def run_once(self, *, poll: bool = True) -> PassSummary:
@@ -268,13 +279,7 @@ class Worker:
     async def _verify_live(self, capture: model.Capture) -> tuple[bool | None, str]:
         assert self.cluster is not None
         ref = capture.object
-        live = await self.cluster.get(
-            group=ref.group,
-            version=ref.version,
-            plural=ref.resource,
-            namespace=ref.namespace,
-            name=ref.name,
-        )
+        live = await self._live(ref)
         if capture.operation is model.Operation.DELETE:
             if live is None:
                 return True, "the object is gone from the cluster"
@@ -358,13 +363,7 @@ class Worker:
             ref = capture.object
             live = None
             if capture.operation is not model.Operation.DELETE:
-                live = await self.cluster.get(
-                    group=ref.group,
-                    version=ref.version,
-                    plural=ref.resource,
-                    namespace=ref.namespace,
-                    name=ref.name,
-                )
+                live = await self._live(ref)
             if live is not None:
                 meta = live.get("metadata") or {}
                 metadata["labels"].update(meta.get("labels") or {})
@@ -707,13 +706,7 @@ class Worker:
         if last.operation is not model.Operation.UPDATE:
             return
         ref = last.object
-        live = await self.cluster.get(
-            group=ref.group,
-            version=ref.version,
-            plural=ref.resource,
-            namespace=ref.namespace,
-            name=ref.name,
-        )
+        live = await self._live(ref)
         if live is None:
             return
         if self.redactor is not None:

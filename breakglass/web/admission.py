@@ -10,7 +10,6 @@ parsed at all gets an HTTP error (400, or 413 when too large); the API server th
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -20,7 +19,7 @@ from aiohttp import web
 from breakglass import auditlog, logs, model
 from breakglass.capture import admission, wire
 from breakglass.capture.fields import Unusable
-from breakglass.web.state import DEPS, json_error, peer_verified
+from breakglass.web.state import DEPS, instrumented, json_error, peer_verified
 
 log = logs.get(__name__)
 ENDPOINT = "validate"
@@ -56,20 +55,7 @@ def _describe(request: dict[str, Any]) -> dict[str, Any]:
 
 
 async def handle(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    started = time.perf_counter()
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(endpoint=ENDPOINT)
-    outcome = "error"
-    try:
-        response, outcome = await _handle(request)
-        return response
-    finally:
-        elapsed = time.perf_counter() - started
-        deps.metrics.requests.labels(ENDPOINT, outcome).inc()
-        deps.metrics.latency.labels(ENDPOINT).observe(elapsed)
-        log.info("admission", outcome=outcome, duration_ms=round(elapsed * 1000, 3))
-        structlog.contextvars.clear_contextvars()
+    return await instrumented(request, endpoint=ENDPOINT, event="admission", inner=_handle)
 
 
 async def _handle(request: web.Request) -> tuple[web.Response, str]:

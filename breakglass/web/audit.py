@@ -10,7 +10,6 @@ nothing is lost to a short outage.
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Any
 
 import orjson
@@ -21,7 +20,7 @@ from breakglass import auditlog, logs, model
 from breakglass.capture import audit
 from breakglass.capture.admission import Skip
 from breakglass.capture.fields import Unusable
-from breakglass.web.state import DEPS, json_error, peer_verified
+from breakglass.web.state import DEPS, instrumented, json_error, peer_verified
 
 log = logs.get(__name__)
 ENDPOINT = "audit"
@@ -41,20 +40,7 @@ def authorised(request: web.Request, token: str | None) -> bool:
 
 
 async def handle(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    started = time.perf_counter()
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(endpoint=ENDPOINT)
-    outcome = "error"
-    try:
-        response, outcome = await _handle(request)
-        return response
-    finally:
-        elapsed = time.perf_counter() - started
-        deps.metrics.requests.labels(ENDPOINT, outcome).inc()
-        deps.metrics.latency.labels(ENDPOINT).observe(elapsed)
-        log.info("audit_batch", outcome=outcome, duration_ms=round(elapsed * 1000, 3))
-        structlog.contextvars.clear_contextvars()
+    return await instrumented(request, endpoint=ENDPOINT, event="audit_batch", inner=_handle)
 
 
 async def _handle(request: web.Request) -> tuple[web.Response, str]:
