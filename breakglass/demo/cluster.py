@@ -148,6 +148,65 @@ def _cert(
     return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
 
 
+def etcd_command(etcd: str, *, data_dir: Path, client_port: int, peer_port: int) -> list[str]:
+    """A single-member etcd on loopback, fsync off (state is thrown away afterwards)."""
+    return [
+        etcd,
+        "--name=local",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls=http://127.0.0.1:{client_port}",
+        f"--advertise-client-urls=http://127.0.0.1:{client_port}",
+        f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+        f"--initial-cluster=local=http://127.0.0.1:{peer_port}",
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_command(
+    apiserver: str,
+    *,
+    etcd_port: int,
+    port: int,
+    pki: Path,
+    audit_policy: Path,
+    audit_kubeconfig: Path,
+) -> list[str]:
+    """kube-apiserver on loopback with static tokens, RBAC, and breakglass as its audit backend
+    in **batch** mode (never ``blocking``: it would hold up every API call).
+
+    ``pki`` holds ``ca.crt``, ``apiserver.crt/.key``, ``sa.key/.pub`` and ``tokens.csv``.
+    ``--endpoint-reconciler-type=none`` because 127.0.0.1 is not a valid ``kubernetes``
+    Service endpoint; the ServiceAccount admission plugin is off because no controller manager
+    creates default service accounts here.
+    """
+    return [
+        apiserver,
+        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--cert-dir={pki}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--client-ca-file={pki / 'ca.crt'}",
+        f"--token-auth-file={pki / 'tokens.csv'}",
+        "--authorization-mode=RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--endpoint-reconciler-type=none",
+        "--disable-admission-plugins=ServiceAccount",
+        f"--audit-policy-file={audit_policy}",
+        f"--audit-webhook-config-file={audit_kubeconfig}",
+        "--audit-webhook-mode=batch",
+        "--audit-webhook-batch-max-wait=1s",
+        "--audit-webhook-initial-backoff=1s",
+        "--enable-priority-and-fairness=false",
+    ]
+
+
 @dataclass
 class ControlPlane:
     """etcd + kube-apiserver in ``workdir``, wired to breakglass at ``breakglass_url``."""
@@ -261,46 +320,24 @@ class ControlPlane:
         self._write_files()
         self._spawn(
             "etcd",
-            [
+            etcd_command(
                 self.bins["ETCD"],
-                "--name=demo",
-                f"--data-dir={self.workdir / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
-                f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{self.peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{self.peer_port}",
-                f"--initial-cluster=demo=http://127.0.0.1:{self.peer_port}",
-                "--unsafe-no-fsync",
-                "--log-level=warn",
-            ],
+                data_dir=self.workdir / "etcd",
+                client_port=self.etcd_port,
+                peer_port=self.peer_port,
+            ),
         )
         self._wait_ready("etcd", f"http://127.0.0.1:{self.etcd_port}/health", 30)
         self._spawn(
             "kube-apiserver",
-            [
+            apiserver_command(
                 self.bins["KUBE_APISERVER"],
-                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.api_port}",
-                f"--cert-dir={self.pki}",
-                f"--tls-cert-file={self.pki / 'apiserver.crt'}",
-                f"--tls-private-key-file={self.pki / 'apiserver.key'}",
-                f"--client-ca-file={self.pki / 'ca.crt'}",
-                f"--token-auth-file={self.pki / 'tokens.csv'}",
-                "--authorization-mode=RBAC",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={self.pki / 'sa.pub'}",
-                f"--service-account-signing-key-file={self.pki / 'sa.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--endpoint-reconciler-type=none",
-                "--disable-admission-plugins=ServiceAccount",
-                f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
-                f"--audit-webhook-config-file={self.workdir / 'audit-webhook.kubeconfig'}",
-                "--audit-webhook-mode=batch",
-                "--audit-webhook-batch-max-wait=1s",
-                "--audit-webhook-initial-backoff=1s",
-                "--enable-priority-and-fairness=false",
-            ],
+                etcd_port=self.etcd_port,
+                port=self.api_port,
+                pki=self.pki,
+                audit_policy=self.workdir / "audit-policy.yaml",
+                audit_kubeconfig=self.workdir / "audit-webhook.kubeconfig",
+            ),
         )
         self._wait_ready("kube-apiserver", f"https://127.0.0.1:{self.api_port}/readyz", 90)
         deadline = time.monotonic() + 60

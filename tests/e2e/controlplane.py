@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from breakglass.demo.cluster import apiserver_command, etcd_command
 from tests.e2e.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -295,46 +296,26 @@ users:
         )
         self._spawn(
             "etcd",
-            [
+            etcd_command(
                 self.bins["ETCD"],
-                "--name=e2e",
-                f"--data-dir={self.workdir / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
-                f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
-                f"--initial-cluster=e2e=http://127.0.0.1:{self.etcd_peer_port}",
-                "--unsafe-no-fsync",
-                "--log-level=warn",
-            ],
+                data_dir=self.workdir / "etcd",
+                client_port=self.etcd_port,
+                peer_port=self.etcd_peer_port,
+            ),
         )
         self._wait("etcd", f"http://127.0.0.1:{self.etcd_port}/health", None, 30)
         self.timings["etcd"] = time.monotonic() - started
         self._spawn(
             "kube-apiserver",
             [
-                self.bins["KUBE_APISERVER"],
-                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.api_port}",
-                f"--cert-dir={self.pki}",
-                f"--tls-cert-file={self.pki / 'apiserver.crt'}",
-                f"--tls-private-key-file={self.pki / 'apiserver.key'}",
-                f"--client-ca-file={self.pki / 'ca.crt'}",
-                f"--token-auth-file={self.pki / 'tokens.csv'}",
-                "--authorization-mode=RBAC",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={self.pki / 'sa.pub'}",
-                f"--service-account-signing-key-file={self.pki / 'sa.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--endpoint-reconciler-type=none",
-                "--disable-admission-plugins=ServiceAccount",
-                f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
-                f"--audit-webhook-config-file={self.workdir / 'audit-webhook.kubeconfig'}",
-                "--audit-webhook-mode=batch",
-                "--audit-webhook-batch-max-wait=1s",
-                "--audit-webhook-initial-backoff=1s",
-                "--enable-priority-and-fairness=false",
+                *apiserver_command(
+                    self.bins["KUBE_APISERVER"],
+                    etcd_port=self.etcd_port,
+                    port=self.api_port,
+                    pki=self.pki,
+                    audit_policy=self.workdir / "audit-policy.yaml",
+                    audit_kubeconfig=self.workdir / "audit-webhook.kubeconfig",
+                ),
                 "--v=1",
             ],
         )
