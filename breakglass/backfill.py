@@ -22,7 +22,6 @@ are compare-and-swap on the branch head, so a crash anywhere resumes without dup
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import re
 from collections import defaultdict
@@ -228,18 +227,29 @@ class Worker:
             self._last_poll = now
         return summary
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Passes every ``backfill.interval`` seconds until ``stop`` is set."""
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """Passes every ``backfill.interval`` seconds until ``stop`` is set; setting ``wake``
+        (the audit webhook does when a change is confirmed) starts the next pass at once."""
         log.info("worker_started", interval=self.settings.backfill.interval)
+        wake = wake if wake is not None else asyncio.Event()
         while not stop.is_set():
+            wake.clear()
             try:
                 summary = await self.run_once()
                 if summary.total():
                     log.info("backfill_pass", **dataclasses.asdict(summary))
             except Exception as exc:  # one bad pass must not end the worker
                 log.exception("backfill_pass_failed", error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.backfill.interval)
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            try:
+                await asyncio.wait(
+                    waiters,
+                    timeout=self.settings.backfill.interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     # -- 1. confirm ------------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ def build(
         policy=make_policy(settings, salt if salt is not None else redaction_salt(settings)),
         audit_token=audit_token,
         audit_log=audit_log,
+        wake_worker=asyncio.Event() if run_worker and settings.backfill.enabled else None,
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[DEPS] = deps
@@ -117,7 +118,8 @@ def build(
             redactor=deps.policy.redactor,
         )
         stop = asyncio.Event()
-        task = asyncio.get_running_loop().create_task(worker.run(stop))
+        wake = deps.wake_worker
+        task = asyncio.get_running_loop().create_task(worker.run(stop, wake))
         yield
         stop.set()
         await task
