@@ -217,6 +217,38 @@ class Mirror:
             shutil.rmtree(base, ignore_errors=True)
             await self.git.run("worktree", "prune", cwd=self.path, check=False)
 
+    @contextlib.asynccontextmanager
+    async def kept_worktree(self, ref: str) -> AsyncIterator[tuple[Path, list[str] | None]]:
+        """One long-lived worktree per mirror, moved to ``ref`` (detached) for each use.
+
+        Yields the tree and the paths that differ from what it held before (``None`` the first
+        time), so an index of it can be refreshed instead of rebuilt.  Anything left over from
+        an interrupted run is reset and cleaned first, and again afterwards.
+        """
+        path = self.root / "trees" / self.path.name
+        changed: list[str] | None = None
+        if (path / ".git").exists():
+            previous = (await self.git.run("rev-parse", "HEAD", cwd=path, check=False)).strip()
+            await self.git.run("reset", "--hard", "--quiet", cwd=path)
+            await self.git.run("clean", "-fdxq", cwd=path)
+            await self.git.run("checkout", "--detach", "--force", "--quiet", ref, cwd=path)
+            if previous:
+                out = await self.git.run(
+                    "diff", "--name-only", previous, ref, cwd=path, check=False
+                )
+                changed = [line for line in out.splitlines() if line]
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await self.git.run("worktree", "prune", cwd=self.path, check=False)
+            await self.git.run(
+                "worktree", "add", "--detach", "--force", "--quiet", str(path), ref, cwd=self.path
+            )
+        try:
+            yield path, changed
+        finally:
+            await self.git.run("reset", "--hard", "--quiet", cwd=path, check=False)
+            await self.git.run("clean", "-fdxq", cwd=path, check=False)
+
     async def commit(
         self,
         tree: Path,
