@@ -5,8 +5,9 @@ Why the CLI and not a library: the commits breakglass makes must be exactly what
 SSH set-up the operator has, and nothing here should parse packfiles.  Every call runs off the
 event loop; output and errors have forge tokens masked before they reach a log or exception.
 
-Layout: one bare mirror per remote under ``state_dir/mirrors/<hash>``; each backfill works in a
-throw-away worktree of it, then pushes one branch.  breakglass never force-pushes: a backfill
+Layout: one bare mirror per remote under ``state_dir/mirrors/<hash>`` and one kept worktree of
+it under ``state_dir/mirrors/trees/<hash>``, moved to the commit each backfill starts from (so the
+GitOps index of it is refreshed, not rebuilt); each backfill then pushes one branch.  breakglass never force-pushes: a backfill
 branch only ever gains commits on top of its current head, so a human's commits on the branch
 are never overwritten.
 """

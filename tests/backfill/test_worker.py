@@ -293,3 +293,39 @@ async def test_journal_list_shows_state_pr_and_reason(env):
     assert "pr_open" in line and "#pull/1" in line
     line = next(x for x in out.splitlines() if x.startswith(other.id))
     assert "unmanaged" in line and "no Argo CD application" in line
+
+
+async def test_the_index_is_built_once_per_repository_and_then_refreshed(env, monkeypatch):
+    from breakglass.gitops import index
+
+    builds = []
+    real_build = index.Index.build.__func__
+
+    def counting_build(cls, root, **kw):
+        builds.append(root)
+        return real_build(cls, root, **kw)
+
+    monkeypatch.setattr(index.Index, "build", classmethod(counting_build))
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    cm = p.configmap()
+    await env.capture(
+        p.review(
+            operation="UPDATE", obj=p.edited(cm, lambda d: d["data"].update(TIMEOUT="60")), old=cm
+        )
+    )
+    await env.worker.run_once()
+    assert len(builds) == 1
+    assert len(env.records()) == 2
+    text = read_branch(
+        env.remote,
+        "breakglass/prod-eu-1/payments/configmap/checkout-config",
+        "apps/payments/configmap.yaml",
+    )
+    assert 'TIMEOUT: "60"' in text
+    # the second branch starts from main: the first object's edit is not on it
+    assert "replicas: 2  #" in read_branch(
+        env.remote,
+        "breakglass/prod-eu-1/payments/configmap/checkout-config",
+        "apps/payments/deployment.yaml",
+    )
