@@ -7,9 +7,9 @@ event loop; output and errors have forge tokens masked before they reach a log o
 
 Layout: one bare mirror per remote under ``state_dir/mirrors/<hash>`` and one kept worktree of
 it under ``state_dir/mirrors/trees/<hash>``, moved to the commit each backfill starts from (so the
-GitOps index of it is refreshed, not rebuilt); each backfill then pushes one branch.  breakglass never force-pushes: a backfill
-branch only ever gains commits on top of its current head, so a human's commits on the branch
-are never overwritten.
+GitOps index of it is refreshed, not rebuilt); each backfill then pushes one branch.
+breakglass never force-pushes: a backfill branch only ever gains commits on top of its current
+head, so a human's commits on the branch are never overwritten.
 """
 
 from __future__ import annotations
