@@ -205,15 +205,21 @@ users:
 {self.extra_config}
 """
         )
+        (self.pki / "audit-token").write_text(AUDIT_TOKEN + "\n")
+        os.chmod(self.pki / "audit-token", 0o600)
         env = {**os.environ, "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN}
         for what, args in (
             ("audit-policy.yaml", ["audit-policy"]),
             (
                 "audit-webhook.kubeconfig",
                 [
+                    # the deploy/examples form: CA and token as files on the API server's host,
+                    # so the kubeconfig itself holds no secret
                     "audit-kubeconfig",
-                    "--ca-file",
+                    "--ca-path",
                     str(self.pki / "ca.crt"),
+                    "--token-file",
+                    str(self.pki / "audit-token"),
                     "--url",
                     self.proxy_url,
                 ],
