@@ -250,14 +250,9 @@ class GitLabProvider:
         except GitlabError as exc:
             headers: Mapping[str, str] = getattr(self._local, "headers", {})
             raise self._translate(what, exc, headers) from None
-        except requests.exceptions.SSLError as exc:
-            raise errors.PermanentError(
-                self._mask(f"GitLab {what}: TLS failure talking to {self.base_url}: {exc}"),
-                hint="check base_url and the CA bundle (REQUESTS_CA_BUNDLE)",
-            ) from None
         except (requests.exceptions.RequestException, OSError) as exc:
-            raise errors.TemporaryError(
-                self._mask(f"GitLab {what}: {type(exc).__name__}: {exc}"), delay=0.0
+            raise retry.transport_error(
+                "GitLab", what, exc, base_url=self.base_url, mask=self._mask
             ) from None
 
     def _mask(self, text: str) -> str:
