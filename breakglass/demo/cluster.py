@@ -28,6 +28,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from breakglass import manifests
@@ -111,7 +112,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+def pem_key(key: PrivateKeyTypes) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -119,12 +121,14 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _cert(
+def issue_cert(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
     hosts: tuple[str, ...] = (),
 ) -> x509.Certificate:
+    """A certificate for ``key``: a self-signed CA without ``issuer``, else a leaf signed by it
+    (with ``hosts`` as IP or DNS subject alternative names)."""
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (
@@ -229,15 +233,15 @@ class ControlPlane:
     def _write_files(self) -> None:
         self.pki.mkdir(parents=True, exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _cert("breakglass-demo-ca", ca_key)
+        ca = issue_cert("breakglass-demo-ca", ca_key)
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert("kube-apiserver", key, (ca, ca_key), ("127.0.0.1", "localhost"))
+        cert = issue_cert("kube-apiserver", key, (ca, ca_key), ("127.0.0.1", "localhost"))
         sa = ec.generate_private_key(ec.SECP256R1())
         pem = serialization.Encoding.PEM
         (self.pki / "ca.crt").write_bytes(ca.public_bytes(pem))
         (self.pki / "apiserver.crt").write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
-        (self.pki / "apiserver.key").write_bytes(_pem_key(key))
-        (self.pki / "sa.key").write_bytes(_pem_key(sa))
+        (self.pki / "apiserver.key").write_bytes(pem_key(key))
+        (self.pki / "sa.key").write_bytes(pem_key(sa))
         (self.pki / "sa.pub").write_bytes(
             sa.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
         )

@@ -11,13 +11,10 @@ ValidatingWebhookConfiguration comes from ``breakglass manifests webhook`` — t
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -28,11 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
-from breakglass.demo.cluster import apiserver_command, etcd_command
+from breakglass.demo.cluster import (
+    apiserver_command,
+    etcd_command,
+    free_port,
+    issue_cert,
+    pem_key,
+)
 from tests.e2e.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,12 +67,6 @@ class ToolchainMissing(RuntimeError):
     """The binaries could not be built or found (no Go, no module proxy)."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def binaries() -> dict[str, str]:
     """Paths of kube-apiserver, kubectl and etcd, building them into the cache if needed."""
     if shutil.which("go") is None and not os.environ.get("BREAKGLASS_TESTBIN_DIR"):
@@ -88,49 +84,6 @@ def binaries() -> dict[str, str]:
         if key not in found or not Path(found[key]).is_file():
             raise ToolchainMissing(f"tests/e2e/testbin.sh did not produce {key}")
     return found
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem_key(key: Any) -> bytes:
-    return key.private_bytes(  # type: ignore[no-any-return]
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _cert(
-    subject: str,
-    key: Any,
-    *,
-    issuer: tuple[x509.Certificate, Any] | None = None,
-    ca: bool = False,
-    hosts: tuple[str, ...] = (),
-) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer[0].subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if hosts:
-        sans: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                sans.append(x509.DNSName(host))
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -166,19 +119,19 @@ class ControlPlane:
 
     def _write_pki(self) -> None:
         self.pki.mkdir(parents=True)
-        ca_key = _key()
-        ca = _cert("e2e-ca", ca_key, ca=True)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = issue_cert("e2e-ca", ca_key)
         (self.pki / "ca.crt").write_bytes(_pem(ca))
         for name, hosts in (
             ("apiserver", ("127.0.0.1", "localhost", "10.0.0.1", "kubernetes.default.svc")),
             ("breakglass", ("127.0.0.1", "localhost")),
         ):
-            key = _key()
-            cert = _cert(name, key, issuer=(ca, ca_key), hosts=hosts)
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = issue_cert(name, key, (ca, ca_key), hosts)
             (self.pki / f"{name}.crt").write_bytes(_pem(cert) + _pem(ca))
-            (self.pki / f"{name}.key").write_bytes(_pem_key(key))
+            (self.pki / f"{name}.key").write_bytes(pem_key(key))
         sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (self.pki / "sa.key").write_bytes(_pem_key(sa))
+        (self.pki / "sa.key").write_bytes(pem_key(sa))
         (self.pki / "sa.pub").write_bytes(
             sa.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
