@@ -4,7 +4,6 @@ minimal edit in Git → pull request record, within seconds."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backfill.conftest import git
 from tests.e2e.conftest import wait_until
 
 MANIFEST = textwrap.dedent(
@@ -38,22 +38,8 @@ MANIFEST = textwrap.dedent(
 )
 
 
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "dev",
-        "GIT_AUTHOR_EMAIL": "dev@example.com",
-        "GIT_COMMITTER_NAME": "dev",
-        "GIT_COMMITTER_EMAIL": "dev@example.com",
-        "HOME": str(cwd),
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-@pytest.fixture(scope="module")
-def argocd_crd(cluster):
+def install_argocd_crd(cluster) -> None:
+    """The stand-in Application CRD and the ``argocd`` namespace, served and ready."""
     crd = Path(__file__).parent / "manifests" / "argocd-application-crd.yaml"
     cluster.kubectl("apply", "-f", str(crd), user="admin")
     cluster.kubectl("create", "namespace", "argocd", user="admin", check=False)
@@ -73,6 +59,58 @@ def argocd_crd(cluster):
         ),
         what="CRD served",
     )
+
+
+def sync_as_argocd(cluster, *, app: str, namespace: str, repo_url: str) -> None:
+    """What Argo CD would have done: an Application for ``apps/checkout`` in ``repo_url`` and
+    the Deployment applied server-side by its identity, carrying the tracking annotation."""
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": app, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "targetRevision": "main", "path": "apps/checkout"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", user="admin", stdin=json.dumps(application))
+    live = MANIFEST.replace(
+        "  labels:\n    app: checkout\n",
+        f"  namespace: {namespace}\n  labels:\n    app: checkout\n  annotations:\n"
+        f"    argocd.argoproj.io/tracking-id: {app}:apps/Deployment:{namespace}/checkout\n",
+        1,
+    )
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=argocd-controller",
+        "-f",
+        "-",
+        user="argocd",
+        stdin=live,
+    )
+
+
+def edit_replicas(cluster, namespace: str, tmp_path: Path):
+    """alice runs ``kubectl edit`` with an editor that turns 2 replicas into 6."""
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import pathlib, sys\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('replicas: 2', 'replicas: 6', 1))\n"
+    )
+    return cluster.kubectl(
+        "edit",
+        "deployment/checkout",
+        "-n",
+        namespace,
+        env={"KUBE_EDITOR": f"{sys.executable} {editor}"},
+    )
+
+
+@pytest.fixture(scope="module")
+def argocd_crd(cluster):
+    install_argocd_crd(cluster)
 
 
 @pytest.fixture
@@ -96,51 +134,9 @@ def gitops_repo(tmp_path, namespace) -> Path:
 def test_kubectl_edit_becomes_a_minimal_pull_request(
     cluster, argocd_crd, namespace, gitops_repo, tmp_path
 ):
-    app_name = f"shop-{namespace}"
-    application = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": app_name, "namespace": "argocd"},
-        "spec": {
-            "project": "default",
-            "source": {
-                "repoURL": str(gitops_repo),
-                "targetRevision": "main",
-                "path": "apps/checkout",
-            },
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-        },
-    }
-    cluster.kubectl("apply", "-f", "-", user="admin", stdin=json.dumps(application))
-    live = MANIFEST.replace(
-        "  labels:\n    app: checkout\n",
-        f"  namespace: {namespace}\n  labels:\n    app: checkout\n  annotations:\n"
-        f"    argocd.argoproj.io/tracking-id: {app_name}:apps/Deployment:{namespace}/checkout\n",
-        1,
-    )
-    cluster.kubectl(
-        "apply",
-        "--server-side",
-        "--field-manager=argocd-controller",
-        "-f",
-        "-",
-        user="argocd",
-        stdin=live,
-    )
-
-    editor = tmp_path / "editor.py"
-    editor.write_text(
-        "import pathlib, sys\np = pathlib.Path(sys.argv[1])\n"
-        "p.write_text(p.read_text().replace('replicas: 2', 'replicas: 6', 1))\n"
-    )
+    sync_as_argocd(cluster, app=f"shop-{namespace}", namespace=namespace, repo_url=str(gitops_repo))
     started = time.monotonic()
-    cluster.kubectl(
-        "edit",
-        "deployment/checkout",
-        "-n",
-        namespace,
-        env={"KUBE_EDITOR": f"{sys.executable} {editor}"},
-    )
+    edit_replicas(cluster, namespace, tmp_path)
 
     records_dir = cluster.state / "pull-requests"
 

@@ -3,17 +3,14 @@ the real PyGithub, assigned to the engineer's handle, with the minimal diff."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import wait_for_webhook, wait_until
 from tests.e2e.controlplane import ControlPlane, ToolchainMissing, binaries
-from tests.e2e.test_backfill import MANIFEST
+from tests.e2e.test_backfill import MANIFEST, edit_replicas, install_argocd_crd, sync_as_argocd
 from tests.fakes.github import FakeGitHub
 
 TOKEN = "ghp_E2EsecretTOKEN000000000000000000"
@@ -63,62 +60,11 @@ def github_plane(
 
 def test_kubectl_edit_opens_a_github_pull_request_for_alice(github_plane, tmp_path):
     cluster, fake = github_plane
-    crd = Path(__file__).parent / "manifests" / "argocd-application-crd.yaml"
-    cluster.kubectl("apply", "-f", str(crd), user="admin")
-    cluster.kubectl("create", "namespace", "argocd", user="admin")
+    install_argocd_crd(cluster)
     cluster.kubectl("create", "namespace", NAMESPACE, user="argocd")
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/applications.argoproj.io",
-        "--timeout=30s",
-        user="admin",
-    )
-    application = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "shop", "namespace": "argocd"},
-        "spec": {
-            "source": {"repoURL": fake.clone_url, "targetRevision": "main", "path": "apps/checkout"}
-        },
-    }
-    wait_until(
-        lambda: (
-            cluster.kubectl(
-                "apply", "-f", "-", user="admin", check=False, stdin=json.dumps(application)
-            ).returncode
-            == 0
-        ),
-        what="the Application to be accepted",
-    )
-    live = MANIFEST.replace(
-        "  labels:\n    app: checkout\n",
-        f"  namespace: {NAMESPACE}\n  labels:\n    app: checkout\n  annotations:\n"
-        f"    argocd.argoproj.io/tracking-id: shop:apps/Deployment:{NAMESPACE}/checkout\n",
-        1,
-    )
-    cluster.kubectl(
-        "apply",
-        "--server-side",
-        "--field-manager=argocd-controller",
-        "-f",
-        "-",
-        user="argocd",
-        stdin=live,
-    )
-    editor = tmp_path / "editor.py"
-    editor.write_text(
-        "import pathlib, sys\np = pathlib.Path(sys.argv[1])\n"
-        "p.write_text(p.read_text().replace('replicas: 2', 'replicas: 6', 1))\n"
-    )
+    sync_as_argocd(cluster, app="shop", namespace=NAMESPACE, repo_url=fake.clone_url)
     started = time.monotonic()
-    proc = cluster.kubectl(
-        "edit",
-        "deployment/checkout",
-        "-n",
-        NAMESPACE,
-        env={"KUBE_EDITOR": f"{sys.executable} {editor}"},
-    )
+    proc = edit_replicas(cluster, NAMESPACE, tmp_path)
     assert "Warning: breakglass: recorded deployment shop/checkout change as" in proc.stderr
     pulls = wait_until(
         lambda: [pr for pr in fake.pulls if pr.assignees and pr.reviewers is not None],
