@@ -7,7 +7,9 @@ mirrors one kubectl verb: the operation, subresource, options and field manager 
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import uuid
 from typing import Any
 
@@ -118,8 +120,6 @@ def deployment(
 
 
 def secret(*, value: str = CANARY, name: str = "db-creds", namespace: str = "payments") -> dict:
-    import base64
-
     encoded = base64.b64encode(value.encode()).decode()
     return {
         "apiVersion": "v1",
@@ -309,3 +309,48 @@ def audit_event(
 
 def event_list(*events: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": list(events)}
+
+
+def canary_audit_events(canary: str) -> list[dict[str, Any]]:
+    """Audit events that carry ``canary`` as a Secret value every way the API server can send
+    it (merge patch with data, stringData and last-applied; JSON patch; update; a secret-looking
+    ConfigMap key).  Tests assert it reaches no byte breakglass writes."""
+    encoded = base64.b64encode(canary.encode()).decode()
+    return [
+        audit_event(
+            verb="patch",
+            resource="secrets",
+            name="db-creds",
+            request_object={
+                "data": {"password": encoded},
+                "stringData": {"x": canary},
+                "metadata": {
+                    "annotations": {
+                        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+                            {"data": {"password": encoded}}
+                        )
+                    }
+                },
+            },
+            response_object=secret(value=canary),
+        ),
+        audit_event(
+            verb="patch",
+            resource="secrets",
+            name="db-creds",
+            request_object=[{"op": "replace", "path": "/data/password", "value": encoded}],
+        ),
+        audit_event(
+            verb="update",
+            resource="secrets",
+            name="db-creds",
+            request_object=secret(value=canary),
+            response_object=secret(value=canary),
+        ),
+        audit_event(
+            verb="update",
+            resource="configmaps",
+            name="checkout-config",
+            response_object=configmap(data={"DB_PASSWORD": canary}),
+        ),
+    ]

@@ -129,44 +129,7 @@ async def test_a_canary_secret_value_reaches_no_byte_of_the_audit_log(server):
         p.review(operation="DELETE", obj=None, old=p.secret(value=canary, name="gone")),
     ):
         assert (await server.validate(review)).status == 200
-    events = p.event_list(
-        p.audit_event(
-            verb="patch",
-            resource="secrets",
-            name="db-creds",
-            request_object={
-                "data": {"password": encoded},
-                "stringData": {"x": canary},
-                "metadata": {
-                    "annotations": {
-                        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
-                            {"data": {"password": encoded}}
-                        )
-                    }
-                },
-            },
-            response_object=p.secret(value=canary),
-        ),
-        p.audit_event(
-            verb="patch",
-            resource="secrets",
-            name="db-creds",
-            request_object=[{"op": "replace", "path": "/data/password", "value": encoded}],
-        ),
-        p.audit_event(
-            verb="update",
-            resource="secrets",
-            name="db-creds",
-            request_object=p.secret(value=canary),
-            response_object=p.secret(value=canary),
-        ),
-        p.audit_event(
-            verb="update",
-            resource="configmaps",
-            name="checkout-config",
-            response_object=p.configmap(data={"DB_PASSWORD": canary}),
-        ),
-    )
+    events = p.event_list(*p.canary_audit_events(canary))
     assert (await server.audit(events)).status == 200
     records = audit_records(server)
     assert len(records) == 7

@@ -76,34 +76,7 @@ async def test_a_canary_secret_value_appears_nowhere(subprocess_server):
         operation="UPDATE", obj=new, old=old, field_manager="kubectl-client-side-apply"
     )
     created = p.review(operation="CREATE", obj=p.secret(value=canary, name="fresh"), old=None)
-    patch_events = p.event_list(
-        p.audit_event(
-            verb="patch",
-            resource="secrets",
-            name="db-creds",
-            request_object={"data": {"password": encoded}, "stringData": {"x": canary}},
-            response_object=p.secret(value=canary),
-        ),
-        p.audit_event(
-            verb="patch",
-            resource="secrets",
-            name="db-creds",
-            request_object=[{"op": "replace", "path": "/data/password", "value": encoded}],
-        ),
-        p.audit_event(
-            verb="update",
-            resource="secrets",
-            name="db-creds",
-            request_object=p.secret(value=canary),
-            response_object=p.secret(value=canary),
-        ),
-        p.audit_event(
-            verb="update",
-            resource="configmaps",
-            name="checkout-config",
-            response_object=p.configmap(data={"DB_PASSWORD": canary}),
-        ),
-    )
+    patch_events = p.event_list(*p.canary_audit_events(canary))
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=server.client_context())
     ) as session:
