@@ -616,7 +616,7 @@ class Worker:
             return
         all_captures = await self._captures_of(open_pr.url if open_pr else None, applied)
         ref = all_captures[-1].object
-        live_reason = self._live_reasons.get((ref.kind, ref.namespace, ref.name))
+        live_reason = self._live_reasons.pop((ref.kind, ref.namespace, ref.name), None)
         if live_reason and not prtext.reason(all_captures[-1]):
             labels = {**all_captures[-1].labels, prtext.REASON_ANNOTATION: live_reason}
             all_captures[-1] = dataclasses.replace(all_captures[-1], labels=labels)
