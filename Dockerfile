@@ -4,11 +4,13 @@
 #   docker build -t breakglass:0.1.0 --build-arg VERSION=0.1.0 .
 #   docker run --rm breakglass:0.1.0 --help
 #
-# The builder makes breakglass's wheel and the wheels of its dependencies; the final stage
-# installs them from a bind mount (no wheel files, pip cache or compilers end up in a layer)
-# and adds git, which the worker drives to push backfill branches.
+# The builder makes breakglass's wheel and the wheels of its dependencies; the sops stage
+# builds sops from its Go module; the final stage installs the wheels from a bind mount (no
+# wheel files, pip cache or compilers end up in a layer) and adds git, which the worker drives
+# to push backfill branches, and the sops binary.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG GO_IMAGE=golang:1.26-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -17,6 +19,14 @@ COPY pyproject.toml README.md ./
 COPY breakglass ./breakglass
 RUN pip wheel --no-deps --wheel-dir /wheels . \
     && pip wheel --wheel-dir /wheels /wheels/breakglass-*-py3-none-any.whl
+
+# sops: when a repository keeps its Secrets SOPS-encrypted for age recipients, the backfill
+# worker encrypts the Secret values it writes with it. Static (CGO_ENABLED=0), so the binary
+# needs nothing from the final image; the same version tests/e2e/testbin.sh builds for the tests.
+FROM ${GO_IMAGE} AS sops
+ARG SOPS_VERSION=v3.13.3
+RUN CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" \
+    github.com/getsops/sops/v3/cmd/sops@${SOPS_VERSION}
 
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0.dev0
@@ -39,6 +49,8 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/breakglass \
        --no-create-home --shell /usr/sbin/nologin breakglass \
     && install -d -o 10001 -g 10001 -m 0750 /var/lib/breakglass
+
+COPY --from=sops /go/bin/sops /usr/local/bin/sops
 
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels /wheels/breakglass-*-py3-none-any.whl

@@ -42,3 +42,22 @@ def state_dir(tmp_path: Path) -> Path:
 def _reset_structlog() -> None:
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+# The real sops and age-keygen (tests/sopstools.py), for tests of SOPS-encrypted Secrets.
+from tests.sopstools import AgeKey, new_age_key, sops_tools  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sops_bin() -> Path:
+    """The real sops binary; skips without it (fails under BREAKGLASS_E2E=required)."""
+    return sops_tools()[0]
+
+
+@pytest.fixture
+def age_key(tmp_path: Path) -> AgeKey:
+    """A fresh age identity whose key file lives in its own directory under tmp_path."""
+    directory = tmp_path / "age"
+    directory.mkdir()
+    public, key_file = new_age_key(directory)
+    return AgeKey(public=public, key_file=key_file)

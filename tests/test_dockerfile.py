@@ -52,14 +52,43 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+def global_args() -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults."""
+    return {a.split("=", 1)[0]: a.split("=", 1)[1] for w, a in stages()[0] if w == "ARG"}
+
+
+def named_stage(name: str) -> list[tuple[str, str]]:
+    (found,) = [s for s in stages()[1:] if s[0][1].endswith(f" AS {name}")]
+    return found
+
+
 def test_multi_stage_on_python_slim():
     all_stages = stages()
     froms = [args for stage in all_stages for word, args in stage if word == "FROM"]
-    assert len(froms) == 2
+    assert len(froms) == 3
     assert froms[0].endswith("AS builder")
-    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for w, a in all_stages[0] if w == "ARG"}
+    assert froms[1].endswith("AS sops")
+    args = global_args()
     assert args["PYTHON_IMAGE"] == "python:3.11-slim"
-    assert all(f.split()[0] == "${PYTHON_IMAGE}" for f in froms)
+    python_froms = [f for f in froms if not f.endswith("AS sops")]
+    assert all(f.split()[0] == "${PYTHON_IMAGE}" for f in python_froms)
+
+
+def test_sops_stage_builds_the_tested_sops_and_the_final_stage_copies_it():
+    instructions = named_stage("sops")
+    assert instructions[0] == ("FROM", "${GO_IMAGE} AS sops")
+    assert global_args()["GO_IMAGE"] == "golang:1.26-bookworm"
+    build_args = {a.split("=", 1)[0]: a.split("=", 1)[1] for w, a in instructions if w == "ARG"}
+    runs = [shlex.split(args) for word, args in instructions if word == "RUN"]
+    assert len(runs) == 1
+    assert runs[0][:3] == ["CGO_ENABLED=0", "go", "install"]  # static: runs on python-slim
+    assert runs[0][-1] == "github.com/getsops/sops/v3/cmd/sops@${SOPS_VERSION}"
+    # The image ships the sops version the tests run (tests/e2e/testbin.sh builds it for them).
+    testbin = (ROOT / "tests" / "e2e" / "testbin.sh").read_text()
+    assert f"SOPS_VERSION=${{BREAKGLASS_SOPS_VERSION:-{build_args['SOPS_VERSION']}}}" in testbin
+    assert build_args["SOPS_VERSION"] == "v3.13.3"
+    copies = [args for word, args in final() if word == "COPY"]
+    assert "--from=sops /go/bin/sops /usr/local/bin/sops" in copies
 
 
 def test_final_stage_installs_exactly_the_built_wheel(wheel):

@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Build real Kubernetes test binaries (kube-apiserver, kubectl, etcd) from
-# their published Go modules and keep them in a versioned cache directory.
+# Build real test binaries from their published Go modules and keep them in a
+# versioned cache directory: kube-apiserver, kubectl and etcd for the
+# end-to-end tests, sops and age-keygen for the tests of SOPS-encrypted Secrets.
 #
 # Usage:
 #   eval "$(tests/e2e/testbin.sh)"
 #   "$KUBE_APISERVER" --version
+#   "$AGE_KEYGEN" -o key.txt && SOPS_AGE_KEY_FILE=key.txt "$SOPS" --decrypt secret.yaml
 #
 # Environment:
 #   BREAKGLASS_TESTBIN_DIR    cache root   (default: $HOME/.cache/breakglass/testbin)
 #   BREAKGLASS_K8S_VERSION    Kubernetes   (default: v1.36.3)
 #   BREAKGLASS_ETCD_VERSION   etcd         (default: v3.6.16)
+#   BREAKGLASS_SOPS_VERSION   sops         (default: v3.13.3)
+#   BREAKGLASS_AGE_VERSION    age-keygen   (default: v1.3.1)
 #
 # Layout:
 #   <root>/k8s-<version>/{kube-apiserver,kubectl,.complete}
 #   <root>/etcd-<version>/{etcd,.complete}
+#   <root>/sops-<version>/{sops,age-keygen,.age-version,.complete}
+#
+# The sops directory is named after the sops version only; .age-version records
+# the age version its age-keygen was built from, and a directory whose
+# .age-version differs from BREAKGLASS_AGE_VERSION is rebuilt.
 #
 # stdout carries only shell assignments (KUBE_APISERVER=..., KUBECTL=...,
-# ETCD=..., plus the two directories) so callers can eval it; all progress
-# goes to stderr. A directory only counts as cached when its .complete stamp
-# exists; builds happen in a scratch directory next to the final one and are
-# renamed into place, so an interrupted build never looks cached.
+# ETCD=..., SOPS=..., AGE_KEYGEN=..., plus the three directories) so callers
+# can eval it; all progress goes to stderr. A directory only counts as cached
+# when its .complete stamp exists; builds happen in a scratch directory next to
+# the final one and are renamed into place, so an interrupted build never looks
+# cached. Every directory must be cached for the fast path, which needs no Go.
 #
 # Exit codes: 0 ok, 2 bad arguments/environment, 3 Go toolchain missing or too old,
 # other non-zero: a build step failed.
@@ -27,6 +37,8 @@ set -euo pipefail
 
 K8S_VERSION=${BREAKGLASS_K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${BREAKGLASS_ETCD_VERSION:-v3.6.16}
+SOPS_VERSION=${BREAKGLASS_SOPS_VERSION:-v3.13.3}
+AGE_VERSION=${BREAKGLASS_AGE_VERSION:-v1.3.1}
 CACHE_ROOT=${BREAKGLASS_TESTBIN_DIR:-${HOME:?HOME is not set}/.cache/breakglass/testbin}
 
 MIN_GO_MAJOR=1
@@ -34,6 +46,10 @@ MIN_GO_MINOR=25
 
 K8S_DIR=$CACHE_ROOT/k8s-$K8S_VERSION
 ETCD_DIR=$CACHE_ROOT/etcd-$ETCD_VERSION
+SOPS_DIR=$CACHE_ROOT/sops-$SOPS_VERSION
+SOPS_MODULE=github.com/getsops/sops/v3
+AGE_MODULE=filippo.io/age
+AGE_STAMP=.age-version
 STAMP=.complete
 
 log() { printf 'testbin: %s\n' "$*" >&2; }
@@ -58,14 +74,22 @@ esac
 semver_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
 [[ $K8S_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_K8S_VERSION must look like v1.36.3, got '$K8S_VERSION'"
 [[ $ETCD_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_ETCD_VERSION must look like v3.6.16, got '$ETCD_VERSION'"
+[[ $SOPS_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_SOPS_VERSION must look like v3.13.3, got '$SOPS_VERSION'"
+[[ $AGE_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_AGE_VERSION must look like v1.3.1, got '$AGE_VERSION'"
 [[ $K8S_VERSION == v1.* ]] || die 2 "only Kubernetes 1.x is supported, got '$K8S_VERSION'"
+# The module path carries the major version (github.com/getsops/sops/v3).
+[[ $SOPS_VERSION == v3.* ]] || die 2 "only sops 3.x is supported, got '$SOPS_VERSION'"
+[[ $AGE_VERSION == v1.* ]] || die 2 "only age 1.x is supported, got '$AGE_VERSION'"
 
 emit() {
     printf 'KUBE_APISERVER=%q\n' "$K8S_DIR/kube-apiserver"
     printf 'KUBECTL=%q\n' "$K8S_DIR/kubectl"
     printf 'ETCD=%q\n' "$ETCD_DIR/etcd"
+    printf 'SOPS=%q\n' "$SOPS_DIR/sops"
+    printf 'AGE_KEYGEN=%q\n' "$SOPS_DIR/age-keygen"
     printf 'BREAKGLASS_TESTBIN_K8S_DIR=%q\n' "$K8S_DIR"
     printf 'BREAKGLASS_TESTBIN_ETCD_DIR=%q\n' "$ETCD_DIR"
+    printf 'BREAKGLASS_TESTBIN_SOPS_DIR=%q\n' "$SOPS_DIR"
 }
 
 # is_cached DIR BIN... : stamp present and every binary executable.
@@ -80,11 +104,16 @@ is_cached() {
 
 k8s_cached() { is_cached "$K8S_DIR" kube-apiserver kubectl; }
 etcd_cached() { is_cached "$ETCD_DIR" etcd; }
+sops_cached() {
+    is_cached "$SOPS_DIR" sops age-keygen || return 1
+    [[ -f $SOPS_DIR/$AGE_STAMP && $(<"$SOPS_DIR/$AGE_STAMP") == "$AGE_VERSION" ]]
+}
 
 # Fast path: nothing to do, and no Go toolchain needed.
-if k8s_cached && etcd_cached; then
+if k8s_cached && etcd_cached && sops_cached; then
     log "cached: $K8S_DIR"
     log "cached: $ETCD_DIR"
+    log "cached: $SOPS_DIR"
     emit
     exit 0
 fi
@@ -96,8 +125,8 @@ require_go() {
     if ! command -v go >/dev/null 2>&1; then
         cat >&2 <<EOF
 testbin: error: the 'go' command was not found on PATH.
-testbin: Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed to build kube-apiserver, kubectl and etcd
-testbin: for the end-to-end tests. Install it from https://go.dev/dl/ (or your
+testbin: Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed to build kube-apiserver, kubectl, etcd, sops
+testbin: and age-keygen for the tests. Install it from https://go.dev/dl/ (or your
 testbin: distribution's golang package if it is recent enough) and make sure 'go'
 testbin: is on PATH. Newer toolchains requested by the modules are then fetched
 testbin: automatically (GOTOOLCHAIN=auto).
@@ -327,8 +356,33 @@ build_etcd() {
     log "etcd $ETCD_VERSION ready in $ETCD_DIR ($((SECONDS - total_start))s total)"
 }
 
+# ---------------------------------------------------------------------------
+build_sops() {
+    local total_start=$SECONDS
+    local out_dir
+    new_scratch_dir "$CACHE_ROOT" ".build-sops-$SOPS_VERSION"
+    # GOBIN must be absolute; BREAKGLASS_TESTBIN_DIR may be relative.
+    out_dir=$(cd "$REPLY" && pwd -P)
+    # Both are plain `go install module@version` builds: the modules' own
+    # go.mod files apply unchanged, so no wrapper module is needed. Run from
+    # the scratch directory so no surrounding go.mod can interfere.
+    local spec
+    for spec in "sops|$SOPS_MODULE/cmd/sops@$SOPS_VERSION" \
+        "age-keygen|$AGE_MODULE/cmd/age-keygen@$AGE_VERSION"; do
+        step "building ${spec%%|*} (${spec#*|})..."
+        (cd "$out_dir" && CGO_ENABLED=0 GOBIN=$out_dir go install -trimpath \
+            -ldflags "-s -w" "${spec#*|}") || die 1 "building ${spec%%|*} failed"
+        [[ -x $out_dir/${spec%%|*} ]] || die 1 "go install did not produce $out_dir/${spec%%|*}"
+        step_done
+    done
+    printf '%s\n' "$AGE_VERSION" >"$out_dir/$AGE_STAMP"
+    install_dir "$out_dir" "$SOPS_DIR"
+    log "sops $SOPS_VERSION and age-keygen $AGE_VERSION ready in $SOPS_DIR ($((SECONDS - total_start))s total)"
+}
+
 # Re-check under the lock: a concurrent run may have finished meanwhile.
 if k8s_cached; then log "cached: $K8S_DIR"; else build_k8s; fi
 if etcd_cached; then log "cached: $ETCD_DIR"; else build_etcd; fi
+if sops_cached; then log "cached: $SOPS_DIR"; else build_sops; fi
 
 emit
