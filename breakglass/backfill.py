@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass import delta as deltas
-from breakglass import logs, model, prtext, repos
+from breakglass import logs, model, prtext, repos, sopsexec
 from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
 from breakglass.capture.redact import Redactor
 from breakglass.errors import BreakglassError, PermanentError, TemporaryError
 from breakglass.forge import Provider, PullRequest, PullRequestSpec
 from breakglass.forge.git import Git, Identity, Mirror, safe_branch
-from breakglass.gitops import engine, index
+from breakglass.gitops import engine, index, sops
 from breakglass.journal import Journal
 from breakglass.metrics import Metrics
 from breakglass.settings import ForgeSettings, Settings, UserIdentity
@@ -539,8 +539,17 @@ class Worker:
                     await self._fail(capture, str(exc))
                     summary.failed += 1
                     continue
+                secrets: sops.Secrets | None = None
+                if capture.object.kind == "Secret" and capture.object.group == "" and new:
+                    secrets, stale = await self._live_secret(capture, old, new, tree, target.path)
+                    if stale is not None:
+                        saved = await self._save(
+                            capture, status=model.Status.SUPERSEDED, reason=stale
+                        )
+                        await self._record(saved, EventType.PR_SUPERSEDED, reason=stale)
+                        continue
                 result = await asyncio.to_thread(
-                    engine.backfill, idx, old, new, subpath=target.path
+                    engine.backfill, idx, old, new, subpath=target.path, secrets=secrets
                 )
                 if isinstance(result, engine.NoChange) and open_pr is not None:
                     # already on the pull request's branch (a pass that crashed after the push)
@@ -671,6 +680,41 @@ class Worker:
             action=event.value,
         )
 
+    async def _live_secret(
+        self,
+        capture: model.Capture,
+        old: Mapping[str, Any] | None,
+        new: Mapping[str, Any],
+        tree: Path,
+        subpath: str,
+    ) -> tuple[sops.Secrets | None, str | None]:
+        """The live Secret's values, when the repository keeps Secrets SOPS-encrypted.
+
+        Captures hold only redaction markers, so the values are read from the cluster now (this
+        needs the read-secrets component) and used once, to encrypt.  They must be the values
+        the capture saw: each changed key's marker is compared with the live value's marker
+        under the same salt.  A mismatch means the Secret changed again since; that capture is
+        then ``superseded`` (the later change stands for it) instead of writing a value nobody
+        captured.  Returns ``(secrets or None, reason it is stale or None)``.
+        """
+        if self.cluster is None or not sops.covers(subpath, lambda p: (tree / p).is_file()):
+            return None, None
+        try:
+            live = await self._live(capture.object)
+        except PermanentError as exc:
+            log.warning("secret_unreadable", capture_id=capture.id, error=str(exc))
+            return None, None
+        if live is None:
+            return None, "the Secret no longer exists in the cluster; a later change removed it"
+        raw = live.get("data")
+        values = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        if self.redactor is not None:
+            stale = _secret_moved_on(self.redactor, values, old, new)
+            if stale is not None:
+                return None, stale
+        binary = sopsexec.find_binary(self.settings.backfill.sops_binary)
+        return sops.Secrets(values, sopsexec.Sops(tree, binary, values)), None
+
     async def _captures_of(
         self, pr_url: str | None, extra: Sequence[model.Capture]
     ) -> list[model.Capture]:
@@ -750,6 +794,39 @@ class Worker:
         )
         await provider.add_labels(pr, [SELF_HEALED_LABEL])
         log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
+
+
+def _data_of(obj: Mapping[str, Any]) -> dict[str, Any]:
+    data = obj.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _secret_moved_on(
+    redactor: Redactor,
+    values: Mapping[str, str],
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+) -> str | None:
+    """Why the live Secret's ``values`` are not the ones a capture saw, or None if they are.
+
+    ``old``/``new`` are the capture's (sparse, redacted) sides: a key in ``new`` must carry
+    the marker of its live value; a key only in ``old`` (or set to null) must be gone.
+    """
+    marked = redactor.object({"data": dict(values)}, kind="Secret")["data"]
+    after: dict[str, Any] = _data_of(new)
+    before: dict[str, Any] = _data_of(old) if old is not None else {}
+    for key, marker in after.items():
+        if marker is None:
+            continue
+        if marked.get(key) != marker:
+            return (
+                f"the live Secret's key {key} no longer holds the value this capture saw; "
+                "a later change replaced it"
+            )
+    for key in before:
+        if (key not in after or after[key] is None) and key in values:
+            return f"key {key}, which this capture removed, is back in the live Secret"
+    return None
 
 
 async def connect_cluster(settings: Settings) -> Cluster | None:

@@ -166,6 +166,7 @@ class BackfillSettings:
     committer: UserIdentity = UserIdentity("breakglass", "breakglass@users.noreply.invalid")
     forge: str = "local"
     max_attempts: int = 8
+    sops_binary: str | None = None  # else $BREAKGLASS_SOPS, else sops on PATH
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,7 @@ _KNOWN_KEYS: Final = frozenset(
         "backfill.committer.email",
         "backfill.forge",
         "backfill.max_attempts",
+        "backfill.sops_binary",
         "forges",
         "repos",
         "users",
@@ -448,6 +450,7 @@ def _backfill_part(
         ),
         forge=r.get("backfill.forge", "local", _as_str, "a name from forges"),
         max_attempts=r.get("backfill.max_attempts", 8, _as_positive_int, "a positive count"),
+        sops_binary=r.get("backfill.sops_binary", None, _as_str, "a path to the sops binary"),
     )
     forges: list[ForgeSettings] = []
     raw_forges = data.get("forges") or {}

@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from breakglass import errors
-from breakglass.gitops import engine, index
+from breakglass import errors, sopsexec
+from breakglass.gitops import engine, index, sops
 
 JSON = Any
 
@@ -42,6 +42,11 @@ exit codes:
   2  bad input (which file, what is wrong)
   3  the change cannot be expressed in this repository; stderr says why and shows the
      delta, and nothing is written
+
+Secret values are never written in the clear. When the repository keeps a Secret
+SOPS-encrypted (a `.sops.yaml` whose creation rule names age recipients), the file is
+encrypted again with the `sops` binary for those recipients, using the values in NEW;
+anything else about a Secret's values exits 3 and says why.
 """
 
 EPILOG = """\
@@ -65,6 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SUBDIR",
         default="",
         help="where the application lives in the repo (Argo CD / Flux path); default: all",
+    )
+    parser.add_argument(
+        "--sops",
+        metavar="BINARY",
+        help=f"the sops binary for SOPS-encrypted Secrets (default: ${sopsexec.BINARY_ENV}, "
+        "else sops on PATH)",
     )
 
 
@@ -99,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     old = load_object(args.old, label="OLD") if args.old else None
     new = load_object(args.new, label="NEW") if args.new else None
     idx = index.Index.build(repo)
-    result = engine.backfill(idx, old, new, subpath=args.path or "")
+    result = engine.backfill(
+        idx, old, new, subpath=args.path or "", secrets=_secrets(repo, new, args.sops)
+    )
     if isinstance(result, engine.CannotExpress):
         print(f"cannot backfill: {result.reason}", file=sys.stderr)
         for note in result.notes:
@@ -114,6 +127,16 @@ def run(args: argparse.Namespace) -> int:
     write_files(idx, result.files)
     print(json.dumps({"changed": sorted(result.files), "notes": list(result.notes)}, indent=2))
     return 0
+
+
+def _secrets(repo: Path, new: JSON | None, binary: str | None) -> sops.Secrets | None:
+    """NEW's values and the sops binary, for a Secret the repository keeps encrypted."""
+    if new is None or new.get("kind") != "Secret" or new.get("apiVersion") != "v1":
+        return None
+    if binary and sopsexec.find_binary(binary) is None:
+        raise errors.InputError(f"--sops {binary}: not an executable file")
+    values = sops.values_of(new)
+    return sops.Secrets(values, sopsexec.Sops(repo, sopsexec.find_binary(binary), values))
 
 
 def write_files(idx: index.Index, files: dict[str, str | None]) -> None:

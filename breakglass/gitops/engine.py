@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from breakglass import delta, errors
-from breakglass.gitops import defaults, edit, helm, index, kustomize, locate, roundtrip
+from breakglass.gitops import defaults, edit, helm, index, kustomize, locate, roundtrip, sops
 from breakglass.gitops.edit import AddItemOp, Op, RemoveOp, SetOp
 
 JSON = Any
@@ -79,6 +79,7 @@ class _Context:
     idx: index.Index
     tree: kustomize.Tree
     subpath: str
+    secrets: sops.Secrets | None = None
     notes: list[str] = field(default_factory=list)
     cache: dict[str, str] = field(default_factory=dict)
 
@@ -135,8 +136,13 @@ def backfill(
     new: JSON | None,
     *,
     subpath: str = "",
+    secrets: sops.Secrets | None = None,
 ) -> Result:
-    """Work out the file changes that write the human's change into the repository."""
+    """Work out the file changes that write the human's change into the repository.
+
+    ``secrets`` lets a Secret whose manifest is SOPS-encrypted be written (encrypted again for
+    the repository's age recipients); without it such a change cannot be expressed.
+    """
     if old is None and new is None:
         raise errors.InputError("give the object before (--old), after (--new), or both")
     if old is not None:
@@ -156,7 +162,7 @@ def backfill(
     subpath = subpath.strip("/")
     if subpath in (".", ""):
         subpath = ""
-    ctx = _Context(idx, kustomize.Tree.build(idx), subpath)
+    ctx = _Context(idx, kustomize.Tree.build(idx), subpath, secrets)
     ctx.notes.extend(idx.problems())
     ctx.notes.extend(ctx.tree.notes)
     stripped_old = delta.strip_server_fields(old) if old is not None else None
@@ -177,45 +183,37 @@ def backfill(
         return CannotExpress(f"the file could not be edited safely: {exc}", shown, tuple(ctx.notes))
     except roundtrip.YamlError as exc:
         return CannotExpress(f"a file could not be read: {exc}", shown, tuple(ctx.notes))
+    except sops.Refused as refused:
+        return CannotExpress(refused.reason, shown, tuple(ctx.notes))
 
 
 def _is_secret(group: str, kind: str) -> bool:
     return group == "" and kind == "Secret"
 
 
-def _check_secret(ctx: _Context, wanted: locate.Wanted, ops: list[Op]) -> None:
+def _secret_keys(wanted: locate.Wanted, ops: list[Op]) -> list[str]:
+    """The Secret keys whose values the change touches (none for other kinds)."""
     if not _is_secret(wanted.group, wanted.kind):
-        return
-    keys = sorted(
+        return []
+    return sorted(
         {
             str(op.path[1]) if len(op.path) > 1 else "(all keys)"
             for op in ops
             if op.path and op.path[0] in _SECRET_FIELDS
         }
     )
-    if not keys:
-        return
-    if _sops_age(ctx):
-        raise _Refused(
-            f"Secret {wanted.name}: keys {', '.join(keys)} changed; the repository encrypts "
-            "Secrets with SOPS (age), but SOPS encryption is not supported yet, so the "
-            "values are not written"
-        )
-    raise _Refused(
+
+
+def _never_written(wanted: locate.Wanted, keys: list[str]) -> str:
+    return (
         f"Secret {wanted.name}: keys {', '.join(keys)} changed; Secret values are never "
-        "written to Git (use a sealed or SOPS-encrypted Secret, or an external secret store)"
+        "written to Git in the clear (keep the Secret SOPS-encrypted for age recipients, "
+        "sealed, or in an external secret store)"
     )
 
 
-def _sops_age(ctx: _Context) -> bool:
-    for name in (".sops.yaml", ".sops.yml"):
-        try:
-            text = ctx.read(name)
-        except OSError:
-            continue
-        if re.search(r"(?m)^\s*-?\s*age\s*:\s*\S", text) and "age1" in text:
-            return True
-    return False
+def _sops_configured(ctx: _Context) -> bool:
+    return sops.covers(ctx.subpath, ctx.idx.exists)
 
 
 def _ops(kind: str, before: dict[str, JSON], after: dict[str, JSON]) -> list[Op]:
@@ -244,11 +242,15 @@ def _update(
         return NoChange(
             "the change only touched fields the server or GitOps tools manage", tuple(ctx.notes)
         )
-    _check_secret(ctx, wanted, ops)
+    secret_keys = _secret_keys(wanted, ops)
+    if secret_keys and not _sops_configured(ctx):
+        raise _Refused(_never_written(wanted, secret_keys))
     outcome = locate.locate(wanted, idx=ctx.idx, tree=ctx.tree, subpath=ctx.subpath)
     if isinstance(outcome, locate.Ambiguous):
         raise _Refused(_ambiguous(wanted, outcome))
     if isinstance(outcome, locate.NotFound):
+        if secret_keys:
+            raise _Refused(_never_written(wanted, secret_keys))
         releases = helm.find_releases(live, idx=ctx.idx, read=ctx.read, subpath=ctx.subpath)
         if len(releases) > 1:
             names = ", ".join(r.doc.describe() for r in releases)
@@ -263,7 +265,16 @@ def _update(
                 f"{placement.doc.path} leaves the namespace out; matched by kind and name"
             )
         base = _load_doc(ctx, placement.doc)
-        _refuse_encrypted(base, placement.doc)
+        if sops.is_encrypted(base):
+            return _update_encrypted(ctx, wanted, placement, base, ops)
+        if secret_keys:
+            path = placement.doc.path
+            raise _Refused(
+                f"Secret {wanted.name}: keys {', '.join(secret_keys)} changed, but Git holds "
+                f"this Secret unencrypted at {path}; breakglass never writes a Secret value in "
+                f"the clear. Encrypt the file once (`sops --encrypt --in-place {path}`) and "
+                "later changes are written encrypted"
+            )
         routing = kustomize.route(placement, ops, tree=ctx.tree, base=base, read=ctx.read)
     return _finish(ctx, routing)
 
@@ -323,12 +334,63 @@ def _load_doc(ctx: _Context, doc: index.DocRef) -> dict[str, JSON]:
     return data if isinstance(data, dict) else {}
 
 
-def _refuse_encrypted(data: Mapping[str, JSON], doc: index.DocRef) -> None:
-    if isinstance(data.get("sops"), dict):
+def _update_encrypted(
+    ctx: _Context,
+    wanted: locate.Wanted,
+    placement: kustomize.Placement,
+    base: dict[str, JSON],
+    ops: list[Op],
+) -> Result:
+    """Write a change into a SOPS-encrypted manifest by encrypting the whole file again."""
+    doc = placement.doc
+    if not _is_secret(wanted.group, wanted.kind):
         raise _Refused(
-            f"{doc.path} is SOPS-encrypted; editing it would break its integrity check "
-            "(SOPS encryption is not supported yet)"
+            f"{doc.path} is SOPS-encrypted; breakglass re-encrypts Secrets only, and editing "
+            "the file in place would break its MAC"
         )
+    if ctx.secrets is None:
+        raise _Refused(
+            f"{doc.path} is SOPS-encrypted, and encrypting it again needs the Secret's current "
+            "values, which this run does not have (the worker reads them from the cluster "
+            "when the read-secrets component is deployed)"
+        )
+    if (
+        len(ctx.idx.files[doc.path].docs) != 1
+        or len(roundtrip.split_documents(ctx.read(doc.path))) != 1
+    ):
+        raise _Refused(f"{doc.path} holds several documents; SOPS encrypts a file as a whole")
+    if placement.chain and ctx.tree.is_shared(doc.path):
+        raise _Refused(f"{doc.path} is a base shared by other overlays; it is not edited")
+    values = sops.check_values(ctx.secrets.values)
+    config = sops.config_for(doc.path, ctx.idx.exists)
+    if config is None:
+        raise _Refused(f"{doc.path} is SOPS-encrypted, but no .sops.yaml says whom to encrypt for")
+    rule = sops.rule_for(config, ctx.read(config), doc.path)
+    other_ops = [op for op in ops if not (op.path and op.path[0] in _SECRET_FIELDS)]
+    plain = sops.secret_plaintext(
+        ctx.read(doc.path), base, path=doc.path, values=values, other_ops=other_ops
+    )
+    text = _encrypt(ctx, doc.path, plain.text, values)
+    ctx.notes.append(
+        f"{doc.path} is SOPS-encrypted: encrypted it again with {rule.describe()}; every "
+        "value has new ciphertext, because breakglass cannot decrypt the old one"
+    )
+    if plain.dropped_comments:
+        ctx.notes.append(
+            f"{doc.path}: {plain.dropped_comments} encrypted comment(s) could not be kept "
+            "(breakglass cannot decrypt them)"
+        )
+    return Changed({doc.path: text}, tuple(ctx.notes))
+
+
+def _encrypt(ctx: _Context, path: str, plaintext: str, values: Mapping[str, str]) -> str:
+    assert ctx.secrets is not None
+    try:
+        text = ctx.secrets.encrypt(path, plaintext)
+    except sops.EncryptError as exc:
+        raise _Refused(f"{path} could not be encrypted: {sops.scrub(str(exc), values)}") from None
+    sops.check_encrypted(text, path=path)
+    return text
 
 
 def _ambiguous(wanted: locate.Wanted, outcome: locate.Ambiguous) -> str:
@@ -401,11 +463,12 @@ def _delete(ctx: _Context, wanted: locate.Wanted, shown: str) -> Result:
 
 
 def _create(ctx: _Context, wanted: locate.Wanted, obj: dict[str, JSON], shown: str) -> Result:
-    if _is_secret(wanted.group, wanted.kind):
-        keys = sorted({k for f in _SECRET_FIELDS for k in (obj.get(f) or {})})
+    secret = _is_secret(wanted.group, wanted.kind)
+    keys = sorted({k for f in _SECRET_FIELDS for k in (obj.get(f) or {})}) if secret else []
+    if keys and not _sops_configured(ctx):
         raise _Refused(
-            f"Secret {wanted.name} was created with keys {', '.join(keys) or '(none)'}; "
-            "Secret values are never written to Git"
+            f"Secret {wanted.name} was created with keys {', '.join(keys)}; Secret values are "
+            "never written to Git in the clear (no .sops.yaml says whom to encrypt them for)"
         )
     outcome = locate.locate(wanted, idx=ctx.idx, tree=ctx.tree, subpath=ctx.subpath)
     if isinstance(outcome, locate.Found):
@@ -438,7 +501,11 @@ def _create(ctx: _Context, wanted: locate.Wanted, obj: dict[str, JSON], shown: s
     if sum(1 for p in siblings if p.doc.namespace) * 2 < len(siblings):
         meta.pop("namespace", None)
     style = _sibling_style(ctx, siblings)
-    files: dict[str, str | None] = {path: roundtrip.render_document(content, style)}
+    if keys:
+        text = _new_encrypted_secret(ctx, path, content, style)
+    else:
+        text = roundtrip.render_document(content, style)
+    files: dict[str, str | None] = {path: text}
     kust = ctx.tree.kustomizations.get(directory)
     if kust is not None:
         if isinstance(kust.data.get("resources"), list):
@@ -449,6 +516,28 @@ def _create(ctx: _Context, wanted: locate.Wanted, obj: dict[str, JSON], shown: s
         ctx.notes.append(f"added {filename} to {kust.path}")
     ctx.notes.append(f"created {path}")
     return Changed(files, tuple(ctx.notes))
+
+
+def _new_encrypted_secret(
+    ctx: _Context, path: str, content: dict[str, JSON], style: roundtrip.Style
+) -> str:
+    """A created Secret's new file, SOPS-encrypted for the rule that covers ``path``."""
+    name = str(content.get("metadata", {}).get("name"))
+    if ctx.secrets is None:
+        raise _Refused(
+            f"Secret {name} was created by hand; writing it encrypted needs its values, which "
+            "this run does not have (the worker reads them from the cluster when the "
+            "read-secrets component is deployed)"
+        )
+    config = sops.config_for(path, ctx.idx.exists)
+    if config is None:
+        raise _Refused(f"no .sops.yaml covers {path}, so Secret {name} cannot be written encrypted")
+    rule = sops.rule_for(config, ctx.read(config), path)
+    values = sops.check_values(ctx.secrets.values)
+    plaintext = sops.new_secret_plaintext(content, values=values, style=style)
+    text = _encrypt(ctx, path, plaintext, values)
+    ctx.notes.append(f"{path} is written SOPS-encrypted with {rule.describe()}")
+    return text
 
 
 def _siblings(ctx: _Context, namespace: str) -> list[kustomize.Placement]:
