@@ -385,7 +385,12 @@ class Worker:
             ref = capture.object
             live = None
             if capture.operation is not model.Operation.DELETE:
-                live = await self._live(ref)
+                try:
+                    live = await self._live(ref)
+                except PermanentError as exc:
+                    # e.g. Secrets without the read-secrets component: the owner hints the
+                    # capture carries are enough to find the repository
+                    log.info("live_object_unreadable", capture_id=capture.id, error=str(exc))
             if live is not None:
                 meta = live.get("metadata") or {}
                 metadata["labels"].update(meta.get("labels") or {})

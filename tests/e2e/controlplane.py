@@ -250,6 +250,7 @@ users:
                 **os.environ,
                 "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN,
                 "BREAKGLASS_REDACTION_SALT": "e2e-salt",
+                **({"BREAKGLASS_SOPS": self.bins["SOPS"]} if "SOPS" in self.bins else {}),
                 **self.extra_env,
             },
         )
