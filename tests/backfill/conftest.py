@@ -89,6 +89,16 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout
 
 
+def bare_remote(seed: Path, message: str = "initial") -> Path:
+    """``seed``'s files committed on ``main`` and cloned into a bare ``gitops.git`` beside it."""
+    git("init", "-q", "-b", "main", cwd=seed)
+    git("add", ".", cwd=seed)
+    git("commit", "-q", "-m", message, cwd=seed)
+    bare = seed.parent / "gitops.git"
+    git("clone", "-q", "--bare", str(seed), str(bare), cwd=seed.parent)
+    return bare
+
+
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
     work = tmp_path / "seed"
@@ -96,12 +106,7 @@ def remote(tmp_path: Path) -> Path:
     (work / "apps" / "payments" / "deployment.yaml").write_text(DEPLOYMENT)
     (work / "apps" / "payments" / "configmap.yaml").write_text(CONFIGMAP)
     (work / "apps" / "payments" / "kustomization.yaml").write_text(KUSTOMIZATION)
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", ".", cwd=work)
-    git("commit", "-q", "-m", "initial", cwd=work)
-    bare = tmp_path / "gitops.git"
-    git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
-    return bare
+    return bare_remote(work)
 
 
 def read_branch(remote: Path, branch: str, path: str) -> str:

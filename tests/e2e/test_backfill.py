@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backfill.conftest import git
+from tests.backfill.conftest import bare_remote, git
 from tests.e2e.conftest import wait_until
 
 MANIFEST = textwrap.dedent(
@@ -61,9 +61,8 @@ def install_argocd_crd(cluster) -> None:
     )
 
 
-def sync_as_argocd(cluster, *, app: str, namespace: str, repo_url: str) -> None:
-    """What Argo CD would have done: an Application for ``apps/checkout`` in ``repo_url`` and
-    the Deployment applied server-side by its identity, carrying the tracking annotation."""
+def apply_application(cluster, *, app: str, namespace: str, repo_url: str) -> None:
+    """An Argo CD Application for ``apps/checkout`` of ``repo_url`` on ``main``."""
     application = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -75,12 +74,10 @@ def sync_as_argocd(cluster, *, app: str, namespace: str, repo_url: str) -> None:
         },
     }
     cluster.kubectl("apply", "-f", "-", user="admin", stdin=json.dumps(application))
-    live = MANIFEST.replace(
-        "  labels:\n    app: checkout\n",
-        f"  namespace: {namespace}\n  labels:\n    app: checkout\n  annotations:\n"
-        f"    argocd.argoproj.io/tracking-id: {app}:apps/Deployment:{namespace}/checkout\n",
-        1,
-    )
+
+
+def apply_as_argocd(cluster, live: str) -> None:
+    """``live`` applied server-side with Argo CD's identity and field manager."""
     cluster.kubectl(
         "apply",
         "--server-side",
@@ -90,6 +87,19 @@ def sync_as_argocd(cluster, *, app: str, namespace: str, repo_url: str) -> None:
         user="argocd",
         stdin=live,
     )
+
+
+def sync_as_argocd(cluster, *, app: str, namespace: str, repo_url: str) -> None:
+    """What Argo CD would have done: an Application for ``apps/checkout`` in ``repo_url`` and
+    the Deployment applied server-side by its identity, carrying the tracking annotation."""
+    apply_application(cluster, app=app, namespace=namespace, repo_url=repo_url)
+    live = MANIFEST.replace(
+        "  labels:\n    app: checkout\n",
+        f"  namespace: {namespace}\n  labels:\n    app: checkout\n  annotations:\n"
+        f"    argocd.argoproj.io/tracking-id: {app}:apps/Deployment:{namespace}/checkout\n",
+        1,
+    )
+    apply_as_argocd(cluster, live)
 
 
 def edit_replicas(cluster, namespace: str, tmp_path: Path):
@@ -108,6 +118,20 @@ def edit_replicas(cluster, namespace: str, tmp_path: Path):
     )
 
 
+def wait_for_pull_request(cluster, branch_suffix: str) -> dict:
+    """The local forge's record of the pull request whose branch ends with ``branch_suffix``."""
+    records_dir = cluster.state / "pull-requests"
+
+    def pull_request():
+        for path in sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []:
+            record = json.loads(path.read_text())
+            if record["branch"].endswith(branch_suffix):
+                return record
+        return None
+
+    return wait_until(pull_request, timeout=30, what="the backfill pull request")
+
+
 @pytest.fixture(scope="module")
 def argocd_crd(cluster):
     install_argocd_crd(cluster)
@@ -123,12 +147,7 @@ def gitops_repo(tmp_path, namespace) -> Path:
         f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         f"namespace: {namespace}\nresources:\n  - deployment.yaml\n"
     )
-    git("init", "-q", "-b", "main", cwd=seed)
-    git("add", ".", cwd=seed)
-    git("commit", "-q", "-m", "checkout", cwd=seed)
-    bare = tmp_path / "gitops.git"
-    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
-    return bare
+    return bare_remote(seed, "checkout")
 
 
 def test_kubectl_edit_becomes_a_minimal_pull_request(
@@ -137,17 +156,7 @@ def test_kubectl_edit_becomes_a_minimal_pull_request(
     sync_as_argocd(cluster, app=f"shop-{namespace}", namespace=namespace, repo_url=str(gitops_repo))
     started = time.monotonic()
     edit_replicas(cluster, namespace, tmp_path)
-
-    records_dir = cluster.state / "pull-requests"
-
-    def pull_request():
-        for path in sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []:
-            record = json.loads(path.read_text())
-            if record["branch"].endswith(f"/{namespace}/deployment/checkout"):
-                return record
-        return None
-
-    record = wait_until(pull_request, timeout=30, what="the backfill pull request")
+    record = wait_for_pull_request(cluster, f"/{namespace}/deployment/checkout")
     elapsed = time.monotonic() - started
     print(f"capture → PR in {elapsed:.1f}s")
     assert record["title"] == (

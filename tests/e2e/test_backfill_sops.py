@@ -17,9 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.backfill.conftest import git
-from tests.e2e.conftest import wait_until
-from tests.e2e.test_backfill import install_argocd_crd
+from tests.backfill.conftest import bare_remote, git
+from tests.e2e.test_backfill import (
+    apply_application,
+    apply_as_argocd,
+    install_argocd_crd,
+    wait_for_pull_request,
+)
 from tests.sopstools import AgeKey, new_age_key, sops_tools
 
 OLD_PASSWORD = "e2e-old-pw-1a2b3c"
@@ -75,27 +79,12 @@ def encrypted_repo(tmp_path: Path, namespace: str, key: AgeKey) -> Path:
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         check=True,
     )
-    git("init", "-q", "-b", "main", cwd=seed)
-    git("add", ".", cwd=seed)
-    git("commit", "-q", "-m", "checkout secret, encrypted", cwd=seed)
-    bare = tmp_path / "gitops.git"
-    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
-    return bare
+    return bare_remote(seed, "checkout secret, encrypted")
 
 
 def sync_secret_as_argocd(cluster, *, namespace: str, repo_url: str) -> None:
     app = f"secrets-{namespace}"
-    application = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": app, "namespace": "argocd"},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": repo_url, "targetRevision": "main", "path": "apps/checkout"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-        },
-    }
-    cluster.kubectl("apply", "-f", "-", user="admin", stdin=json.dumps(application))
+    apply_application(cluster, app=app, namespace=namespace, repo_url=repo_url)
     live = SECRET.replace(
         "  labels:\n",
         f"  namespace: {namespace}\n  annotations:\n"
@@ -103,10 +92,7 @@ def sync_secret_as_argocd(cluster, *, namespace: str, repo_url: str) -> None:
         "  labels:\n",
         1,
     )
-    cluster.kubectl(
-        "apply", "--server-side", "--field-manager=argocd-controller", "-f", "-",
-        user="argocd", stdin=live,
-    )  # fmt: skip
+    apply_as_argocd(cluster, live)
 
 
 def test_kubectl_edit_of_an_encrypted_secret_opens_an_encrypted_pull_request(
@@ -128,17 +114,7 @@ def test_kubectl_edit_of_an_encrypted_secret_opens_an_encrypted_pull_request(
         namespace,
         env={"KUBE_EDITOR": f"{sys.executable} {editor}"},
     )
-
-    records_dir = cluster.state / "pull-requests"
-
-    def pull_request():
-        for path in sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []:
-            record = json.loads(path.read_text())
-            if record["branch"].endswith(f"/{namespace}/secret/checkout-db"):
-                return record
-        return None
-
-    record = wait_until(pull_request, timeout=30, what="the backfill pull request")
+    record = wait_for_pull_request(cluster, f"/{namespace}/secret/checkout-db")
     changed = git("diff", "--name-only", f"main...{record['branch']}", cwd=encrypted_repo)
     assert changed.split() == ["apps/checkout/db-secret.yaml"]
     assert "SOPS-encrypted" in record["body"]
