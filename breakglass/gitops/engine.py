@@ -27,7 +27,6 @@ JSON = Any
 
 _DNS_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9._:]{0,251}[a-z0-9])?$")
 _KIND: Final = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
-_SECRET_FIELDS: Final = ("data", "stringData")
 _SHORT_KINDS: Final = {
     "Deployment": ("deploy", "deployment"),
     "Service": ("svc", "service"),
@@ -199,7 +198,7 @@ def _secret_keys(wanted: locate.Wanted, ops: list[Op]) -> list[str]:
         {
             str(op.path[1]) if len(op.path) > 1 else "(all keys)"
             for op in ops
-            if op.path and op.path[0] in _SECRET_FIELDS
+            if op.path and op.path[0] in sops.SECRET_FIELDS
         }
     )
 
@@ -366,7 +365,7 @@ def _update_encrypted(
     if config is None:
         raise _Refused(f"{doc.path} is SOPS-encrypted, but no .sops.yaml says whom to encrypt for")
     rule = sops.rule_for(config, ctx.read(config), doc.path)
-    other_ops = [op for op in ops if not (op.path and op.path[0] in _SECRET_FIELDS)]
+    other_ops = [op for op in ops if not (op.path and op.path[0] in sops.SECRET_FIELDS)]
     plain = sops.secret_plaintext(
         ctx.read(doc.path), base, path=doc.path, values=values, other_ops=other_ops
     )
@@ -464,7 +463,7 @@ def _delete(ctx: _Context, wanted: locate.Wanted, shown: str) -> Result:
 
 def _create(ctx: _Context, wanted: locate.Wanted, obj: dict[str, JSON], shown: str) -> Result:
     secret = _is_secret(wanted.group, wanted.kind)
-    keys = sorted({k for f in _SECRET_FIELDS for k in (obj.get(f) or {})}) if secret else []
+    keys = sorted({k for f in sops.SECRET_FIELDS for k in (obj.get(f) or {})}) if secret else []
     if keys and not _sops_configured(ctx):
         raise _Refused(
             f"Secret {wanted.name} was created with keys {', '.join(keys)}; Secret values are "
@@ -635,7 +634,7 @@ def _check_new_path(ctx: _Context, path: str) -> None:
 def _redact(kind: str, group: str, side: dict[str, JSON]) -> dict[str, JSON]:
     out = copy.deepcopy(side)
     if _is_secret(group, kind):
-        for fieldname in _SECRET_FIELDS:
+        for fieldname in sops.SECRET_FIELDS:
             values = out.get(fieldname)
             if isinstance(values, dict):
                 out[fieldname] = dict.fromkeys(values, "<redacted>")
