@@ -271,6 +271,8 @@ class Worker:
         for capture in reversed(await self.journal.list(status="provisional", limit=1000)):
             if _ago(capture.received_at, now) < grace or self.cluster is None:
                 continue
+            if capture.classification == model.OPAQUE:
+                continue  # its object cannot be compared; only its audit event confirms it
             try:
                 verdict, reason = await self._verify_live(capture)
             except TemporaryError as exc:
@@ -327,12 +329,9 @@ class Worker:
         groups: dict[tuple[str, str, str, str], list[model.Capture]] = defaultdict(list)
         now = model.utcnow()
         for capture in pending:
-            if capture.classification in self.settings.record_only:
-                saved = await self._save(
-                    capture,
-                    status=model.Status.IGNORED,
-                    reason=f"{capture.classification} is an operation, not configuration drift",
-                )
+            ignored = _not_backfilled(capture, self.settings.record_only)
+            if ignored is not None:
+                saved = await self._save(capture, status=model.Status.IGNORED, reason=ignored)
                 await self._record(saved, EventType.DISCARD, reason=saved.reason)
                 summary.ignored += 1
                 continue
@@ -799,6 +798,15 @@ class Worker:
         )
         await provider.add_labels(pr, [SELF_HEALED_LABEL])
         log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
+
+
+def _not_backfilled(capture: model.Capture, record_only: Sequence[str]) -> str | None:
+    """Why a confirmed capture is only recorded, never backfilled; None if it is backfilled."""
+    if capture.classification == model.OPAQUE:
+        return f"{capture.reason}; not backfilled, update Git by hand"
+    if capture.classification in record_only:
+        return f"{capture.classification} is an operation, not configuration drift"
+    return None
 
 
 def _data_of(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 JSON = Any
 
@@ -208,6 +208,11 @@ class Delta:
             patch_type=data.get("patch_type"),
             paths=tuple(data.get("paths") or ()),
         )
+
+
+#: Classification of a change whose object could not be read (nested too deeply to diff): it is
+#: recorded (who, what, when) in the journal and the audit log, and never backfilled.
+OPAQUE: Final = "opaque"
 
 
 @dataclass(frozen=True)

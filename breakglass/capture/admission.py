@@ -154,8 +154,30 @@ def decide(
     kind_block = mapping(request.get("kind"), "request.kind")
     namespace = text(request.get("namespace"), "request.namespace")
     name = text(request.get("name"), "request.name")
-    new_raw = shallow(request.get("object"), "request.object")
-    old_raw = shallow(request.get("oldObject"), "request.oldObject")
+    try:
+        new_raw = shallow(request.get("object"), "request.object")
+        old_raw = shallow(request.get("oldObject"), "request.oldObject")
+    except Unusable as too_deep:
+        if (group, plural) == ("", "namespaces"):
+            namespace = ""
+        ref = model.ObjectRef(
+            group=group,
+            version=version,
+            resource=plural,
+            kind=text(kind_block.get("kind"), "request.kind.kind") or parent_kind(group, plural),
+            namespace=namespace,
+            name=name,
+            subresource=subresource,
+        )
+        return opaque_capture(
+            ref,
+            operation=operation,
+            actor=actor,
+            why=str(too_deep),
+            now=now,
+            cluster=policy.cluster,
+            request_uid=uid,
+        )
     if new_raw is not None and not isinstance(new_raw, dict):
         raise Unusable("request.object must be an object")
     if old_raw is not None and not isinstance(old_raw, dict):
@@ -231,6 +253,46 @@ def decide(
     )
 
 
+def opaque_capture(
+    ref: model.ObjectRef,
+    *,
+    operation: str,
+    actor: model.Actor,
+    why: str,
+    now: datetime,
+    cluster: str,
+    request_uid: str | None = None,
+    audit_id: str | None = None,
+) -> model.Capture:
+    """A change to an object that cannot be read: who, what and when, without a delta.
+
+    Such an object (nested deeper than any decision walks) is never diffed or backfilled, but
+    the change is still journaled and audit-logged, so a deeply nested field cannot hide a
+    manual edit from the record.
+    """
+    ident: dict[str, Any] = {
+        "apiVersion": _api_version(ref.group, ref.version),
+        "kind": ref.kind,
+        "metadata": {"name": ref.name, **({"namespace": ref.namespace} if ref.namespace else {})},
+    }
+    return model.Capture(
+        id=model.new_capture_id(now.timestamp()),
+        cluster=cluster,
+        source=model.Source.AUDIT if audit_id else model.Source.ADMISSION,
+        status=model.Status.CONFIRMED if audit_id else model.Status.PROVISIONAL,
+        operation=model.Operation(operation),
+        object=ref,
+        actor=actor,
+        delta=model.Delta(before=ident, after=dict(ident), paths=()),
+        received_at=now,
+        request_uid=request_uid,
+        audit_id=audit_id,
+        classification=model.OPAQUE,
+        reason=f"recorded without a delta: {why}",
+        confirmed_at=now if audit_id else None,
+    )
+
+
 def _prepare(raw: dict[str, Any], *, kind: str, policy: Policy) -> dict[str, Any]:
     """``raw`` without server fields and with secret values redacted, as a new object.
 
@@ -295,7 +357,12 @@ def _scale_delta(
 def warning(capture: model.Capture, *, record_only: tuple[str, ...]) -> str:
     """The one line kubectl prints to the engineer (kept well under 256 characters)."""
     what = capture.object.describe()
-    if capture.classification in record_only:
+    if capture.classification == model.OPAQUE:
+        text = (
+            f"breakglass: recorded {what} change as {capture.id}; the object is too deeply "
+            "nested to diff, so no backfill PR: update Git by hand"
+        )
+    elif capture.classification in record_only:
         text = (
             f"breakglass: recorded {what} {capture.classification} as {capture.id}; "
             "operational action, no backfill PR"

@@ -25,6 +25,7 @@ from breakglass.capture.admission import (
     Skip,
     actor_from_user,
     classify,
+    opaque_capture,
     owner_hints,
     parent_kind,
 )
@@ -139,8 +140,13 @@ def decide(
 
     received = _timestamp(event.get("requestReceivedTimestamp"), now)
     kind = parent_kind(group, plural)
-    request_object = shallow(event.get("requestObject"), "requestObject")
-    response_object = shallow(event.get("responseObject"), "responseObject")
+    too_deep: str | None = None
+    try:
+        request_object = shallow(event.get("requestObject"), "requestObject")
+        response_object = shallow(event.get("responseObject"), "responseObject")
+    except Unusable as exc:  # still a change by someone: confirm or record it without a delta
+        request_object = response_object = None
+        too_deep = str(exc)
     patch: Any = None
     patch_type: str | None = None
     if verb == "patch" and request_object is not None:
@@ -163,6 +169,27 @@ def decide(
     if (group, plural) == ("", "namespaces"):
         namespace = ""  # a Namespace is cluster-scoped, whatever objectRef says
     name = text(ref.get("name"), "objectRef.name")
+    if too_deep is not None:
+        ref_out = model.ObjectRef(
+            group=group,
+            version=version,
+            resource=plural,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            subresource=subresource,
+        )
+        return AuditCapture(
+            opaque_capture(
+                ref_out,
+                operation=operation,
+                actor=actor,
+                why=too_deep,
+                now=received,
+                cluster=policy.cluster,
+                audit_id=audit_id,
+            )
+        )
     if subresource == "scale":
         replicas = _replicas(response_object if response_object is not None else request_object)
         ident = _identity(group, version, kind, namespace, name)

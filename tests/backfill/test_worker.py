@@ -153,6 +153,21 @@ async def test_secret_value_change_fails_with_an_issue_not_a_diff(env, remote):
     assert p.CANARY not in git("log", "--all", "-p", cwd=remote)
 
 
+async def test_a_change_too_deep_to_diff_is_recorded_not_backfilled(env):
+    review = edit_review(lambda d: d["spec"].update(replicas=4))
+    deep: object = "x"
+    for _ in range(150):
+        deep = [deep]
+    review["request"]["object"]["spec"]["deep"] = deep
+    c = await env.capture(review)
+    summary = await env.worker.run_once()
+    assert summary.ignored == 1 and env.records() == []
+    stored = await env.status(c.id)
+    assert stored.status is model.Status.IGNORED
+    assert "nested more than 100 levels deep" in stored.reason
+    assert "update Git by hand" in stored.reason
+
+
 async def test_unmapped_user_gets_a_fallback_identity(env):
     await env.capture(edit_review(lambda d: d["spec"].update(replicas=4), user=p.BOB))
     await env.worker.run_once()

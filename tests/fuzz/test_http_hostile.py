@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from breakglass.auditlog.writer import log_files
+from breakglass.web.state import DEPS
 from tests import payloads as p
 from tests.fuzz import strategies as s
 from tests.fuzz.conftest import EXAMPLES, FUZZ
@@ -138,20 +139,26 @@ def with_nesting(doc: Any, depth: int) -> bytes:
     return orjson.dumps(doc).replace(b'"@deep@"', deep)
 
 
-@pytest.mark.parametrize(("depth", "captured"), [(90, True), (1_000, False)])
-async def test_deep_nesting_inside_a_parsable_review_is_allowed(server, depth, captured):
+@pytest.mark.parametrize(("depth", "diffed"), [(90, True), (1_000, False)])
+async def test_deep_nesting_inside_a_parsable_review_is_still_recorded(server, depth, diffed):
     review = p.review(operation="UPDATE", obj=p.deployment(replicas=3), old=p.deployment())
     review["request"]["object"]["spec"]["deep"] = "@deep@"
     status, answer = await post(server, "/validate", with_nesting(review, depth))
     assert_answered("/validate", status, answer, review["request"]["uid"])
-    assert ("auditAnnotations" in answer["response"]) is captured
-    unusable = 'breakglass_unusable_payloads_total{endpoint="validate"} 1.0'
-    assert (unusable in server.metrics.render().decode()) is not captured
+    assert "capture-id" in answer["response"]["auditAnnotations"]
+    assert ("too deeply nested" in answer["response"]["warnings"][0]) is not diffed
+    assert "breakglass_unusable_payloads_total{" not in server.metrics.render().decode()
     event = p.audit_event(
         verb="update", resource="configmaps", name="c", response_object={"data": "@deep@"}
     )
     status, _ = await post(server, "/audit", with_nesting(p.event_list(event), depth))
     assert status == 200
+    stored = await server.app[DEPS].journal.list(limit=10)
+    assert len(stored) == 2
+    opaque = [c for c in stored if c.classification == "opaque"]
+    assert len(opaque) == (0 if diffed else 2)
+    for capture in opaque:
+        assert "nested more than 100 levels deep" in (capture.reason or "")
     await healthy(server)
 
 
@@ -217,8 +224,6 @@ async def test_one_uid_replayed_a_thousand_times_is_one_capture(server):
             assert status == 200
             ids.add(answer["response"]["auditAnnotations"]["capture-id"])
     assert len(ids) == 1
-    from breakglass.web.state import DEPS
-
     stored = await server.app[DEPS].journal.list(limit=10)
     assert [c.id for c in stored] == list(ids)
     records = [f.read_bytes().splitlines() for f in log_files(server.settings.audit_log.dir)]
