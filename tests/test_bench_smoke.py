@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sopstools import sops_tools
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CASES = {
@@ -45,11 +47,14 @@ CASES = {
     "capture_to_pr": ["--edits", "2", "--interval", "0.05"],
     "gitops_index": ["200"],
     "memory": ["--seconds", "1", "--concurrency", "2"],
+    "sops_backfill": ["--runs", "2", "--keys", "3"],
 }
 
 
 def run_bench(name: str, args: list[str], results: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BREAKGLASS_BENCH_RESULTS": str(results)}
+    if name == "sops_backfill":
+        env["BREAKGLASS_SOPS"] = str(sops_tools()[0])
     return subprocess.run(
         [sys.executable, "-m", "bench", name, *args],
         cwd=ROOT,

@@ -372,11 +372,18 @@ def plain_safe(text: str, *, flow: bool = False) -> bool:
     return not (flow and any(c in text for c in ",[]{}"))
 
 
+#: Characters JSON leaves raw that YAML must not see raw in a scalar: DEL, the C1 controls
+#: (U+0085 is a YAML 1.1 line break), the Unicode line/paragraph separators, the BOM.
+_YAML_UNSAFE: Final = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
+
+
 def quote(text: str, char: str = '"') -> str:
     """``text`` as a quoted scalar, single-quoted only when that can represent it."""
     if char == "'" and "\n" not in text and text.isprintable():
         return "'" + text.replace("'", "''") + "'"
-    return json.dumps(text, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(
+        lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False)
+    )
 
 
 def render_scalar(

@@ -272,45 +272,68 @@ def secret_plaintext(
     _refuse_other_encrypted(document, path)
     cleaned, dropped = _ENCRYPTED_COMMENT_LINE.subn("", text)
     ops: list[Op] = [RemoveOp(("sops",))]
-    placed: set[str] = set()
+    expected: dict[str, dict[str, str]] = {}
     for section in SECRET_FIELDS:
         entries = document.get(section)
         if entries is None:
             continue
         if not isinstance(entries, dict):
             raise Refused(f"{path}: {section} is not a mapping of keys to values")
-        for key in entries:
+        expected[section] = {}
+        for key, old in entries.items():
             key = str(key)
             value = values.get(key)
-            placed.add(key)
             if value is None:
                 ops.append(RemoveOp((section, key)))
-            elif section == "stringData":
+                continue
+            if section == "stringData":
                 readable = _text(value)
                 if readable is None:
                     raise Refused(
                         f"{path}: stringData key {key} now holds binary data, which stringData "
                         "cannot carry; move it to data by hand"
                     )
-                ops.append(SetOp((section, key), readable))
-            else:
+                value = readable
+            expected[section][key] = value
+            # Swapping the ciphertext token for the value keeps this linear in the number of
+            # keys; an edit operation (which re-reads the document) is the fallback.
+            cleaned, swapped = _swap_token(cleaned, old, value)
+            if not swapped:
                 ops.append(SetOp((section, key), value))
+    placed = {key for entries in expected.values() for key in entries} | {
+        str(op.path[1]) for op in ops if isinstance(op, RemoveOp) and len(op.path) == 2
+    }
     only_string_data = "stringData" in document and "data" not in document
     for key in sorted(set(values) - placed):
         readable = _text(values[key]) if only_string_data else None
-        if readable is not None:
-            ops.append(SetOp(("stringData", key), readable))
-        else:
-            ops.append(SetOp(("data", key), values[key]))
+        section = "stringData" if readable is not None else "data"
+        value = readable if readable is not None else values[key]
+        expected.setdefault(section, {})[key] = value
+        ops.append(SetOp((section, key), value))
     ops.extend(other_ops)
     try:
         plaintext = edit.edit_text(cleaned, ops)
+        result = roundtrip.to_plain(roundtrip.parse_chunk(plaintext))
     except (edit.EditError, roundtrip.YamlError):
         # the message of an edit error may quote values; say only where it happened
         raise Refused(f"{path}: the decrypted form of the file could not be assembled") from None
     if _MARKER in plaintext:
         raise Refused(f"{path}: encrypted text is left that breakglass cannot decrypt")
+    for section, entries in expected.items():
+        if not isinstance(result, dict) or (result.get(section) or {}) != entries:
+            raise Refused(f"{path}: the decrypted form of {section} did not read back as written")
     return Plaintext(plaintext, dropped)
+
+
+def _swap_token(text: str, token: JSON, value: str) -> tuple[str, bool]:
+    """``text`` with the one plain ``key: ENC[...]`` scalar ``token`` replaced by ``value``."""
+    if not isinstance(token, str) or not ENCRYPTED_VALUE.match(token):
+        return text, False
+    pattern = re.compile(r"(?m)(?<=: )" + re.escape(token) + r"(?=[ \t]*(?:#.*)?$)")
+    if len(pattern.findall(text)) != 1:
+        return text, False
+    rendered = roundtrip.render_scalar(value, style=roundtrip.Style())
+    return pattern.sub(lambda _: rendered, text), True
 
 
 def new_secret_plaintext(

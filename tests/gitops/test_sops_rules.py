@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from breakglass.gitops import edit, roundtrip, sops
 
@@ -211,3 +213,26 @@ def test_output_must_be_encrypted_everywhere_a_value_lives() -> None:
 def test_secrets_never_print_their_values() -> None:
     secrets = sops.Secrets({"password": b64("hunter2")}, lambda path, text: text)
     assert "aHVudGVy" not in repr(secrets) and "password" in repr(secrets)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.dictionaries(
+        st.from_regex(r"[A-Za-z0-9_.-]{1,20}", fullmatch=True), st.text(max_size=40), max_size=6
+    ),
+    binary=st.binary(max_size=20),
+)
+def test_any_text_or_bytes_reads_back_exactly(values: dict[str, str], binary: bytes) -> None:
+    keys = sorted(values)
+    text = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n"
+    if keys:
+        text += "stringData:\n" + "".join(
+            f'    "{k}": {enc()[:-1]}{n}]\n' for n, k in enumerate(keys)
+        )
+    text += f"data:\n    blob: {enc()}\nsops:\n    mac: {enc()}\n    lastmodified: x\n"
+    live = {k: b64(v) for k, v in values.items()}
+    live["blob"] = base64.b64encode(binary).decode()
+    plain = sops.secret_plaintext(text, document(text), path="db.yaml", values=live, other_ops=[])
+    result = document(plain.text)
+    assert result.get("stringData", {}) == values
+    assert result["data"] == {"blob": live["blob"]}
