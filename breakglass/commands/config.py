@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from breakglass import settings
+from breakglass import settings, sopsexec
 from breakglass.errors import ConfigError
 
 NAME = "config"
@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
         missing.append(
             f"note: environment variable {loaded.audit_webhook.token_env} is not set; "
             "/audit will refuse every request until it is"
+        )
+    if loaded.backfill.sops_binary and sopsexec.find_binary(loaded.backfill.sops_binary) is None:
+        missing.append(
+            f"note: backfill.sops_binary {loaded.backfill.sops_binary} is not an executable "
+            "file; changes to SOPS-encrypted Secrets will fail until it is"
         )
     for line in missing:
         print(line, file=sys.stderr)

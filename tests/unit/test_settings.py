@@ -114,3 +114,13 @@ def test_config_check_cli(tmp_path):
     lines = bad.stdout.strip().splitlines()
     assert len(lines) == 2
     assert any("listen.port: 'x'" in line for line in lines)
+
+
+def test_config_check_notes_a_sops_binary_that_cannot_run(tmp_path, capsys):
+    from breakglass import cli
+
+    path = write(tmp_path, f"backfill: {{sops_binary: {tmp_path / 'no-sops'}}}\n")
+    assert cli.main(["config", "check", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "ok"
+    assert "backfill.sops_binary" in err and "not an executable file" in err
