@@ -96,6 +96,29 @@ def json_copy(value: JSON) -> JSON:
     return copy.deepcopy(value)
 
 
+class TooDeep(ValueError):
+    """An object nests deeper than ``bounded_copy`` was allowed to go."""
+
+
+def bounded_copy(value: JSON, depth: int) -> JSON:
+    """``json_copy`` that goes at most ``depth`` containers deep, else ``TooDeep``.
+
+    The capture path copies each object once anyway; bounding that copy is how it refuses
+    hostile nesting without a second walk over every node.
+    """
+    if isinstance(value, dict):
+        if depth <= 0:
+            raise TooDeep
+        return {k: bounded_copy(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list):
+        if depth <= 0:
+            raise TooDeep
+        return [bounded_copy(v, depth - 1) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 def merge_key(field: str, items: Iterable[JSON]) -> str | None:
     """The key that identifies items of list ``field``, or ``None`` if it is atomic.
 
@@ -130,12 +153,19 @@ def is_server_key(key: str) -> bool:
     return key in SERVER_ANNOTATIONS or key.startswith(SERVER_KEY_PREFIXES)
 
 
-def strip_server_fields(obj: Mapping[str, JSON]) -> dict[str, JSON]:
+def strip_server_fields(
+    obj: Mapping[str, JSON], *, max_depth: int | None = None
+) -> dict[str, JSON]:
     """A deep copy of ``obj`` without ``status`` and without server-managed metadata.
 
     Empty ``labels``/``annotations`` maps left behind are dropped too, so an object that only
-    lost server annotations compares equal to one that never had them.
+    lost server annotations compares equal to one that never had them.  With ``max_depth``,
+    what is kept may nest at most that many levels below ``obj`` (else ``TooDeep``).
     """
+
+    def copy_of(value: JSON, below: int) -> JSON:
+        return json_copy(value) if max_depth is None else bounded_copy(value, max_depth - below)
+
     # copy everything but what is dropped anyway (status and managedFields are often most of
     # the object)
     out: dict[str, JSON] = {}
@@ -143,9 +173,9 @@ def strip_server_fields(obj: Mapping[str, JSON]) -> dict[str, JSON]:
         if key == "status":
             continue
         if key == "metadata" and isinstance(value, dict):
-            out[key] = {k: json_copy(v) for k, v in value.items() if k not in SERVER_METADATA}
+            out[key] = {k: copy_of(v, 2) for k, v in value.items() if k not in SERVER_METADATA}
         else:
-            out[key] = json_copy(value)
+            out[key] = copy_of(value, 1)
     meta = out.get("metadata")
     if isinstance(meta, dict):
         for section in ("annotations", "labels"):

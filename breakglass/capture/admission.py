@@ -23,7 +23,7 @@ from typing import Any
 from breakglass import delta as deltas
 from breakglass import model
 from breakglass.capture import redact, wire
-from breakglass.capture.fields import Unusable, mapping, shallow, text, text_list
+from breakglass.capture.fields import MAX_DEPTH, Unusable, mapping, text, text_list
 from breakglass.settings import ActorSettings
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -154,30 +154,8 @@ def decide(
     kind_block = mapping(request.get("kind"), "request.kind")
     namespace = text(request.get("namespace"), "request.namespace")
     name = text(request.get("name"), "request.name")
-    try:
-        new_raw = shallow(request.get("object"), "request.object")
-        old_raw = shallow(request.get("oldObject"), "request.oldObject")
-    except Unusable as too_deep:
-        if (group, plural) == ("", "namespaces"):
-            namespace = ""
-        ref = model.ObjectRef(
-            group=group,
-            version=version,
-            resource=plural,
-            kind=text(kind_block.get("kind"), "request.kind.kind") or parent_kind(group, plural),
-            namespace=namespace,
-            name=name,
-            subresource=subresource,
-        )
-        return opaque_capture(
-            ref,
-            operation=operation,
-            actor=actor,
-            why=str(too_deep),
-            now=now,
-            cluster=policy.cluster,
-            request_uid=uid,
-        )
+    new_raw = request.get("object")
+    old_raw = request.get("oldObject")
     if new_raw is not None and not isinstance(new_raw, dict):
         raise Unusable("request.object must be an object")
     if old_raw is not None and not isinstance(old_raw, dict):
@@ -197,8 +175,39 @@ def decide(
             return Skip("no-op")
     else:
         kind = text(kind_block.get("kind"), "request.kind.kind") or parent_kind(group, plural)
-        old_s = _prepare(old_raw, kind=kind, policy=policy) if old_raw is not None else None
-        new_s = _prepare(new_raw, kind=kind, policy=policy) if new_raw is not None else None
+        old_s = new_s = None
+        too_deep = None
+        for which, raw in (("request.oldObject", old_raw), ("request.object", new_raw)):
+            try:
+                prepared = _prepare(raw, kind=kind, policy=policy) if raw is not None else None
+            except deltas.TooDeep:
+                too_deep = which
+                continue
+            if which == "request.object":
+                new_s = prepared
+            else:
+                old_s = prepared
+        if too_deep is not None:
+            if (group, plural) == ("", "namespaces"):
+                namespace = ""
+            ref = model.ObjectRef(
+                group=group,
+                version=version,
+                resource=plural,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                subresource=subresource,
+            )
+            return opaque_capture(
+                ref,
+                operation=operation,
+                actor=actor,
+                why=f"{too_deep} is nested more than {MAX_DEPTH} levels deep",
+                now=now,
+                cluster=policy.cluster,
+                request_uid=uid,
+            )
         if operation == "UPDATE" and (old_s is None or new_s is None):
             raise Unusable("an UPDATE needs both object and oldObject")
         if operation == "CREATE" and new_s is None:
@@ -306,7 +315,7 @@ def _prepare(raw: dict[str, Any], *, kind: str, policy: Policy) -> dict[str, Any
     meta = trimmed.get("metadata")
     if isinstance(meta, dict) and "managedFields" in meta:
         trimmed["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
-    stripped = deltas.strip_server_fields(trimmed)
+    stripped = deltas.strip_server_fields(trimmed, max_depth=MAX_DEPTH)
     redacted: dict[str, Any] = policy.redactor.object(stripped, kind=kind, owned=True)
     return redacted
 
