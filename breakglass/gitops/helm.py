@@ -4,10 +4,10 @@ An object rendered by Helm has no manifest in Git, only the values of a Flux ``H
 or an Argo CD ``Application``.  Without rendering the chart we cannot know which value produced
 which field, so only the common, recognisable cases are mapped — replicas, container image tag
 and repository, container resources — and only onto values keys that already exist and whose
-value in effect equals what the live object had.  Values come from several places merged in
-Helm's order (``helm_values`` lists them); a change is written to the highest-precedence place
-that sets the key, since a change anywhere below it has no effect.  Everything else is refused
-with a reason.
+value in effect equals what the live object had (``helm_keys`` holds those rules).  Values come
+from several places merged in Helm's order (``helm_values`` lists them); this module finds the
+release and writes each change to the highest-precedence place that sets the key, since a change
+anywhere below it has no effect.  Everything else is refused with a reason.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from breakglass.gitops import edit, helm_keys, helm_values, index, kustomize, roundtrip
+from breakglass.gitops import edit, helm_keys, helm_values, index, kustomize
 from breakglass.gitops.edit import AddItemOp, Op, Path, RemoveOp, SetOp
 from breakglass.gitops.helm_values import Layer
 
@@ -78,7 +78,7 @@ def find_releases(
     if not flux and not argo:
         return found
     for doc in idx.docs_of_kind("helm.toolkit.fluxcd.io", "HelmRelease"):
-        data = _load(doc, read)
+        data = helm_values.document(read, doc)
         spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
         assert isinstance(spec, dict)
         names = {doc.name, str(spec.get("releaseName") or "")}
@@ -86,7 +86,7 @@ def find_releases(
             found.append(Release(doc))
     for doc in idx.docs_of_kind("argoproj.io", "Application"):
         if doc.name in argo:
-            found.extend(_argo_sources(doc, _load(doc, read), read))
+            found.extend(_argo_sources(doc, helm_values.document(read, doc), read))
     return found
 
 
@@ -95,7 +95,7 @@ def all_releases(idx: index.Index, read: kustomize.Loader) -> Iterator[Release]:
     for doc in idx.docs_of_kind("helm.toolkit.fluxcd.io", "HelmRelease"):
         yield Release(doc)
     for doc in idx.docs_of_kind("argoproj.io", "Application"):
-        yield from _argo_sources(doc, _load(doc, read), read)
+        yield from _argo_sources(doc, helm_values.document(read, doc), read)
 
 
 def _argo_sources(
@@ -123,18 +123,9 @@ def _argo_sources(
     return found
 
 
-def _load(doc: index.DocRef, read: kustomize.Loader) -> dict[str, JSON]:
-    try:
-        docs = roundtrip.split_documents(read(doc.path))
-        data = index.load_plain(doc.path, docs[doc.chunk].text)
-    except (OSError, ValueError, IndexError, roundtrip.YamlError):
-        return {}
-    return data[0] if data and isinstance(data[0], dict) else {}
-
-
 def layers_of(release: Release, ctx: helm_values.Context) -> helm_values.Sources:
     """Where the release's values come from, lowest precedence first."""
-    data = _load(release.doc, ctx.read)
+    data = helm_values.document(ctx.read, release.doc)
     if release.flux:
         return helm_values.flux_layers(ctx, release.doc, data)
     return helm_values.argo_layers(ctx, release.doc, release.at, data)
@@ -183,7 +174,8 @@ def route(
                 )
                 continue
             if overridden:
-                note = f"{note} ({', '.join(overridden)} also read it but override {key})"
+                others = ", ".join(overridden)
+                note = f"{note}; also read by {others}, where a higher place overrides {key}"
             assert layer.target is not None
             routing.add(layer.target, _prefixed(layer.prefix, value_op))
             if note not in routing.notes:
@@ -197,9 +189,8 @@ def route(
         if unread:
             reasons.append("values breakglass cannot read may also set them: " + "; ".join(unread))
     if reasons:
-        routing.cannot = f"the object is rendered by Helm ({release.describe()}): " + "; ".join(
-            reasons
-        )
+        helm = f"the object is rendered by Helm ({release.describe()})"
+        routing.cannot = f"{helm} and " + "; ".join(reasons)
     return routing
 
 

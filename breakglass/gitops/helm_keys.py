@@ -35,6 +35,10 @@ def _container_path(path: Path) -> int | None:
 
 
 def map_op(op: Op, values: dict[str, JSON], old: Mapping[str, JSON]) -> list[Op] | str:
+    """``op`` (on the live object) as operations on ``values`` paths, or what did not match.
+
+    A key matches when it holds the live value (``old``) or already the new one.
+    """
     where = edit.format_path(op.path)
     if isinstance(op, SetOp) and op.path == ("spec", "replicas"):
         _, was = edit.plain_get(old, op.path)
@@ -110,7 +114,8 @@ def _same_repo(repo: str, name: str, value: dict[str, JSON]) -> bool:
 
 
 def near(op: Op, values: dict[str, JSON], old: Mapping[str, JSON]) -> Path | None:
-    """The one values key that would map ``op`` if only its value agreed with the live one."""
+    """The one values key that would map ``op`` if only its value agreed with the live one:
+    the place to point at when Git and the cluster disagree."""
     if op.path == ("spec", "replicas"):
         hits = [p for p, _ in _walk(values) if p and p[-1] in ("replicaCount", "replicas")]
         return hits[0] if len(hits) == 1 else None

@@ -162,9 +162,10 @@ def _file_layer(ctx: Context, path: str, label: str, *, missing: str | None) -> 
     return Layer(label, values, kustomize.Target(path, chunk))
 
 
-def _document(ctx: Context, doc: index.DocRef) -> dict[str, JSON]:
+def document(read: kustomize.Loader, doc: index.DocRef) -> dict[str, JSON]:
+    """The plain data of an indexed document (empty when it cannot be read any more)."""
     try:
-        chunks = roundtrip.split_documents(ctx.read(doc.path))
+        chunks = roundtrip.split_documents(read(doc.path))
         data = index.load_plain(doc.path, chunks[doc.chunk].text)
     except (OSError, ValueError, IndexError, roundtrip.YamlError):
         return {}
@@ -195,12 +196,10 @@ def chart_dir(read: kustomize.Loader, source: dict[str, JSON]) -> str | None:
     return directory
 
 
-def argo_layers(
-    ctx: Context, doc: index.DocRef, at: Path, data: dict[str, JSON] | None = None
-) -> Sources:
-    """The layers of the Helm source at ``at`` (``spec.source`` or ``spec.sources[i]``)."""
+def argo_layers(ctx: Context, doc: index.DocRef, at: Path, data: dict[str, JSON]) -> Sources:
+    """The layers of the Helm source at ``at`` (``spec.source`` or ``spec.sources[i]``) of the
+    Application ``doc`` holding ``data``."""
     out = Sources()
-    data = data if data is not None else _document(ctx, doc)
     _, found = edit.plain_get(data, at)
     source = _mapping(found)
     helm = _mapping(source.get("helm"))
@@ -300,10 +299,10 @@ def _value_file(
 # Flux
 
 
-def flux_layers(ctx: Context, doc: index.DocRef, data: dict[str, JSON] | None = None) -> Sources:
-    """The layers of a HelmRelease: ``spec.valuesFrom`` in order, then ``spec.values``."""
+def flux_layers(ctx: Context, doc: index.DocRef, data: dict[str, JSON]) -> Sources:
+    """The layers of the HelmRelease ``doc`` holding ``data``: ``spec.valuesFrom`` in order,
+    then ``spec.values``."""
     out = Sources()
-    data = data if data is not None else _document(ctx, doc)
     spec = _mapping(data.get("spec"))
     entries = spec.get("valuesFrom")
     for position, entry in enumerate(entries if isinstance(entries, list) else []):
@@ -395,7 +394,7 @@ def _manifest_layer(
 ) -> Layer | str:
     cm = placement.doc
     label = f"ConfigMap {cm.name} ({cm.path} data.{key}, valuesFrom[{position}])"
-    data = _document(ctx, cm)
+    data = document(ctx.read, cm)
     text = _mapping(data.get("data")).get(key)
     if "sops" in data:
         return Layer(label, None, blocked=f"{cm.path} is SOPS-encrypted")

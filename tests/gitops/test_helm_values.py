@@ -24,8 +24,13 @@ version: 4.2.0
 """
 
 
-def deployment(*, replicas: int = 2, image: str = "registry.example.com/shop/web:1.4.2",
-               resources: dict[str, JSON] | None = None, flux: bool = False) -> dict[str, JSON]:  # fmt: skip
+def deployment(
+    *,
+    replicas: int = 2,
+    image: str = "registry.example.com/shop/web:1.4.2",
+    resources: dict[str, JSON] | None = None,
+    flux: bool = False,
+) -> dict[str, JSON]:
     labels = {"app.kubernetes.io/instance": "web", "helm.sh/chart": "web-4.2.0"}
     annotations = {"argocd.argoproj.io/tracking-id": "web:apps/Deployment:shop/web"}
     if flux:
@@ -216,6 +221,57 @@ def test_single_place_disagreement_names_the_place(make_repo: Any) -> None:
     )
 
 
+MULTI_SOURCE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web
+spec:
+  sources:
+  - repoURL: https://charts.example.com
+    chart: web
+    helm:
+      valueFiles:
+      - $values/envs/prod/web.yaml
+      valuesObject:
+        replicaCount: 2  # pinned for the sale
+  - repoURL: https://git.example.com/platform/gitops.git
+    ref: values
+"""
+
+
+def test_multi_source_values_object_is_edited_in_its_source(make_repo: Any) -> None:
+    repo = make_repo({"argocd/web.yaml": MULTI_SOURCE, "envs/prod/web.yaml": "replicaCount: 1\n"})
+    result = run(repo, *scaled(3))
+    assert isinstance(result, engine.Changed)
+    assert result.files == {
+        "argocd/web.yaml": MULTI_SOURCE.replace("replicaCount: 2 ", "replicaCount: 3 ")
+    }
+    assert any("overrides envs/prod/web.yaml (valueFiles[0])" in n for n in result.notes)
+
+
+def test_an_unknown_ref_is_not_guessed(make_repo: Any) -> None:
+    app = MULTI_SOURCE.replace("$values/", "$config/")
+    app = app.replace("      valuesObject:\n        replicaCount: 2  # pinned for the sale\n", "")
+    assert "valuesObject" not in app
+    repo = make_repo({"argocd/web.yaml": app, "envs/prod/web.yaml": "replicaCount: 2\n"})
+    result = run(repo, *scaled(3))
+    assert isinstance(result, engine.CannotExpress)
+    assert "no source has `ref: config`" in result.reason
+
+
+def test_two_helm_sources_are_not_guessed_between(make_repo: Any) -> None:
+    app = MULTI_SOURCE.replace(
+        "  - repoURL: https://git.example.com",
+        "  - repoURL: https://charts.example.com\n    chart: web-worker\n"
+        "  - repoURL: https://git.example.com",
+    )
+    repo = make_repo({"argocd/web.yaml": app, "envs/prod/web.yaml": "replicaCount: 1\n"})
+    result = run(repo, *scaled(3))
+    assert isinstance(result, engine.CannotExpress)
+    assert "spec.sources[0]" in result.reason and "spec.sources[1]" in result.reason
+
+
 # --------------------------------------------------------------------------------------------
 # Flux
 
@@ -281,10 +337,14 @@ def test_spec_values_rank_above_values_from(make_repo: Any) -> None:
     release = HELMRELEASE + "  values:\n    replicaCount: 2\n"
     repo = make_repo(
         {
-            "app/helmrelease.yaml": release.replace("  name: web\n", "  name: web\n  namespace: shop\n"),
-            "app/values.yaml": CONFIGMAP.replace("  name: web-values\n", "  name: web-values\n  namespace: shop\n"),
+            "app/helmrelease.yaml": release.replace(
+                "  name: web\n", "  name: web\n  namespace: shop\n"
+            ),
+            "app/values.yaml": CONFIGMAP.replace(
+                "  name: web-values\n", "  name: web-values\n  namespace: shop\n"
+            ),
         }
-    )  # fmt: skip
+    )
     result = run(repo, *scaled(3, flux=True))
     assert isinstance(result, engine.Changed)
     assert list(result.files) == ["app/helmrelease.yaml"]
