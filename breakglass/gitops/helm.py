@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from breakglass.gitops import edit, helm_keys, helm_values, index, kustomize
+from breakglass.gitops import edit, helm_keys, helm_values, helm_valuesfrom, index, kustomize
 from breakglass.gitops.edit import AddItemOp, Op, Path, RemoveOp, SetOp
 from breakglass.gitops.helm_values import Layer
 
@@ -127,7 +127,7 @@ def layers_of(release: Release, ctx: helm_values.Context) -> helm_values.Sources
     """Where the release's values come from, lowest precedence first."""
     data = helm_values.document(ctx.read, release.doc)
     if release.flux:
-        return helm_values.flux_layers(ctx, release.doc, data)
+        return helm_valuesfrom.flux_layers(ctx, release.doc, data)
     return helm_values.argo_layers(ctx, release.doc, release.at, data)
 
 
