@@ -141,7 +141,10 @@ def route(
     tree: kustomize.Tree,
     sub: str = "",
 ) -> kustomize.Routing:
-    """Map each operation onto the values key in effect, or refuse with the reason."""
+    """Map each operation onto the values key in effect, or refuse with the reason.
+
+    ``sub`` is the part of the repository the search was limited to (``--path``).
+    """
     routing = kustomize.Routing()
     ctx = helm_values.Context(read, idx, tree, sub)
     sources = layers_of(release, ctx)
@@ -208,14 +211,12 @@ def _place(op: Op, layers: list[Layer]) -> tuple[Layer, str] | str:
             return f"no values place holds {key}"
         top = best[1]
     layer = layers[top]
+    where = f"{key} is set in {layer.label}" if setters else f"{key} would go to {layer.label}"
     for above in layers[top + 1 :]:
         if above.values is None and above.may_set(path):
-            return (
-                f"{key} is set in {layer.label}, but {above.label} ranks above it and may set "
-                f"it too: {above.blocked}"
-            )
+            return f"{where}, but {above.label} ranks above it and may set it too: {above.blocked}"
     if layer.target is None:
-        return f"{key} is set in {layer.label}, which is not edited: {layer.blocked}"
+        return f"{where}, which is not edited: {layer.blocked}"
     lower = [layers[i].label for i in setters[:-1] if layers[i].target != layer.target]
     if isinstance(op, RemoveOp) and lower:
         return (

@@ -361,6 +361,24 @@ def test_a_secret_below_the_key_does_not_block(make_repo: Any) -> None:
     assert list(result.files) == ["app/values.yaml"]
 
 
+@pytest.mark.parametrize(
+    ("target_path", "values", "changed"),
+    [
+        ("replicaCount", "  values:\n    replicaCount: 2\n", "app/helmrelease.yaml"),
+        ("image.tag", "", "app/values.yaml"),
+    ],
+)
+def test_a_target_path_that_cannot_matter_does_not_block(
+    make_repo: Any, target_path: str, values: str, changed: str
+) -> None:
+    entry = f"  - kind: ConfigMap\n    name: web-tag\n    targetPath: {target_path}\n"
+    release = HELMRELEASE + entry + values
+    repo = make_repo({"app/helmrelease.yaml": release, "app/values.yaml": CONFIGMAP})
+    result = run(repo, *scaled(3, flux=True))
+    assert isinstance(result, engine.Changed)
+    assert list(result.files) == [changed]
+
+
 # --------------------------------------------------------------------------------------------
 # The small parts
 
