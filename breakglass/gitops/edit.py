@@ -641,7 +641,7 @@ class _TextEdit:
             header = lines[0] + (rest if rest.strip().startswith("#") else "")
             return self._splice(node.start, end, "\n".join([header, *lines[1:]]))
         if node.style in ("|", ">") and isinstance(value, str):
-            lines = roundtrip.block_scalar(value + "\n", self._block_column(node, key))
+            lines = roundtrip.block_scalar(value, self._block_column(node, key))
             end = _line_end(self.text, self._content_end(node) - 1)
             return self._splice(node.start, end, "\n".join(lines))
         prefer = node.style if node.style in ("'", '"') and isinstance(value, str) else None

@@ -252,11 +252,13 @@ def _update(
             raise _Refused(_never_written(wanted, secret_keys))
         releases = helm.find_releases(live, idx=ctx.idx, read=ctx.read, subpath=ctx.subpath)
         if len(releases) > 1:
-            names = ", ".join(r.doc.describe() for r in releases)
+            names = ", ".join(r.describe() for r in releases)
             raise _Refused(f"{wanted.describe()} may come from several Helm releases: {names}")
         if not releases:
             raise _Refused(_not_found(ctx, wanted))
-        routing = helm.route(releases[0], ops, old=old, read=ctx.read)
+        routing = helm.route(
+            releases[0], ops, old=old, read=ctx.read, idx=ctx.idx, tree=ctx.tree, sub=ctx.subpath
+        )
     else:
         placement = outcome.placement
         if outcome.loose and wanted.namespace:

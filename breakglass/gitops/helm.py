@@ -1,11 +1,13 @@
 """Helm releases: write a change into chart values, where the mapping is known.
 
 An object rendered by Helm has no manifest in Git, only the values of a Flux ``HelmRelease``
-(``spec.values``) or an Argo CD ``Application`` (``spec.source.helm.valuesObject``, or the
-``values`` string).  Without rendering the chart we cannot know which value produced which
-field, so only the common, recognisable cases are mapped — replicas, container image tag and
-repository, container resources — and only onto values keys that already exist and whose
-current value equals what the live object had.  Everything else is refused with a reason.
+or an Argo CD ``Application``.  Without rendering the chart we cannot know which value produced
+which field, so only the common, recognisable cases are mapped — replicas, container image tag
+and repository, container resources — and only onto values keys that already exist and whose
+value in effect equals what the live object had (``helm_keys`` holds those rules).  Values come
+from several places merged in Helm's order (``helm_values`` lists them); this module finds the
+release and writes each change to the highest-precedence place that sets the key, since a change
+anywhere below it has no effect.  Everything else is refused with a reason.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from breakglass.gitops import edit, index, kustomize, roundtrip
-from breakglass.gitops.edit import AddItemOp, Match, Op, Path, RemoveOp, SetOp
+from breakglass.gitops import edit, helm_keys, helm_values, helm_valuesfrom, index, kustomize
+from breakglass.gitops.edit import AddItemOp, Op, Path, RemoveOp, SetOp
+from breakglass.gitops.helm_values import Layer
 
 JSON = Any
 
@@ -28,11 +31,19 @@ _INSTANCE: Final = "app.kubernetes.io/instance"
 
 @dataclass(frozen=True)
 class Release:
-    """A HelmRelease or Application document and where its values are."""
+    """A HelmRelease, or one Helm source of an Application (``at`` is where the source is)."""
 
     doc: index.DocRef
-    values_path: Path
-    embedded: bool  # values is a YAML string, not a mapping
+    at: Path = ("spec",)  # Flux: ("spec",); Argo CD: ("spec", "source") or ("spec", "sources", i)
+
+    @property
+    def flux(self) -> bool:
+        return self.doc.kind == "HelmRelease"
+
+    def describe(self) -> str:
+        if self.flux or self.at == ("spec", "source"):
+            return self.doc.describe()
+        return f"{self.doc.describe()} {edit.format_path(self.at)}"
 
 
 def owners(live: Mapping[str, JSON]) -> tuple[set[str], set[str]]:
@@ -67,74 +78,236 @@ def find_releases(
     if not flux and not argo:
         return found
     for doc in idx.docs_of_kind("helm.toolkit.fluxcd.io", "HelmRelease"):
-        data = _load(doc, read)
+        data = helm_values.document(read, doc)
         spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
         assert isinstance(spec, dict)
         names = {doc.name, str(spec.get("releaseName") or "")}
         if names & flux and index.under(doc.path, subpath):
-            found.append(Release(doc, ("spec", "values"), False))
+            found.append(Release(doc))
     for doc in idx.docs_of_kind("argoproj.io", "Application"):
-        data = _load(doc, read)
-        ok, helm = edit.plain_get(data, ("spec", "source", "helm"))
-        if not ok or not isinstance(helm, dict) or doc.name not in argo:
-            continue
-        if isinstance(helm.get("valuesObject"), dict):
-            found.append(Release(doc, ("spec", "source", "helm", "valuesObject"), False))
-        elif isinstance(helm.get("values"), str):
-            found.append(Release(doc, ("spec", "source", "helm", "values"), True))
-        else:
-            found.append(Release(doc, ("spec", "source", "helm", "valuesObject"), False))
+        if doc.name in argo:
+            found.extend(_argo_sources(doc, helm_values.document(read, doc), read))
     return found
 
 
-def _load(doc: index.DocRef, read: kustomize.Loader) -> dict[str, JSON]:
-    try:
-        docs = roundtrip.split_documents(read(doc.path))
-        data = index.load_plain(doc.path, docs[doc.chunk].text)
-    except (OSError, ValueError, IndexError, roundtrip.YamlError):
-        return {}
-    return data[0] if data and isinstance(data[0], dict) else {}
+def all_releases(idx: index.Index, read: kustomize.Loader) -> Iterator[Release]:
+    """Every HelmRelease and Helm source of an Application in the repository."""
+    for doc in idx.docs_of_kind("helm.toolkit.fluxcd.io", "HelmRelease"):
+        yield Release(doc)
+    for doc in idx.docs_of_kind("argoproj.io", "Application"):
+        yield from _argo_sources(doc, helm_values.document(read, doc), read)
 
 
-def values_of(release: Release, read: kustomize.Loader) -> JSON:
-    data = _load(release.doc, read)
-    ok, values = edit.plain_get(data, release.values_path)
-    if not ok:
-        return {}
-    if release.embedded and isinstance(values, str):
-        loaded = index.load_plain(release.doc.path, values)
-        return loaded[0] if loaded else {}
-    return values
+def _argo_sources(
+    doc: index.DocRef, data: dict[str, JSON], read: kustomize.Loader
+) -> list[Release]:
+    """The Helm sources of an Application: with a ``helm`` section, a ``chart``, or a ``path``
+    holding a chart of this repository."""
+    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    if isinstance(spec.get("source"), dict):
+        places: list[Path] = [("spec", "source")]
+        sources: list[JSON] = [spec["source"]]
+    elif isinstance(spec.get("sources"), list):
+        sources = spec["sources"]
+        places = [("spec", "sources", i) for i in range(len(sources))]
+    else:
+        return []
+    found: list[Release] = []
+    for at, source in zip(places, sources, strict=True):
+        if not isinstance(source, dict):
+            continue
+        helm = isinstance(source.get("helm"), dict) or bool(source.get("chart"))
+        if helm or helm_values.chart_dir(read, source) is not None:
+            found.append(Release(doc, at))
+    return found
+
+
+def layers_of(release: Release, ctx: helm_values.Context) -> helm_values.Sources:
+    """Where the release's values come from, lowest precedence first."""
+    data = helm_values.document(ctx.read, release.doc)
+    if release.flux:
+        return helm_valuesfrom.flux_layers(ctx, release.doc, data)
+    return helm_values.argo_layers(ctx, release.doc, release.at, data)
 
 
 def route(
-    release: Release, ops: list[Op], *, old: Mapping[str, JSON], read: kustomize.Loader
+    release: Release,
+    ops: list[Op],
+    *,
+    old: Mapping[str, JSON],
+    read: kustomize.Loader,
+    idx: index.Index,
+    tree: kustomize.Tree,
+    sub: str = "",
 ) -> kustomize.Routing:
-    """Map each operation onto an existing values key, or refuse with the reason."""
+    """Map each operation onto the values key in effect, or refuse with the reason.
+
+    ``sub`` is the part of the repository the search was limited to (``--path``).
+    """
     routing = kustomize.Routing()
-    values = values_of(release, read)
-    if not isinstance(values, dict):
-        values = {}
-    if release.embedded:
-        target = kustomize.Target(release.doc.path, release.doc.chunk, release.values_path)
-        prefix: Path = ()
-    else:
-        target = kustomize.Target(release.doc.path, release.doc.chunk)
-        prefix = release.values_path
+    ctx = helm_values.Context(read, idx, tree, sub)
+    sources = layers_of(release, ctx)
+    routing.notes.extend(sources.notes)
+    layers = sources.layers
+    values = helm_values.merge(layers)
     unmapped: list[str] = []
+    refused: list[str] = []
     for op in ops:
-        mapped = _map(op, values, old)
+        mapped = helm_keys.map_op(op, values, old)
         if isinstance(mapped, str):
-            unmapped.append(mapped)
+            disagreement = _disagreement(op, layers, old)
+            if disagreement is not None:
+                refused.append(disagreement)
+            else:
+                unmapped.append(mapped)
             continue
         for value_op in mapped:
-            routing.add(target, _prefixed(prefix, value_op))
+            placed = _place(value_op, layers)
+            if isinstance(placed, str):
+                refused.append(placed)
+                continue
+            layer, note = placed
+            key = edit.format_path(value_op.path)
+            shared, overridden = _shared_with(release, layer, value_op.path, ctx)
+            if shared:
+                refused.append(
+                    f"{layer.label} is also used by {', '.join(shared)}, where {key} would "
+                    "change too; set it in a place only this release reads"
+                )
+                continue
+            if overridden:
+                others = ", ".join(overridden)
+                note = f"{note}; also read by {others}, where a higher place overrides {key}"
+            assert layer.target is not None
+            routing.add(layer.target, _prefixed(layer.prefix, value_op))
+            if note not in routing.notes:
+                routing.notes.append(note)
+    reasons = list(refused)
     if unmapped:
-        routing.cannot = (
-            f"the object is rendered by Helm ({release.doc.describe()}) and these changes have "
-            "no known values key with the live value: " + "; ".join(unmapped)
+        reasons.append(
+            "these changes have no known values key with the live value: " + "; ".join(unmapped)
         )
+        unread = [f"{layer.label} ({layer.blocked})" for layer in layers if layer.values is None]
+        if unread:
+            reasons.append("values breakglass cannot read may also set them: " + "; ".join(unread))
+    if reasons:
+        helm = f"the object is rendered by Helm ({release.describe()})"
+        routing.cannot = f"{helm} and " + "; ".join(reasons)
     return routing
+
+
+def _place(op: Op, layers: list[Layer]) -> tuple[Layer, str] | str:
+    """The layer a values operation goes to, and a note saying why; or why there is none."""
+    path = op.path
+    key = edit.format_path(path)
+    setters = _setting(layers, path)
+    if setters:
+        top = setters[-1]
+    else:
+        readable = [(i, layer.values) for i, layer in enumerate(layers) if layer.values]
+        best = max(((_depth(values, path), i) for i, values in readable), default=(0, -1))
+        if best[0] == 0:
+            return f"no values place holds {key}"
+        top = best[1]
+    layer = layers[top]
+    where = f"{key} is set in {layer.label}" if setters else f"{key} would go to {layer.label}"
+    for above in layers[top + 1 :]:
+        if above.values is None and above.may_set(path):
+            return f"{where}, but {above.label} ranks above it and may set it too: {above.blocked}"
+    if layer.target is None:
+        return f"{where}, which is not edited: {layer.blocked}"
+    lower = [layers[i].label for i in setters[:-1] if layers[i].target != layer.target]
+    if isinstance(op, RemoveOp) and lower:
+        return (
+            f"removing {key} from {layer.label} would bring back the value in {lower[-1]}; "
+            "remove it there as well by hand, or set it instead"
+        )
+    if lower:
+        return layer, f"{layer.label} overrides {', '.join(lower)} for {key}: edited there"
+    higher = [above.label for above in layers[top + 1 :] if above.target != layer.target]
+    if higher:
+        return layer, (
+            f"{key}: edited in {layer.label}; {', '.join(higher)} rank above it but do not set it"
+        )
+    return layer, f"{key}: edited in {layer.label}, the only values place that sets it"
+
+
+def _setting(layers: list[Layer], path: Path) -> list[int]:
+    """Positions of the readable layers that set ``path``."""
+    return [
+        i
+        for i, layer in enumerate(layers)
+        if layer.values is not None and edit.plain_get(layer.values, path)[0]
+    ]
+
+
+def _depth(values: JSON, path: Path) -> int:
+    """How many leading steps of ``path`` exist as mappings in ``values``."""
+    for depth in range(len(path) - 1, 0, -1):
+        if isinstance(edit.plain_get(values, path[:depth])[1], dict):
+            return depth
+    return 0
+
+
+def _disagreement(op: Op, layers: list[Layer], old: Mapping[str, JSON]) -> str | None:
+    """When Git's value in effect differs from the live one: which place says what."""
+    where = edit.format_path(op.path)
+    _, was = edit.plain_get(old, op.path)
+    merged = helm_values.merge(layers)
+    for stop in range(len(layers) - 1, 0, -1):
+        below = layers[:stop]
+        mapped = helm_keys.map_op(op, helm_values.merge(below), old)
+        if isinstance(mapped, str):
+            continue
+        for value_op in mapped:
+            found, now = edit.plain_get(merged, value_op.path)
+            key = edit.format_path(value_op.path)
+            setters = _setting(layers, value_op.path)
+            over = [layers[i].label for i in setters if i >= stop]
+            under = [layers[i].label for i in setters if i < stop]
+            if over:
+                shown = f"sets {key} to {now!r}" if found else f"removes {key}"
+                source = f"the value in {under[-1]}" if under else "the value"
+                return (
+                    f"Git and the cluster disagree about {where}: {over[-1]} {shown}, "
+                    f"overriding {source}, which is what the live object had ({was!r})"
+                )
+        return None
+    near = helm_keys.near(op, merged, old)
+    if near is None:
+        return None
+    key = edit.format_path(near)
+    _, value = edit.plain_get(merged, near)
+    owner = [layers[i].label for i in _setting(layers, near)]
+    return (
+        f"Git and the cluster disagree about {where}: {owner[-1] if owner else 'Git'} sets "
+        f"{key} to {value!r}, but the live object had {was!r}"
+    )
+
+
+def _shared_with(
+    release: Release, layer: Layer, path: Path, ctx: helm_values.Context
+) -> tuple[list[str], list[str]]:
+    """Other releases that read ``layer`` too: those whose value at ``path`` comes from it
+    (editing it changes them as well), and those that override ``path`` above it."""
+    affected: list[str] = []
+    unaffected: list[str] = []
+    if layer.target is None or layer.target.file == release.doc.path:
+        return affected, unaffected
+    quiet = helm_values.Context(ctx.read, ctx.idx, ctx.tree)
+    for other in all_releases(ctx.idx, ctx.read):
+        if other == release:
+            continue
+        theirs = layers_of(other, quiet).layers
+        positions = [i for i, mine in enumerate(theirs) if mine.target == layer.target]
+        if not positions:
+            continue
+        if any(above.may_set(path) for above in theirs[positions[-1] + 1 :]):
+            unaffected.append(other.describe())
+        else:
+            affected.append(other.describe())
+    return affected, unaffected
 
 
 def _prefixed(prefix: Path, op: Op) -> Op:
@@ -145,92 +318,3 @@ def _prefixed(prefix: Path, op: Op) -> Op:
     if isinstance(op, AddItemOp):
         return AddItemOp((*prefix, *op.path), op.item, op.key)
     return op
-
-
-def _walk(value: JSON, path: Path = ()) -> Iterator[tuple[Path, JSON]]:
-    yield path, value
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            yield from _walk(sub, (*path, key))
-
-
-def _container_path(path: Path) -> int | None:
-    for pos in range(len(path) - 1):
-        if path[pos] in ("containers", "initContainers") and isinstance(path[pos + 1], Match):
-            return pos + 2
-    return None
-
-
-def _map(op: Op, values: dict[str, JSON], old: Mapping[str, JSON]) -> list[Op] | str:
-    where = edit.format_path(op.path)
-    if isinstance(op, SetOp) and op.path == ("spec", "replicas"):
-        _, was = edit.plain_get(old, op.path)
-        hits = [
-            p
-            for p, v in _walk(values)
-            if p and p[-1] in ("replicaCount", "replicas") and v in (was, op.value)
-        ]
-        if len(hits) == 1:
-            return [SetOp(hits[0], op.value)]
-        return f"{where} ({len(hits)} values keys named replicaCount/replicas hold {was})"
-    cut = _container_path(op.path)
-    if cut is None:
-        return f"{where} (not a replicas, image or resources field)"
-    rest = op.path[cut:]
-    if rest == ("image",) and isinstance(op, SetOp) and isinstance(op.value, str):
-        _, was = edit.plain_get(old, op.path)
-        return _map_image(str(was), op.value, values, where)
-    if rest and rest[0] == "resources":
-        _, was = edit.plain_get(old, op.path[: cut + 1])
-        hits = [p for p, v in _walk(values) if p and p[-1] == "resources" and v == (was or {})]
-        if len(hits) != 1:
-            return f"{where} ({len(hits)} values 'resources' mappings equal the live ones)"
-        inner = rest[1:]
-        if isinstance(op, SetOp):
-            return [SetOp((*hits[0], *inner), op.value)]
-        if isinstance(op, RemoveOp):
-            return [RemoveOp((*hits[0], *inner))]
-        return f"{where} (unsupported change to resources)"
-    return f"{where} (not a replicas, image or resources field)"
-
-
-def _map_image(was: str, new: str, values: dict[str, JSON], where: str) -> list[Op] | str:
-    old_image = kustomize.Image.parse(was)
-    new_image = kustomize.Image.parse(new)
-    candidates: list[list[Op]] = []
-    for path, value in _walk(values):
-        if value == was and path:
-            candidates.append([SetOp(path, new)])
-            continue
-        if not isinstance(value, dict) or "tag" not in value:
-            continue
-        if str(value["tag"]) not in (old_image.tag, new_image.tag):
-            continue
-        repo = value.get("repository")
-        if isinstance(repo, str) and not _same_repo(repo, old_image.name, value):
-            continue
-        ops: list[Op] = []
-        if new_image.tag and str(value["tag"]) != new_image.tag:
-            ops.append(SetOp((*path, "tag"), new_image.tag))
-        if new_image.name != old_image.name:
-            if not isinstance(repo, str):
-                continue
-            registry = value.get("registry")
-            name = new_image.name
-            if isinstance(registry, str) and name.startswith(registry + "/"):
-                name = name[len(registry) + 1 :]
-            ops.append(SetOp((*path, "repository"), name))
-        if new_image.digest:
-            if "digest" not in value:
-                continue
-            ops.append(SetOp((*path, "digest"), new_image.digest))
-        candidates.append(ops)
-    if len(candidates) == 1:
-        return candidates[0]
-    return f"{where} ({len(candidates)} values entries match the image {was})"
-
-
-def _same_repo(repo: str, name: str, value: dict[str, JSON]) -> bool:
-    registry = value.get("registry")
-    full = f"{registry}/{repo}" if isinstance(registry, str) and registry else repo
-    return name in (repo, full) or name.endswith("/" + repo)

@@ -33,6 +33,14 @@ def test_literal_block_stays_literal_with_its_indentation() -> None:
     assert out == "data:\n  script: |\n      echo one\n      echo three\n  other: x\n"
 
 
+@pytest.mark.parametrize("value", ["echo three\n", "echo three"])
+def test_literal_block_with_one_line_stays_literal(value: str) -> None:
+    text = "data:\n  script: |\n    echo one\n  other: x\n"
+    out = edit.edit_text(text, [SetOp(("data", "script"), value)])
+    chomp = "" if value.endswith("\n") else "-"
+    assert out == f"data:\n  script: |{chomp}\n    echo three\n  other: x\n"
+
+
 def test_multiline_value_becomes_literal_and_keeps_comment() -> None:
     out = edit.edit_text("a: x  # note\nb: 1\n", [SetOp(("a",), "l1\nl2")])
     assert out == "a: |-  # note\n  l1\n  l2\nb: 1\n"

@@ -3,8 +3,8 @@
 Each directory under ``golden/`` holds ``repo/`` (the checkout), ``old.yaml``/``old.json``
 and/or ``new.yaml``/``new.json`` (objects as the API server serves them, noise included),
 optional ``args`` (extra command-line arguments), ``exit`` (the expected exit code),
-optional ``stderr`` (lines that must appear in stderr) and, for exit 0, ``expected/`` (the
-whole checkout afterwards, compared byte for byte).
+optional ``stderr`` and ``stdout`` (lines that must appear there, such as a note) and, for
+exit 0, ``expected/`` (the whole checkout afterwards, compared byte for byte).
 
 Set ``BREAKGLASS_GOLDEN_UPDATE=1`` to (re)write ``expected/`` from the current output —
 then read every diff before committing it.
@@ -65,9 +65,10 @@ def test_golden(case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out, err = capsys.readouterr()
     expected_code = int((case / "exit").read_text())
     assert code == expected_code, f"exit {code}\nstdout:\n{out}\nstderr:\n{err}"
-    if (case / "stderr").exists():
-        for line in (case / "stderr").read_text().splitlines():
-            assert line in err, f"{line!r} not in stderr:\n{err}"
+    for name, text in (("stderr", err), ("stdout", out)):
+        if (case / name).exists():
+            for line in (case / name).read_text().splitlines():
+                assert line in text, f"{line!r} not in {name}:\n{text}"
     for value in SECRET_VALUES:
         assert value not in out + err
     expected_dir = case / "expected" if code == 0 else case / "repo"
