@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from breakglass import delta as deltas
 from breakglass import logs, model, prtext, repos, sopsexec
 from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
+from breakglass.capture.admission import OWNER_ANNOTATIONS
 from breakglass.capture.redact import Redactor
 from breakglass.errors import BreakglassError, PermanentError, TemporaryError
 from breakglass.forge import Provider, PullRequest, PullRequestSpec
@@ -81,6 +82,27 @@ def engine_inputs(capture: model.Capture) -> tuple[Any, Any]:
         ident = deltas.identity(d.after or d.before or {})
         return patch_to_pair(ident, d.patch, d.patch_type)
     return d.before, d.after
+
+
+def with_owner_hints(obj: Any, hints: Mapping[str, str]) -> Any:
+    """``obj`` with the capture's owner labels and annotations back in its metadata.
+
+    A sparse delta leaves out labels nobody changed, but the engine finds the Helm release
+    that renders an object by them (``helm.toolkit.fluxcd.io/name``,
+    ``meta.helm.sh/release-name``).  Values the delta carries win, so the change is kept, and
+    both sides get the same hints, so they add no change of their own.
+    """
+    if not isinstance(obj, dict) or not hints:
+        return obj
+    meta = dict(obj.get("metadata") or {})
+    for section, keys in (
+        ("labels", [k for k in hints if k not in OWNER_ANNOTATIONS]),
+        ("annotations", [k for k in hints if k in OWNER_ANNOTATIONS]),
+    ):
+        current = meta.get(section)
+        if keys and (current is None or isinstance(current, dict)):
+            meta[section] = {**{k: hints[k] for k in keys}, **(current or {})}
+    return {**obj, "metadata": meta}
 
 
 def patch_to_pair(ident: Mapping[str, Any], patch: Any, patch_type: str | None) -> tuple[Any, Any]:
@@ -407,6 +429,11 @@ class Worker:
             owner_ref = repos.flux_owner(metadata)
             if owner_ref is not None:
                 owner = await self.cluster.get(**dataclasses.asdict(owner_ref))
+                applier = repos.flux_applier(owner) if owner is not None else None
+                if applier is not None and owner_ref.plural == repos.FLUX_HR[2]:
+                    # the values to edit are in the HelmRelease manifest, which is in the
+                    # repository path of the Kustomization that applied it (not the chart's)
+                    owner = await self.cluster.get(**dataclasses.asdict(applier)) or owner
                 source_ref = repos.flux_source(owner) if owner else None
                 source = (
                     await self.cluster.get(**dataclasses.asdict(source_ref))
@@ -553,7 +580,12 @@ class Worker:
                         await self._record(saved, EventType.PR_SUPERSEDED, reason=stale)
                         continue
                 result = await asyncio.to_thread(
-                    engine.backfill, idx, old, new, subpath=target.path, secrets=secrets
+                    engine.backfill,
+                    idx,
+                    with_owner_hints(old, capture.labels),
+                    with_owner_hints(new, capture.labels),
+                    subpath=target.path,
+                    secrets=secrets,
                 )
                 if isinstance(result, engine.NoChange) and open_pr is not None:
                     # already on the pull request's branch (a pass that crashed after the push)

@@ -117,6 +117,12 @@ def flux_owner(metadata: Mapping[str, Any]) -> Lookup | None:
     return None
 
 
+def flux_applier(release: Mapping[str, Any]) -> Lookup | None:
+    """The Kustomization that applied a HelmRelease: where the release's own manifest lives."""
+    found = flux_owner(release.get("metadata") or {})
+    return found if found is not None and found.plural == FLUX_KS[2] else None
+
+
 def flux_source(owner: Mapping[str, Any]) -> Lookup | None:
     """The GitRepository a Kustomization (or a HelmRelease's chart) comes from."""
     spec = owner.get("spec") or {}

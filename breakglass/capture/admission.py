@@ -72,12 +72,17 @@ def parent_kind(group: str, resource: str) -> str:
     return singular[:1].upper() + singular[1:]
 
 
-OWNER_ANNOTATIONS = ("argocd.argoproj.io/tracking-id", "breakglass.dev/reason")
+OWNER_ANNOTATIONS = (
+    "argocd.argoproj.io/tracking-id",
+    "meta.helm.sh/release-name",
+    "meta.helm.sh/release-namespace",
+    "breakglass.dev/reason",
+)
 
 
 def owner_hints(obj: Any) -> dict[str, str]:
-    """Labels and the few annotations that say who owns an object (Argo CD, Flux, rules) and
-    why it was changed (``breakglass.dev/reason``).
+    """Labels and the few annotations that say who owns an object (Argo CD, Flux, Helm,
+    rules) and why it was changed (``breakglass.dev/reason``).
 
     Kept with the capture so the worker can find the repository even after the object is gone.
     Bounded: at most 64 entries of at most 256 characters.

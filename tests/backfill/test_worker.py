@@ -344,3 +344,80 @@ async def test_the_index_is_built_once_per_repository_and_then_refreshed(env, mo
         "breakglass/prod-eu-1/payments/configmap/checkout-config",
         "apps/payments/deployment.yaml",
     )
+
+
+HELM_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: payments
+spec:
+  chart:
+    spec:
+      chart: web
+      sourceRef: {kind: HelmRepository, name: charts}
+  values:
+    replicaCount: 2  # baseline
+"""
+
+
+async def test_a_helm_rendered_object_is_backfilled_into_its_flux_helmrelease(tmp_path, remote):
+    work = tmp_path / "hr-work"
+    git("clone", "-q", str(remote), str(work), cwd=tmp_path)
+    (work / "clusters" / "prod").mkdir(parents=True)
+    (work / "clusters" / "prod" / "web-release.yaml").write_text(HELM_RELEASE)
+    git("add", ".", cwd=work)
+    git("commit", "-q", "-m", "helm release", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    cluster = FakeCluster()
+    cluster.put(
+        "helmreleases",
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {
+                "name": "web",
+                "namespace": "payments",
+                "labels": {
+                    "kustomize.toolkit.fluxcd.io/name": "prod",
+                    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+                },
+            },
+            "spec": {"chart": {"spec": {"chart": "web", "sourceRef": {"kind": "HelmRepository"}}}},
+        },
+    )
+    cluster.put(
+        "kustomizations",
+        {
+            "kind": "Kustomization",
+            "metadata": {"name": "prod", "namespace": "flux-system"},
+            "spec": {
+                "path": "./clusters/prod",
+                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+            },
+        },
+    )
+    cluster.put(
+        "gitrepositories",
+        {
+            "kind": "GitRepository",
+            "metadata": {"name": "fleet", "namespace": "flux-system"},
+            "spec": {"url": str(remote), "ref": {"branch": "main"}},
+        },
+    )
+    old = p.deployment(name="web")
+    old["metadata"]["labels"] = {
+        "helm.toolkit.fluxcd.io/name": "web",
+        "helm.toolkit.fluxcd.io/namespace": "payments",
+    }
+    old["metadata"]["annotations"] = {"meta.helm.sh/release-name": "web"}
+    review = edit_review(lambda d: d["spec"].update(replicas=5), old=old)
+    async for env in build_env(tmp_path, remote, cluster=cluster, repos=[]):
+        c = await env.capture(review)
+        summary = await env.worker.run_once()
+        assert summary.backfilled == 1, (await env.status(c.id)).reason
+        [record] = env.records()
+        assert "Flux Kustomization prod" in record["body"]
+        text = read_branch(remote, record["branch"], "clusters/prod/web-release.yaml")
+        assert "    replicaCount: 5  # baseline\n" in text
