@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from breakglass import settings
 from breakglass.errors import ConfigError
+from breakglass.urls import is_postgresql
 
 NAME = "config"
 SUMMARY = "check a settings file and print every problem at once"
@@ -32,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
         missing.append(
             f"note: environment variable {loaded.audit_webhook.token_env} is not set; "
             "/audit will refuse every request until it is"
+        )
+    if is_postgresql(loaded.journal_url) and importlib.util.find_spec("psycopg") is None:
+        missing.append(
+            "note: the journal is PostgreSQL but its driver is not installed here: "
+            "pip install 'breakglass[postgresql]'"
         )
     for line in missing:
         print(line, file=sys.stderr)

@@ -12,14 +12,12 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from breakglass import model
+from breakglass.capture.audit import AuditCapture, Confirmation
 from breakglass.errors import ConfigError, ConfigProblem, JournalUnavailable
-from breakglass.journal.urls import SQLITE_PREFIX, is_postgresql, redact_url
-
-if TYPE_CHECKING:  # the settings loader imports this package; capture imports settings
-    from breakglass.capture.audit import AuditCapture, Confirmation
+from breakglass.urls import SQLITE_PREFIX, is_postgresql, redact_url
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ from breakglass import logs, model
 from breakglass.capture.audit import AuditCapture, Confirmation
 from breakglass.errors import JournalError, JournalInterrupted, JournalUnavailable
 from breakglass.journal import AuditResult, InsertResult, apply_confirmation
-from breakglass.journal.urls import redact_url
+from breakglass.urls import redact_url
 
 T = TypeVar("T")
 Connection = psycopg.AsyncConnection[Any]

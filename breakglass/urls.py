@@ -1,8 +1,10 @@
 """Journal URLs: which back-end a URL names, what is wrong with a PostgreSQL one, and how to
 show one without its password.
 
-Standard library only, so the settings loader can check a URL without the PostgreSQL driver
-installed.  A PostgreSQL URL is libpq's connection URI (``postgresql://`` or ``postgres://``):
+A leaf module (standard library only): the settings loader checks URLs with it without the
+PostgreSQL driver installed, and without importing the journal package, which ``capture``
+(through ``settings``) must not reach.  A PostgreSQL URL is libpq's connection URI
+(``postgresql://`` or ``postgres://``):
 ``postgresql://USER@HOST[:PORT][,HOST2[:PORT2]…]/DATABASE[?PARAM=VALUE&…]``.
 """
 
