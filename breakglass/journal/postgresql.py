@@ -120,9 +120,20 @@ _SCHEMA_LOCK: Final = (_LOCK_CLASS << 32) | 1
 
 #: Connections for reads, updates and audit batches (inserts have their own).
 POOL_SIZE: Final = 3
-#: libpq's connect timeout when the URL sets none: a webhook has 2 s in all, a dead server
-#: should fail the call rather than hang it.
-CONNECT_TIMEOUT: Final = 5
+#: libpq parameters used where the URL sets none.  A webhook has 2 s in all, so a dead server
+#: should fail calls, not hang them: ``connect_timeout`` bounds connecting, and TCP keepalives
+#: plus ``tcp_user_timeout`` (milliseconds) notice a peer that vanished without closing the
+#: connection (a partition, a killed node) in about 20 s instead of the kernel's many minutes;
+#: until then inserts would queue behind the stuck group commit.
+CONNECTION_DEFAULTS: Final = {
+    "connect_timeout": 5,
+    "application_name": "breakglass",
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20000,
+}
 
 _INSERT: Final = (
     "INSERT INTO captures (id, request_uid, audit_id, status, source, received_at, updated_at,"
@@ -219,8 +230,8 @@ class PostgreSQLJournal:
         #: For logs and messages: the URL with any password masked.
         self.url = redact_url(url)
         params: dict[str, Any] = conninfo_to_dict(url)
-        params.setdefault("connect_timeout", CONNECT_TIMEOUT)
-        params.setdefault("application_name", "breakglass")
+        for key, value in CONNECTION_DEFAULTS.items():
+            params.setdefault(key, value)
         if password is not None:
             params["password"] = password
         self._conninfo = make_conninfo(**params)
@@ -264,7 +275,7 @@ class PostgreSQLJournal:
         except psycopg.OperationalError as exc:
             raise JournalInterrupted(
                 f"journal {self.url}: {what}: {_reason(exc)}",
-                hint="the next call reconnects; check that the PostgreSQL server is up",
+                hint="temporary: the next call retries, reconnecting if the server went away",
             ) from exc
         except psycopg.InterfaceError as exc:
             raise JournalUnavailable(f"journal {self.url}: {what}: {_reason(exc)}") from exc
