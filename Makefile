@@ -11,10 +11,10 @@ help:  ## list the targets
 $(BIN)/breakglass: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
+	$(BIN)/pip install --quiet -e '.[test,dev,bench,postgresql]'
 	touch $@
 
-install: $(BIN)/breakglass  ## create .venv and install breakglass with test and dev tools
+install: $(BIN)/breakglass  ## create .venv and install breakglass with test and dev tools (and the PostgreSQL driver)
 
 lint: install  ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/ruff check breakglass tests bench

@@ -13,7 +13,15 @@ import time
 from pathlib import Path
 
 #: The order ``all`` runs them in: the quick ones first.
-ORDER = ("validate_latency", "gitops_index", "audit_intake", "memory", "capture_to_pr", "admission")
+ORDER = (
+    "validate_latency",
+    "journal",
+    "gitops_index",
+    "audit_intake",
+    "memory",
+    "capture_to_pr",
+    "admission",
+)
 
 
 def available() -> list[str]:

@@ -263,15 +263,22 @@ class Worker:
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Passes every ``backfill.interval`` seconds until ``stop`` is set; setting ``wake``
-        (the audit webhook does when a change is confirmed) starts the next pass at once."""
+        (the audit webhook does when a change is confirmed) starts the next pass at once.
+
+        A pass runs only while the journal says this process leads (``Journal.leadership``:
+        replicas sharing a journal elect one worker); the others ask again every interval.
+        """
         log.info("worker_started", interval=self.settings.backfill.interval)
         wake = wake if wake is not None else asyncio.Event()
+        leading: bool | None = None
         while not stop.is_set():
             wake.clear()
+            leading = await self._leadership(leading)
             try:
-                summary = await self.run_once()
-                if summary.total():
-                    log.info("backfill_pass", **dataclasses.asdict(summary))
+                if leading:
+                    summary = await self.run_once()
+                    if summary.total():
+                        log.info("backfill_pass", **dataclasses.asdict(summary))
             except Exception as exc:  # one bad pass must not end the worker
                 log.exception("backfill_pass_failed", error=type(exc).__name__)
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
@@ -284,6 +291,23 @@ class Worker:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
+
+    async def _leadership(self, was: bool | None) -> bool:
+        """Whether this process runs the next pass; logged only when that changes."""
+        error = None
+        try:
+            now = await self.journal.leadership()
+        except Exception as exc:  # cannot tell: stand by until the journal answers again
+            now, error = False, str(exc)
+        if now and was is not True:
+            log.info("worker_leading", journal=self.journal.url)
+        elif not now and was is not False:
+            log.info(
+                "worker_standby",
+                journal=self.journal.url,
+                reason=error or "another replica holds the worker lock",
+            )
+        return now
 
     # -- 1. confirm ------------------------------------------------------------------------
 

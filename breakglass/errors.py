@@ -7,6 +7,7 @@
     ├── InputError                     bad input from a user or a file (CLI exit code 2)
     ├── JournalError                   the durable store failed
     │   └── JournalUnavailable         ... and is not usable at all right now
+    │       └── JournalInterrupted     ... for now: its server went away (also a TemporaryError)
     ├── AuditLogError                  the tamper-evident audit log cannot be written or read
     │   └── AuditLogCorrupt            ... its tail fails verification; appending would hide it
     ├── TemporaryError(delay=…)        try again later; ``delay`` is the suggested wait
@@ -89,6 +90,11 @@ class TemporaryError(BreakglassError):
     def __init__(self, message: str, *, delay: float = 1.0, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.delay = delay
+
+
+class JournalInterrupted(JournalUnavailable, TemporaryError):
+    """The journal's server dropped the connection (restart, failover, network).  Also a
+    ``TemporaryError``: the journal reconnects on the next call, so retrying helps."""
 
 
 class RateLimited(TemporaryError):

@@ -19,6 +19,7 @@ from typing import Any, Final
 import yaml
 
 from breakglass.errors import ConfigError, ConfigProblem
+from breakglass.urls import SQLITE_PREFIX, is_postgresql, postgresql_problems, redact_url
 
 DEFAULT_IGNORED_USERS: Final = ("system:*",)
 DEFAULT_IGNORED_GROUPS: Final = ("system:nodes", "system:serviceaccounts:kube-system")
@@ -178,6 +179,7 @@ class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     tls: TLSSettings = field(default_factory=TLSSettings)
     journal_url: str = "sqlite:///./breakglass-state/journal.db"
+    journal_password_env: str = "BREAKGLASS_JOURNAL_PASSWORD"  # noqa: S105 - a variable name
     audit_webhook: AuditWebhookSettings = field(default_factory=AuditWebhookSettings)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings)
     actors: ActorSettings = field(default_factory=ActorSettings)
@@ -304,14 +306,23 @@ def _env_name(value: Any) -> str:
     return value
 
 
-def _journal_url(value: Any) -> str:
+def _journal_url(r: _Reader, key: str, default: str) -> str:
+    """The journal URL at ``key``; a PostgreSQL URL is checked part by part, and shown in
+    problems with any password masked."""
+    found, value = r._lookup(key)
+    if not found or value is None:
+        return default
     if not isinstance(value, str):
-        raise ValueError(value)
-    if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+        r.problem(key, value, _JOURNAL_ALLOWED)
+        return default
+    if value.startswith(SQLITE_PREFIX) and len(value) > len(SQLITE_PREFIX):
         return value
-    if value.startswith(("postgresql://", "postgres://")):
-        return value
-    raise ValueError(value)
+    if not is_postgresql(value):
+        r.problem(key, redact_url(value), _JOURNAL_ALLOWED)
+        return default
+    for problem in postgresql_problems(value):
+        r.problem(key, redact_url(value), problem)
+    return value
 
 
 def _check_no_inline_secrets(node: Any, path: str, reader: _Reader) -> None:
@@ -343,6 +354,7 @@ _KNOWN_KEYS: Final = frozenset(
         "tls.reload_interval",
         "journal",
         "journal.url",
+        "journal.password_env",
         "audit_webhook.enabled",
         "audit_webhook.token_env",
         "admission.mode",
@@ -629,10 +641,14 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
             r.problem(key, str(value), "an existing, readable file")
     journal_raw = data.get("journal")
     default_journal = f"sqlite:///{state_dir / 'journal.db'}"
-    if isinstance(journal_raw, Mapping):
-        journal_url = r.get("journal.url", default_journal, _journal_url, _JOURNAL_ALLOWED)
-    else:
-        journal_url = r.get("journal", default_journal, _journal_url, _JOURNAL_ALLOWED)
+    journal_key = "journal.url" if isinstance(journal_raw, Mapping) else "journal"
+    journal_url = _journal_url(r, journal_key, default_journal)
+    journal_password_env = r.get(
+        "journal.password_env",
+        Settings.journal_password_env,
+        _env_name,
+        "an environment variable name (the password itself never goes in the file)",
+    )
     if journal_url.startswith("sqlite:///"):
         db_path = Path(journal_url[len("sqlite:///") :])
         if not db_path.is_absolute():
@@ -734,6 +750,7 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
         listen=listen,
         tls=tls,
         journal_url=journal_url,
+        journal_password_env=journal_password_env,
         audit_webhook=audit,
         admission=admission,
         actors=actors,
@@ -747,7 +764,7 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
     )
 
 
-_JOURNAL_ALLOWED: Final = "sqlite:///PATH or postgresql://HOST/DB"
+_JOURNAL_ALLOWED: Final = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
 _GLOB_LIST: Final = "a list of names, '*' globs allowed"
 _OPS_ALLOWED: Final = "a list drawn from " + ", ".join(sorted(KNOWN_OPERATIONS))
 

@@ -46,6 +46,7 @@ CASES = {
     ],
     "capture_to_pr": ["--edits", "2", "--interval", "0.05"],
     "gitops_index": ["200"],
+    "journal": ["--inserts", "20", "--concurrency", "1,4", "--rounds", "1"],
     "memory": ["--seconds", "1", "--concurrency", "2"],
     "sops_backfill": ["--runs", "2", "--keys", "3"],
 }

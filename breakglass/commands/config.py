@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from breakglass import settings, sopsexec
 from breakglass.errors import ConfigError
+from breakglass.urls import is_postgresql
 
 NAME = "config"
 SUMMARY = "check a settings file and print every problem at once"
@@ -37,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
         missing.append(
             f"note: backfill.sops_binary {loaded.backfill.sops_binary} is not an executable "
             "file; changes to SOPS-encrypted Secrets will fail until it is"
+        )
+    if is_postgresql(loaded.journal_url) and importlib.util.find_spec("psycopg") is None:
+        missing.append(
+            "note: the journal is PostgreSQL but its driver is not installed here: "
+            "pip install 'breakglass[postgresql]'"
         )
     for line in missing:
         print(line, file=sys.stderr)

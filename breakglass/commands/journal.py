@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from breakglass import model, settings
 from breakglass.errors import InputError
-from breakglass.journal import open_journal
+from breakglass.journal import Journal, open_journal
 
 NAME = "journal"
 SUMMARY = "list and show captured changes and their backfill state"
@@ -36,8 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     show.add_argument("id", metavar="ID")
 
 
-async def _list(url: str, status: str | None, limit: int) -> Sequence[model.Capture]:
-    journal = open_journal(url)
+def _journal(conf: settings.Settings) -> Journal:
+    return open_journal(conf.journal_url, password=conf.secret(conf.journal_password_env))
+
+
+async def _list(conf: settings.Settings, status: str | None, limit: int) -> Sequence[model.Capture]:
+    journal = _journal(conf)
     await journal.open()
     try:
         return await journal.list(status=status, limit=limit)
@@ -45,8 +49,8 @@ async def _list(url: str, status: str | None, limit: int) -> Sequence[model.Capt
         await journal.close()
 
 
-async def _get(url: str, capture_id: str) -> model.Capture | None:
-    journal = open_journal(url)
+async def _get(conf: settings.Settings, capture_id: str) -> model.Capture | None:
+    journal = _journal(conf)
     await journal.open()
     try:
         return await journal.get(capture_id)
@@ -89,7 +93,7 @@ def _table(captures: Sequence[model.Capture]) -> str:
 def run(args: argparse.Namespace) -> int:
     loaded = settings.load(args.config)
     if args.journal_command == "list":
-        captures = asyncio.run(_list(loaded.journal_url, args.status, args.limit))
+        captures = asyncio.run(_list(loaded, args.status, args.limit))
         if args.format == "json":
             json.dump([c.to_json() for c in captures], sys.stdout, indent=2)
             print()
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("no captures" + (f" with status {args.status}" if args.status else ""))
         return 0
-    capture = asyncio.run(_get(loaded.journal_url, args.id))
+    capture = asyncio.run(_get(loaded, args.id))
     if capture is None:
         raise InputError(
             f"no capture {args.id} in {loaded.journal_url}",

@@ -13,6 +13,7 @@ from breakglass import backfill, keyfiles, logs, settings
 from breakglass.auditlog import keys as auditlog_keys
 from breakglass.auditlog.writer import AuditLog
 from breakglass.capture.redact import Redactor
+from breakglass.errors import TemporaryError
 from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
 
@@ -36,8 +37,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 async def _main(conf: settings.Settings, once: bool) -> dict[str, int]:
-    journal = open_journal(conf.journal_url)
+    journal = open_journal(conf.journal_url, password=conf.secret(conf.journal_password_env))
     await journal.open()
+    if once and not await journal.leadership():
+        await journal.close()
+        raise TemporaryError(
+            "another breakglass replica runs the backfill worker now (it holds the worker lock)",
+            hint="its passes do this work; run --once again when no worker is running",
+        )
     audit_log = AuditLog(
         conf.audit_log.dir,
         key=auditlog_keys.resolve(conf, generate=True).secret,

@@ -2,11 +2,13 @@
 
 The webhook answers only after ``insert`` returns, so a capture that got an answer survives a
 crash.  Implementations run their blocking I/O off the event loop.  ``sqlite`` is the embedded
-default; other back-ends implement the same ``Journal`` protocol.
+default (one process); ``postgresql`` is shared by several replicas.  Each back-end module is
+imported only when a URL asks for it, so SQLite users never load the PostgreSQL driver.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +16,8 @@ from typing import Protocol
 
 from breakglass import model
 from breakglass.capture.audit import AuditCapture, Confirmation
-from breakglass.errors import ConfigError, ConfigProblem
+from breakglass.errors import ConfigError, ConfigProblem, JournalUnavailable
+from breakglass.urls import SQLITE_PREFIX, is_postgresql, redact_url
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,81 @@ class Journal(Protocol):
     async def check_writable(self) -> None:
         """Raise ``JournalUnavailable`` unless a write would succeed now."""
 
+    async def leadership(self) -> bool:
+        """Whether this process should run the backfill worker now; asked before every pass.
 
-def open_journal(url: str) -> Journal:
-    """A journal for ``url`` (not yet opened): ``sqlite:///PATH``."""
-    if url.startswith("sqlite:///"):
+        A store only one process uses (SQLite) always answers ``True``.  A store several
+        replicas share answers ``True`` to one of them at a time, and keeps answering it until
+        that replica closes the journal or loses its connection.  Raises ``JournalError`` when
+        it cannot tell; the worker then treats itself as not leading.
+        """
+
+
+def apply_confirmation(capture: model.Capture, item: Confirmation, now: datetime) -> model.Capture:
+    """``capture`` as an audit event confirming it leaves it: ``provisional`` becomes
+    ``confirmed`` (a later status is kept), the audit ID and the exact patch are recorded, and
+    the actor gains what only the audit event knows (source IPs, user agent, …)."""
+    if capture.status is model.Status.PROVISIONAL:
+        status = model.Status.CONFIRMED
+    else:
+        status = capture.status
+    delta = capture.delta
+    if item.patch is not None:
+        delta = model.Delta(
+            before=delta.before,
+            after=delta.after,
+            patch=item.patch,
+            patch_type=item.patch_type,
+            paths=delta.paths,
+        )
+    return dataclasses.replace(
+        capture,
+        status=status,
+        audit_id=item.audit_id,
+        actor=_merge_actor(capture.actor, item.actor),
+        delta=delta,
+        confirmed_at=capture.confirmed_at or item.at,
+        updated_at=now,
+    )
+
+
+def _merge_actor(base: model.Actor, audit: model.Actor) -> model.Actor:
+    return model.Actor(
+        username=base.username,
+        uid=base.uid or audit.uid,
+        groups=base.groups or audit.groups,
+        extra=base.extra or audit.extra,
+        impersonator=base.impersonator or audit.impersonator,
+        impersonator_groups=base.impersonator_groups or audit.impersonator_groups,
+        field_manager=base.field_manager or audit.field_manager,
+        user_agent=base.user_agent or audit.user_agent,
+        source_ips=base.source_ips or audit.source_ips,
+    )
+
+
+def open_journal(url: str, *, password: str | None = None) -> Journal:
+    """A journal for ``url`` (not yet opened): ``sqlite:///PATH`` or
+    ``postgresql://USER@HOST[:PORT]/DATABASE``.
+
+    ``password`` is for PostgreSQL (from ``journal.password_env``); without it libpq's own
+    sources apply (``PGPASSWORD``, ``PGPASSFILE`` or ``~/.pgpass``).
+    """
+    if url.startswith(SQLITE_PREFIX):
         from breakglass.journal import sqlite
 
         return sqlite.SQLiteJournal(url)
+    if is_postgresql(url):
+        try:
+            from breakglass.journal import postgresql
+        except ImportError as exc:
+            if not (exc.name or "").startswith("psycopg"):
+                raise
+            raise JournalUnavailable(
+                f"the PostgreSQL journal needs the psycopg driver, which is not installed ({exc})",
+                hint="pip install 'breakglass[postgresql]'",
+            ) from exc
+        return postgresql.PostgreSQLJournal(url, password=password)
     raise ConfigError(
         "journal",
-        [ConfigProblem("journal", url, "sqlite:///PATH (postgresql support is planned)")],
+        [ConfigProblem("journal", redact_url(url), "sqlite:///PATH or postgresql://…")],
     )

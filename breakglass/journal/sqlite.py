@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ import orjson
 from breakglass import model
 from breakglass.capture.audit import AuditCapture, Confirmation
 from breakglass.errors import JournalError, JournalUnavailable
-from breakglass.journal import AuditResult, InsertResult
+from breakglass.journal import AuditResult, InsertResult, apply_confirmation
 
 T = TypeVar("T")
 
@@ -227,6 +226,10 @@ class SQLiteJournal:
 
         await self._run(_probe)
 
+    async def leadership(self) -> bool:
+        """Always: one process owns the file, so its worker is the only one."""
+        return True
+
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, capture_id: str) -> model.Capture | None:
@@ -309,20 +312,6 @@ def _insert_one(conn: sqlite3.Connection, capture: model.Capture) -> InsertResul
     return InsertResult(capture, created=True)
 
 
-def _merge_actor(base: model.Actor, audit: model.Actor) -> model.Actor:
-    return model.Actor(
-        username=base.username,
-        uid=base.uid or audit.uid,
-        groups=base.groups or audit.groups,
-        extra=base.extra or audit.extra,
-        impersonator=base.impersonator or audit.impersonator,
-        impersonator_groups=base.impersonator_groups or audit.impersonator_groups,
-        field_manager=base.field_manager or audit.field_manager,
-        user_agent=base.user_agent or audit.user_agent,
-        source_ips=base.source_ips or audit.source_ips,
-    )
-
-
 def _record_audit(
     conn: sqlite3.Connection, items: Sequence[Confirmation | AuditCapture], now: datetime
 ) -> AuditResult:
@@ -348,37 +337,15 @@ def _record_audit(
                 if row is None:
                     result.orphaned_confirmations.append(item.capture_id)
                     continue
-                capture = _load(row[0])
-                if capture.status is model.Status.PROVISIONAL:
-                    status = model.Status.CONFIRMED
-                else:
-                    status = capture.status
-                delta = capture.delta
-                if item.patch is not None:
-                    delta = model.Delta(
-                        before=delta.before,
-                        after=delta.after,
-                        patch=item.patch,
-                        patch_type=item.patch_type,
-                        paths=delta.paths,
-                    )
-                confirmed = dataclasses.replace(
-                    capture,
-                    status=status,
-                    audit_id=item.audit_id,
-                    actor=_merge_actor(capture.actor, item.actor),
-                    delta=delta,
-                    confirmed_at=capture.confirmed_at or item.at,
-                    updated_at=now,
-                )
+                confirmed = apply_confirmation(_load(row[0]), item, now)
                 conn.execute(
                     "UPDATE captures SET status = ?, audit_id = ?, updated_at = ?, data = ?"
                     " WHERE id = ?",
-                    (status.value, item.audit_id, stamp, _dump(confirmed), capture.id),
+                    (confirmed.status.value, item.audit_id, stamp, _dump(confirmed), confirmed.id),
                 )
                 conn.execute(
                     "UPDATE audit_events SET capture_id = ? WHERE audit_id = ?",
-                    (capture.id, audit_id),
+                    (confirmed.id, audit_id),
                 )
                 result.confirmed += 1
                 result.confirmed_captures.append(confirmed)

@@ -32,6 +32,7 @@ from breakglass.errors import AuditLogError
 from breakglass.journal import Journal, open_journal
 from breakglass.metrics import Metrics
 from breakglass.settings import Settings
+from breakglass.urls import redact_url
 from breakglass.web import admission, audit, health, tls
 from breakglass.web.state import DEPS, METRICS, Deps
 
@@ -68,7 +69,9 @@ def build(
     Without ``audit_log`` one is made from ``settings.audit_log`` with ``audit_log_key``, or
     the configured key (generated in ``state_dir`` when none is configured).
     """
-    journal = journal if journal is not None else open_journal(settings.journal_url)
+    if journal is None:
+        password = settings.secret(settings.journal_password_env)
+        journal = open_journal(settings.journal_url, password=password)
     if audit_log is None:
         audit_log = make_audit_log(settings, key=audit_log_key)
     deps = Deps(
@@ -239,7 +242,7 @@ async def serve(
         host=settings.listen.host,
         addresses=addresses,
         cluster=settings.cluster,
-        journal=settings.journal_url,
+        journal=redact_url(settings.journal_url),
         mode=settings.admission.mode,
     )
     if ready is not None:

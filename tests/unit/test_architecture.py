@@ -12,6 +12,7 @@ HOMES = {
     "gitlab": "forge/gitlab.py",
     "aiohttp": "web/",
     "ruamel": "gitops/roundtrip.py",
+    "psycopg": "journal/postgresql.py",
 }
 
 

@@ -124,3 +124,117 @@ def test_config_check_notes_a_sops_binary_that_cannot_run(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.strip() == "ok"
     assert "backfill.sops_binary" in err and "not an executable file" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "password_env"),
+    [
+        (
+            "journal: postgresql://breakglass@db.example:5432/breakglass",
+            "postgresql://breakglass@db.example:5432/breakglass",
+            "BREAKGLASS_JOURNAL_PASSWORD",
+        ),
+        (
+            "journal: {url: 'postgres://bg@db-0:5432,db-1:5433/bg?sslmode=verify-full"
+            "&target_session_attrs=read-write', password_env: PG_SECRET}",
+            "postgres://bg@db-0:5432,db-1:5433/bg?sslmode=verify-full"
+            "&target_session_attrs=read-write",
+            "PG_SECRET",
+        ),
+        (
+            "journal: 'postgresql://[::1]:5432/bg'",
+            "postgresql://[::1]:5432/bg",
+            "BREAKGLASS_JOURNAL_PASSWORD",
+        ),
+        (
+            "journal: 'postgresql://%2Fvar%2Frun%2Fpostgresql/bg'",
+            "postgresql://%2Fvar%2Frun%2Fpostgresql/bg",
+            "BREAKGLASS_JOURNAL_PASSWORD",
+        ),
+        (
+            "journal: 'postgresql://db.example?dbname=bg&user=bg'",
+            "postgresql://db.example?dbname=bg&user=bg",
+            "BREAKGLASS_JOURNAL_PASSWORD",
+        ),
+    ],
+)
+def test_postgresql_journal_urls(tmp_path, text, url, password_env):
+    loaded = settings.load(write(tmp_path, text))
+    assert loaded.journal_url == url
+    assert loaded.journal_password_env == password_env
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "allowed"),
+    [
+        ("journal: 'postgresql://bg:hunter2@db/bg'", "journal", "no password in the URL"),
+        ("journal: 'postgresql://bg@db/bg?password=hunter2'", "journal", "no password"),
+        ("journal: {url: 'postgresql://bg:hunter2@db/bg'}", "journal.url", "password_env"),
+        ("journal: 'postgresql://bg@db:99999/bg'", "journal", "port '99999'"),
+        ("journal: 'postgresql://bg@db:http/bg'", "journal", "port 'http'"),
+        ("journal: 'postgresql://bg@db'", "journal", "name the database"),
+        ("journal: 'postgresql://bg@db/bg/extra'", "journal", "one path segment"),
+        ("journal: 'postgresql://bg@db/bg?sslmod=require'", "journal", "'sslmod' is not"),
+        ("journal: 'postgresql://bg@[::1/bg'", "journal", "IPv6"),
+        ("journal: 'postgresql://bg@db host/bg'", "journal", "not a host name"),
+        ("journal: 'postgresql://bg@db/bg#x'", "journal", "fragment"),
+        (
+            "journal: {url: 'postgresql://db/bg', password_env: 'a b'}",
+            "journal.password_env",
+            "variable",
+        ),
+        ("journal: {url: 'postgresql://db/bg', password: hunter2}", "journal.password", "secrets"),
+    ],
+)
+def test_malformed_postgresql_urls_name_the_key_and_hide_the_password(tmp_path, text, key, allowed):
+    with pytest.raises(ConfigError) as info:
+        settings.load(write(tmp_path, text))
+    problems = [p for p in info.value.problems if p.path == key]
+    assert problems, info.value.problems
+    assert any(allowed in p.allowed for p in problems), problems
+    assert "hunter2" not in str(info.value)
+
+
+def test_config_check_rejects_a_malformed_postgresql_url(tmp_path):
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "breakglass",
+            "config",
+            "check",
+            str(write(tmp_path, "journal: {url: 'postgresql://bg:s3cret@db:5432x/bg'}\n")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "journal.url: 'postgresql://bg:***@db:5432x/bg'" in bad.stdout
+    assert "no password in the URL" in bad.stdout and "port '5432x'" in bad.stdout
+    assert "s3cret" not in bad.stdout + bad.stderr
+
+
+def test_redact_url():
+    from breakglass.urls import redact_url
+
+    assert redact_url("postgresql://bg:pw@db/bg") == "postgresql://bg:***@db/bg"
+    assert redact_url("postgresql://bg:p@ss/w0rd@db/bg") == "postgresql://bg:***@db/bg"
+    assert redact_url("postgresql://bg@db/bg?password=pw&sslmode=require") == (
+        "postgresql://bg@db/bg?password=***&sslmode=require"
+    )
+    assert redact_url("postgresql://db/bg?sslpassword=pw") == "postgresql://db/bg?sslpassword=***"
+    assert redact_url("postgresql://bg@db/bg") == "postgresql://bg@db/bg"
+    assert redact_url("sqlite:///tmp/j.db") == "sqlite:///tmp/j.db"
+
+
+def test_config_check_notes_a_missing_postgresql_driver(tmp_path, monkeypatch, capsys):
+    from breakglass import cli
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setenv("BREAKGLASS_AUDIT_TOKEN", "t")
+    path = write(tmp_path, "journal: postgresql://bg@db/bg\n")
+    assert cli.main(["config", "check", str(path)]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == "ok"
+    assert "pip install 'breakglass[postgresql]'" in out.err

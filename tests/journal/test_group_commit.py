@@ -1,4 +1,5 @@
-"""Concurrent journal inserts share one transaction and fsync, each still answered on its own."""
+"""Concurrent journal inserts share one transaction and fsync, each still answered on its own
+(on every back-end: ``journal`` runs each test on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,7 @@ import pytest
 from breakglass import model
 from breakglass.capture import admission
 from breakglass.errors import JournalError
-from breakglass.journal import open_journal
 from tests import payloads as p
-
-
-@pytest.fixture
-async def journal(tmp_path):
-    j = open_journal(f"sqlite:///{tmp_path / 'journal.db'}")
-    await j.open()
-    yield j
-    await j.close()
 
 
 def capture(policy, now, name: str, uid: str) -> model.Capture:
@@ -49,8 +41,8 @@ async def test_concurrent_inserts_each_get_their_own_result(journal, policy, now
     assert sorted(c.id for c in stored) == sorted(c.id for c in captures)
 
 
-async def test_insert_after_close_is_refused(tmp_path, policy, now):
-    j = open_journal(f"sqlite:///{tmp_path / 'journal.db'}")
+async def test_insert_after_close_is_refused(backend, policy, now):
+    j = backend.journal()
     await j.open()
     await j.close()
     with pytest.raises(JournalError):

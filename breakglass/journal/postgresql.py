@@ -1,0 +1,577 @@
+"""The shared journal: PostgreSQL through psycopg 3, so several replicas use one store.
+
+Same contract as the SQLite journal, so the webhooks and the worker cannot tell them apart:
+
+- **Durable before an answer.**  Every connection runs with ``synchronous_commit`` on (it is
+  switched on if the server or role turned it off), so a commit returns only once its WAL is
+  flushed; ``insert`` returns only after the commit that holds its row.  A server with
+  ``fsync`` off cannot keep that promise: ``open`` logs a warning.
+- **Group commit.**  Inserts that arrive while a commit is in flight are written together in
+  the next transaction.  They go as one pipelined batch; if any row fails (a duplicate id, an
+  audit ID already taken) the transaction is rolled back and redone with each row under its
+  own savepoint, so the bad row fails alone and the others are stored.
+- **The same deduplication.**  An insert with a ``request_uid`` already stored returns the
+  stored capture (``INSERT … ON CONFLICT (request_uid) DO NOTHING``, so two replicas inserting
+  the same request at once cannot both create it); an audit ID is applied once
+  (``audit_events``, ``ON CONFLICT DO NOTHING``), and a confirmation locks the capture row it
+  rewrites (``FOR UPDATE``).
+- **The same statuses, order and filters.**  ``list`` is newest id first, optionally one
+  status; ids are compared bytewise (``COLLATE "C"``) as SQLite compares them, whatever the
+  database's collation.
+
+Types: times are ``timestamptz``.  The capture document is ``json``, not ``jsonb``: ``jsonb``
+re-orders object keys (shortest first) and rejects ``\\u0000``, while the GitOps engine writes a
+created object, and any new mapping, in the key order the API server sent (``apiVersion``,
+``kind``, ``metadata``, ``spec``…), and a ConfigMap value may hold any character.  ``json``
+keeps the document exactly as written and still answers ``data->'actor'->>'username'``.
+
+Schema: created on ``open`` (``CREATE … IF NOT EXISTS``, serialized by a transaction-level
+advisory lock so replicas starting together do not race), its version kept in
+``schema_version``; a database newer than this code is refused.  The indexes, and why:
+
+- ``captures`` primary key ``id``: ``get``, the worker's ``update``, and ``list`` without a
+  status (read backwards, newest first, no sort);
+- ``captures_status (status, id)``: the worker's ``list(status=…)`` every pass, newest first
+  straight from the index, without reading rows of other statuses;
+- unique ``request_uid``: the deduplication of replayed AdmissionReviews (the conflict target
+  of the insert);
+- unique ``audit_id``: one audit event confirms at most one capture;
+- ``audit_events`` primary key ``audit_id``: the deduplication of audit events.
+
+SQLite's ``captures_object`` index is not created here: no query reads captures by object.
+
+Connections (at most five per process, made on first use, replaced when broken): one for
+group commits, so inserts never queue behind reads; three for everything else; and, once the
+worker asks, one that holds the worker lock.  After a server restart the next call fails with
+``JournalInterrupted`` (a ``TemporaryError``) and every pooled connection is dropped; the call
+after that reconnects.
+
+Worker leadership: a session-level advisory lock (``pg_try_advisory_lock``) keyed on this
+schema's ``captures`` table, taken on a connection of its own.  The replica that holds it runs
+the worker; the others try again each pass.  The lock lives as long as that session, so a
+replica that exits, crashes or loses its connection releases it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+import orjson
+import psycopg
+from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from breakglass import logs, model
+from breakglass.capture.audit import AuditCapture, Confirmation
+from breakglass.errors import JournalError, JournalInterrupted, JournalUnavailable
+from breakglass.journal import AuditResult, InsertResult, apply_confirmation
+from breakglass.urls import redact_url
+
+T = TypeVar("T")
+Connection = psycopg.AsyncConnection[Any]
+
+log = logs.get(__name__)
+
+#: Each entry migrates the schema from version ``index`` to ``index + 1``.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE IF NOT EXISTS captures (
+            id text COLLATE "C" PRIMARY KEY,
+            request_uid text UNIQUE,
+            audit_id text UNIQUE,
+            status text NOT NULL,
+            source text NOT NULL,
+            received_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            kind text NOT NULL,
+            namespace text NOT NULL,
+            name text NOT NULL,
+            username text NOT NULL,
+            data json NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS captures_status ON captures (status, id)",
+        """
+        CREATE TABLE IF NOT EXISTS audit_events (
+            audit_id text PRIMARY KEY,
+            capture_id text,
+            seen_at timestamptz NOT NULL
+        )
+        """,
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+#: First half of every advisory lock key ("bgls"); the second half says which lock.
+_LOCK_CLASS: Final = 0x62676C73
+#: The worker lock: that class and the oid of the ``captures`` table the session resolves, so
+#: two deployments in separate schemas of one database do not exclude each other.
+_TRY_WORKER_LOCK: Final = (
+    "SELECT pg_try_advisory_lock((%s::bigint << 32) | 'captures'::regclass::oid::bigint)"
+)
+#: The schema lock (transaction-level, held while ``open`` creates or migrates tables).
+_SCHEMA_LOCK: Final = (_LOCK_CLASS << 32) | 1
+
+#: Connections for reads, updates and audit batches (inserts have their own).
+POOL_SIZE: Final = 3
+#: libpq parameters used where the URL sets none.  A webhook has 2 s in all, so a dead server
+#: should fail calls, not hang them: ``connect_timeout`` bounds connecting, and TCP keepalives
+#: plus ``tcp_user_timeout`` (milliseconds) notice a peer that vanished without closing the
+#: connection (a partition, a killed node) in about 20 s instead of the kernel's many minutes;
+#: until then inserts would queue behind the stuck group commit.
+CONNECTION_DEFAULTS: Final = {
+    "connect_timeout": 5,
+    "application_name": "breakglass",
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20000,
+}
+
+_INSERT: Final = (
+    "INSERT INTO captures (id, request_uid, audit_id, status, source, received_at, updated_at,"
+    " kind, namespace, name, username, data)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::json)"
+)
+_INSERT_DEDUP: Final = _INSERT + " ON CONFLICT (request_uid) DO NOTHING RETURNING id"
+#: Errors that belong to one row (a constraint, a value PostgreSQL cannot store): in a group
+#: commit that row fails alone.
+_ROW_ERRORS: Final = (psycopg.IntegrityError, psycopg.DataError)
+
+
+def _dump(capture: model.Capture) -> str:
+    return orjson.dumps(capture.to_json()).decode()
+
+
+def _load(data: str) -> model.Capture:
+    return model.Capture.from_json(orjson.loads(data))
+
+
+def _row(capture: model.Capture) -> tuple[Any, ...]:
+    return (
+        capture.id,
+        capture.request_uid,
+        capture.audit_id,
+        capture.status.value,
+        capture.source.value,
+        capture.received_at,
+        capture.updated_at or capture.received_at,
+        capture.object.kind,
+        capture.object.namespace,
+        capture.object.name,
+        capture.actor.username,
+        _dump(capture),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a driver error: enough to act on, never a connection string."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class _Pool:
+    """A fixed number of connections, made when first needed and replaced when broken."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Connection]],
+        size: int,
+        on_broken: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._connect = connect
+        self._on_broken = on_broken
+        self._idle: list[Connection] = []
+        self._slots = asyncio.Semaphore(size)
+        self.closed = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        async with self._slots:
+            if self.closed:
+                raise JournalUnavailable("the journal is closed")
+            conn = self._idle.pop() if self._idle else await self._connect()
+            try:
+                yield conn
+            except BaseException:
+                if conn.broken or conn.closed:
+                    await conn.close()
+                    await self._on_broken()
+                elif conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    await conn.close()  # interrupted mid-statement: its state is unknown
+                else:
+                    self._idle.append(conn)
+                raise
+            if self.closed or conn.closed:
+                await conn.close()
+            else:
+                self._idle.append(conn)
+
+    async def discard(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+    async def close(self) -> None:
+        self.closed = True
+        await self.discard()
+
+
+class PostgreSQLJournal:
+    """``Journal`` on a PostgreSQL database several breakglass replicas may share."""
+
+    def __init__(self, url: str, *, password: str | None = None) -> None:
+        #: For logs and messages: the URL with any password masked.
+        self.url = redact_url(url)
+        params: dict[str, Any] = conninfo_to_dict(url)
+        for key, value in CONNECTION_DEFAULTS.items():
+            params.setdefault(key, value)
+        if password is not None:
+            params["password"] = password
+        self._conninfo = make_conninfo(**params)
+        self._pool = _Pool(self._connect, POOL_SIZE, self._forget_idle)
+        self._writer = _Pool(self._connect, 1, self._forget_idle)
+        self._inserts: list[tuple[model.Capture, asyncio.Future[InsertResult]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._lock_conn: Connection | None = None
+        self._leading = False
+        self._lead_guard = asyncio.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _connect(self) -> Connection:
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        try:
+            await conn.execute(
+                "SELECT set_config('synchronous_commit', 'on', false)"
+                " WHERE current_setting('synchronous_commit') = 'off'"
+            )
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _forget_idle(self) -> None:
+        """A connection broke: the server restarted or is gone, and the idle connections of
+        both pools with it.  Dropping them now makes the next call connect afresh instead of
+        failing on another dead connection."""
+        await self._pool.discard()
+        await self._writer.discard()
+
+    async def _run(
+        self, what: str, func: Callable[[Connection], Awaitable[T]], *, pool: _Pool | None = None
+    ) -> T:
+        """``func`` on a pooled connection, with driver errors turned into journal errors."""
+        try:
+            async with (pool or self._pool).connection() as conn:
+                return await func(conn)
+        except psycopg.OperationalError as exc:
+            raise JournalInterrupted(
+                f"journal {self.url}: {what}: {_reason(exc)}",
+                hint="temporary: the next call retries, reconnecting if the server went away",
+            ) from exc
+        except psycopg.InterfaceError as exc:
+            raise JournalUnavailable(f"journal {self.url}: {what}: {_reason(exc)}") from exc
+        except psycopg.Error as exc:
+            raise JournalError(f"journal {self.url}: {what}: {_reason(exc)}") from exc
+
+    async def open(self) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                await _migrate(conn, self.url)
+                cur = await conn.execute("SELECT current_setting('fsync')")
+                fsync = await cur.fetchone()
+        except psycopg.Error as exc:
+            raise JournalUnavailable(
+                f"cannot open journal {self.url}: {_reason(exc)}",
+                hint="check that the server is reachable, the database exists and the "
+                "credentials work (journal.password_env, PGPASSWORD or ~/.pgpass)",
+            ) from exc
+        if fsync and fsync[0] != "on":
+            log.warning(
+                "journal_not_durable",
+                journal=self.url,
+                hint="the PostgreSQL server runs with fsync off: a power cut can lose "
+                "captures the webhook already acknowledged",
+            )
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        async with self._lead_guard:
+            await self._drop_lock_connection()
+        await self._pool.close()
+        await self._writer.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def insert(self, capture: model.Capture) -> InsertResult:
+        if self._closing:
+            raise JournalUnavailable(f"journal {self.url} is closed")
+        future: asyncio.Future[InsertResult] = asyncio.get_running_loop().create_future()
+        self._inserts.append((capture, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain_inserts())
+        return await future
+
+    async def _drain_inserts(self) -> None:
+        """Every queued insert in one transaction; what queues meanwhile goes in the next."""
+        try:
+            while self._inserts:
+                batch, self._inserts = self._inserts, []
+                live = [(c, f) for c, f in batch if not f.done()]  # cancelled callers
+                if not live:
+                    continue
+                write = functools.partial(_insert_many, captures=[c for c, _ in live])
+                try:
+                    outcomes = await self._run("insert", write, pool=self._writer)
+                except Exception as exc:
+                    for _, future in live:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), outcome in zip(live, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, InsertResult):
+                        future.set_result(outcome)
+                    else:
+                        future.set_exception(
+                            JournalError(f"journal {self.url}: insert: {_reason(outcome)}")
+                        )
+        finally:
+            self._drainer = None
+
+    async def record_audit(
+        self, items: Sequence[Confirmation | AuditCapture], *, now: datetime
+    ) -> AuditResult:
+        return await self._run("record_audit", lambda conn: _record_audit(conn, items, now))
+
+    async def update(self, capture: model.Capture) -> None:
+        async def _update(conn: Connection) -> None:
+            await conn.execute(
+                "UPDATE captures SET status = %s, updated_at = %s, data = %s::json WHERE id = %s",
+                (
+                    capture.status.value,
+                    capture.updated_at or model.utcnow(),
+                    _dump(capture),
+                    capture.id,
+                ),
+            )
+
+        await self._run("update", _update)
+
+    async def check_writable(self) -> None:
+        async def _probe(conn: Connection) -> tuple[Any, ...] | None:
+            cur = await conn.execute(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+            )
+            return await cur.fetchone()
+
+        row = await self._run("check_writable", _probe)
+        if row is None or row[0] or row[1] != "off":
+            raise JournalUnavailable(
+                f"journal {self.url} is read-only (a standby, or default_transaction_read_only)",
+                hint="point journal at the primary server",
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, capture_id: str) -> model.Capture | None:
+        async def _get(conn: Connection) -> model.Capture | None:
+            cur = await conn.execute("SELECT data::text FROM captures WHERE id = %s", (capture_id,))
+            row = await cur.fetchone()
+            return _load(row[0]) if row else None
+
+        return await self._run("get", _get)
+
+    async def list(self, *, status: str | None = None, limit: int = 100) -> Sequence[model.Capture]:
+        async def _list(conn: Connection) -> list[model.Capture]:
+            if status:
+                cur = await conn.execute(
+                    "SELECT data::text FROM captures WHERE status = %s ORDER BY id DESC LIMIT %s",
+                    (status, limit),
+                )
+            else:
+                cur = await conn.execute(
+                    "SELECT data::text FROM captures ORDER BY id DESC LIMIT %s", (limit,)
+                )
+            return [_load(r[0]) for r in await cur.fetchall()]
+
+        return await self._run("list", _list)
+
+    # -- worker leadership ----------------------------------------------------------------
+
+    async def leadership(self) -> bool:
+        """Hold, or try to take, the worker lock (see the module docstring)."""
+        async with self._lead_guard:
+            if self._closing:
+                return False
+            try:
+                if self._lock_conn is None or self._lock_conn.closed or self._lock_conn.broken:
+                    await self._drop_lock_connection()
+                    self._lock_conn = await self._connect()
+                if self._leading:
+                    # The lock lasts as long as the session: a live session still holds it.
+                    await self._lock_conn.execute("SELECT 1")
+                else:
+                    cur = await self._lock_conn.execute(_TRY_WORKER_LOCK, (_LOCK_CLASS,))
+                    row = await cur.fetchone()
+                    self._leading = bool(row and row[0])
+            except psycopg.Error as exc:
+                await self._drop_lock_connection()
+                raise JournalInterrupted(
+                    f"journal {self.url}: worker lock: {_reason(exc)}"
+                ) from exc
+            return self._leading
+
+    async def _drop_lock_connection(self) -> None:
+        """Close the lock's session (which releases the lock, if held)."""
+        conn, self._lock_conn, self._leading = self._lock_conn, None, False
+        if conn is not None:
+            await conn.close()
+
+
+async def _migrate(conn: Connection, url: str) -> None:
+    """Bring the schema to ``SCHEMA_VERSION``; a current schema is only read, so a journal on a
+    read-only server (``breakglass journal list`` against a standby) still opens."""
+    if await _schema_version(conn, url) == SCHEMA_VERSION:
+        return
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        # Another replica may have migrated while this one waited for the lock.
+        for index in range(await _schema_version(conn, url), SCHEMA_VERSION):
+            for statement in MIGRATIONS[index]:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (index + 1,))
+
+
+async def _schema_version(conn: Connection, url: str) -> int:
+    cur = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+    exists = await cur.fetchone()
+    if not (exists and exists[0]):
+        return 0
+    cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
+    row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise JournalUnavailable(
+            f"journal {url} has schema version {version}, newer than this breakglass "
+            f"understands ({SCHEMA_VERSION})",
+            hint="upgrade breakglass, or point journal at a new database",
+        )
+    return version
+
+
+async def _insert_many(
+    conn: Connection, captures: Sequence[model.Capture]
+) -> list[InsertResult | psycopg.Error]:
+    """Insert ``captures`` in one transaction, pipelined; on a failing row, again row by row."""
+    try:
+        async with conn.transaction():
+            async with conn.cursor() as cur:
+                await cur.executemany(_INSERT_DEDUP, [_row(c) for c in captures], returning=True)
+                created: list[bool] = []
+                while True:
+                    created.append(await cur.fetchone() is not None)
+                    if not cur.nextset():
+                        break
+            replays = [c.request_uid for c, made in zip(captures, created, strict=True) if not made]
+            stored = await _stored_by_request_uid(conn, replays)
+    except _ROW_ERRORS:
+        return await _insert_each(conn, captures)
+    out: list[InsertResult | psycopg.Error] = []
+    for capture, made in zip(captures, created, strict=True):
+        if made:
+            out.append(InsertResult(capture, created=True))
+        else:
+            out.append(InsertResult(stored[capture.request_uid or ""], created=False))
+    return out
+
+
+async def _insert_each(
+    conn: Connection, captures: Sequence[model.Capture]
+) -> list[InsertResult | psycopg.Error]:
+    """The slow path: each row under its own savepoint, so a failing row fails alone."""
+    out: list[InsertResult | psycopg.Error] = []
+    async with conn.transaction():
+        for capture in captures:
+            try:
+                async with conn.transaction():  # a savepoint
+                    cur = await conn.execute(_INSERT_DEDUP, _row(capture))
+                    if await cur.fetchone() is not None:
+                        out.append(InsertResult(capture, created=True))
+                        continue
+                    stored = await _stored_by_request_uid(conn, [capture.request_uid])
+                    out.append(InsertResult(stored[capture.request_uid or ""], created=False))
+            except _ROW_ERRORS as exc:
+                out.append(exc)
+    return out
+
+
+async def _stored_by_request_uid(
+    conn: Connection, uids: Sequence[str | None]
+) -> dict[str, model.Capture]:
+    if not uids:
+        return {}
+    cur = await conn.execute(
+        "SELECT request_uid, data::text FROM captures WHERE request_uid = ANY(%s)", (list(uids),)
+    )
+    return {uid: _load(data) for uid, data in await cur.fetchall()}
+
+
+async def _record_audit(
+    conn: Connection, items: Sequence[Confirmation | AuditCapture], now: datetime
+) -> AuditResult:
+    result = AuditResult()
+    async with conn.transaction():
+        for item in items:
+            audit_id = item.audit_id if isinstance(item, Confirmation) else item.capture.audit_id
+            assert audit_id
+            capture_id = None if isinstance(item, Confirmation) else item.capture.id
+            seen = await conn.execute(
+                "INSERT INTO audit_events (audit_id, capture_id, seen_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (audit_id) DO NOTHING",
+                (audit_id, capture_id, now),
+            )
+            if seen.rowcount == 0:
+                result.duplicates += 1
+                continue
+            if isinstance(item, AuditCapture):
+                await conn.execute(_INSERT, _row(item.capture))
+                result.audit_only += 1
+                result.created_captures.append(item.capture)
+                continue
+            cur = await conn.execute(
+                "SELECT data::text FROM captures WHERE id = %s FOR UPDATE", (item.capture_id,)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                result.orphaned_confirmations.append(item.capture_id)
+                continue
+            confirmed = apply_confirmation(_load(row[0]), item, now)
+            await conn.execute(
+                "UPDATE captures SET status = %s, audit_id = %s, updated_at = %s, data = %s::json"
+                " WHERE id = %s",
+                (confirmed.status.value, item.audit_id, now, _dump(confirmed), confirmed.id),
+            )
+            await conn.execute(
+                "UPDATE audit_events SET capture_id = %s WHERE audit_id = %s",
+                (confirmed.id, audit_id),
+            )
+            result.confirmed += 1
+            result.confirmed_captures.append(confirmed)
+    return result

@@ -1,0 +1,210 @@
+"""The journal's behaviour, on every back-end (``journal`` runs each test on SQLite and on
+PostgreSQL): idempotent inserts, audit confirmation in one transaction, statuses, listing order
+and filters, what a stored capture keeps; then SQLite's own schema and file checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+
+import pytest
+
+from breakglass import model
+from breakglass.capture import admission, audit
+from breakglass.errors import JournalError, JournalUnavailable
+from breakglass.journal import open_journal
+from breakglass.journal.sqlite import SCHEMA_VERSION
+from tests import payloads as p
+from tests.journal.conftest import capture
+
+
+def capture_for(policy, now, **kw):
+    review = p.review(operation="UPDATE", obj=p.deployment(replicas=5), old=p.deployment(), **kw)
+    c = admission.decide(review["request"], policy=policy, now=now)
+    assert isinstance(c, model.Capture)
+    return c
+
+
+async def test_insert_is_idempotent_on_request_uid(journal, policy, now):
+    first = capture_for(policy, now, uid="uid-1")
+    again = capture_for(policy, now, uid="uid-1")
+    assert (await journal.insert(first)).created
+    replay = await journal.insert(again)
+    assert not replay.created
+    assert replay.capture.id == first.id
+    assert [c.id for c in await journal.list()] == [first.id]
+    assert await journal.get(first.id) == first
+
+
+async def test_audit_confirms_then_dedupes(journal, policy, now):
+    c = capture_for(policy, now)
+    await journal.insert(c)
+    event = p.audit_event(
+        verb="patch",
+        resource="deployments",
+        group="apps",
+        name="checkout",
+        request_object={"spec": {"replicas": 5}},
+        capture_id=c.id,
+    )
+    decision = audit.decide(event, policy=policy, now=now)
+    result = await journal.record_audit([decision], now=now)
+    assert result.confirmed == 1
+    stored = await journal.get(c.id)
+    assert stored.status is model.Status.CONFIRMED
+    assert stored.audit_id == event["auditID"]
+    assert stored.delta.patch == {"spec": {"replicas": 5}}
+    assert stored.actor.source_ips == ("10.0.3.7",)
+    again = await journal.record_audit([decision], now=now)
+    assert again.duplicates == 1 and again.confirmed == 0
+    assert [x.status for x in await journal.list(status="confirmed")] == [model.Status.CONFIRMED]
+
+
+async def test_audit_only_capture_and_replay(journal, policy, now):
+    event = p.audit_event(
+        verb="update", resource="configmaps", name="checkout-config", response_object=p.configmap()
+    )
+    decision = audit.decide(event, policy=policy, now=now)
+    assert (await journal.record_audit([decision], now=now)).audit_only == 1
+    assert (await journal.record_audit([decision], now=now)).duplicates == 1
+    assert len(await journal.list()) == 1
+
+
+async def test_list_is_newest_first_with_status_filter_and_limit(journal, policy, now):
+    stored = []
+    for i, status in enumerate(["provisional", "confirmed", "provisional", "pr_open"]):
+        c = capture(policy, now, name=f"app-{i}", uid=f"uid-{i}")
+        c = dataclasses.replace(
+            c, id=f"01K00000000000000000000{i:03d}", status=model.Status(status)
+        )
+        assert (await journal.insert(c)).created
+        stored.append(c)
+    newest_first = [c.id for c in reversed(stored)]
+    assert [c.id for c in await journal.list()] == newest_first
+    assert [c.id for c in await journal.list(limit=2)] == newest_first[:2]
+    assert [c.id for c in await journal.list(status="provisional")] == [
+        stored[2].id,
+        stored[0].id,
+    ]
+    assert [c.id for c in await journal.list(status="provisional", limit=1)] == [stored[2].id]
+    assert await journal.list(status="merged") == []
+
+
+async def test_update_moves_a_capture_between_statuses(journal, policy, now):
+    c = capture(policy, now)
+    await journal.insert(c)
+    later = now.replace(minute=30)
+    for status in (model.Status.CONFIRMED, model.Status.PR_OPEN, model.Status.MERGED):
+        c = dataclasses.replace(
+            c, status=status, updated_at=later, pr_url="https://git.example/pr/1", attempts=2
+        )
+        await journal.update(c)
+        assert await journal.get(c.id) == c
+        assert [x.id for x in await journal.list(status=status.value)] == [c.id]
+    assert await journal.list(status="confirmed") == []
+    assert await journal.get("01NOSUCHCAPTURE0000000000") is None
+
+
+async def test_a_stored_capture_keeps_key_order_and_every_character(journal, policy, now):
+    """The GitOps engine writes new objects and mappings in the captured key order, and a
+    ConfigMap value may hold any character (U+0000 included)."""
+    c = capture(policy, now)
+    after = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {}}
+    after["data"] = {"zeta": "nul\x00 and \u00e9 and \U0001f600", "alpha": "1", "mid": "2"}
+    c = dataclasses.replace(c, delta=dataclasses.replace(c.delta, after=after))
+    await journal.insert(c)
+    (stored,) = await journal.list()
+    assert stored == c
+    assert list(stored.delta.after) == ["apiVersion", "kind", "metadata", "data"]
+    assert list(stored.delta.after["data"]) == ["zeta", "alpha", "mid"]
+    assert stored.delta.after["data"]["zeta"] == after["data"]["zeta"]
+
+
+async def test_a_clashing_audit_id_fails_alone(journal, policy, now):
+    first = dataclasses.replace(capture(policy, now, uid="uid-a"), audit_id="audit-1")
+    second = dataclasses.replace(capture(policy, now, uid="uid-b"), audit_id="audit-1")
+    assert (await journal.insert(first)).created
+    with pytest.raises(JournalError):
+        await journal.insert(second)
+    third = capture(policy, now, uid="uid-c")
+    assert (await journal.insert(third)).created
+    assert sorted(c.id for c in await journal.list()) == sorted([first.id, third.id])
+
+
+async def test_confirmation_of_an_unknown_capture_is_orphaned_once(journal, policy, now):
+    event = p.audit_event(
+        verb="patch",
+        resource="deployments",
+        group="apps",
+        name="checkout",
+        request_object={"spec": {"replicas": 5}},
+        capture_id="01NOSUCHCAPTURE0000000000",
+    )
+    decision = audit.decide(event, policy=policy, now=now)
+    result = await journal.record_audit([decision], now=now)
+    assert result.orphaned_confirmations == ["01NOSUCHCAPTURE0000000000"]
+    assert result.confirmed == 0
+    assert (await journal.record_audit([decision], now=now)).duplicates == 1
+
+
+async def test_confirmation_keeps_a_later_status(journal, policy, now):
+    c = dataclasses.replace(capture(policy, now), status=model.Status.PR_OPEN)
+    await journal.insert(c)
+    event = p.audit_event(
+        verb="patch",
+        resource="deployments",
+        group="apps",
+        name="checkout",
+        request_object={"spec": {"replicas": 5}},
+        capture_id=c.id,
+    )
+    result = await journal.record_audit([audit.decide(event, policy=policy, now=now)], now=now)
+    assert [x.status for x in result.confirmed_captures] == [model.Status.PR_OPEN]
+    stored = await journal.get(c.id)
+    assert stored.status is model.Status.PR_OPEN and stored.audit_id == event["auditID"]
+
+
+async def test_one_journal_alone_leads_and_is_writable(journal):
+    await journal.check_writable()
+    assert await journal.leadership()
+    assert await journal.leadership()
+
+
+async def test_reopened_journal_has_everything(backend, policy, now):
+    c = capture(policy, now)
+    first = backend.journal()
+    await first.open()
+    await first.insert(c)
+    await first.close()
+    again = backend.journal()
+    await again.open()  # the schema exists: opening again changes nothing
+    try:
+        assert await again.get(c.id) == c
+        assert not (await again.insert(c)).created
+    finally:
+        await again.close()
+
+
+# -- SQLite's own checks -----------------------------------------------------------------
+
+
+async def test_schema_version_and_newer_schema_refused(tmp_path):
+    path = tmp_path / "j.db"
+    j = open_journal(f"sqlite:///{path}")
+    await j.open()
+    await j.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalUnavailable, match="newer"):
+        await open_journal(f"sqlite:///{path}").open()
+
+
+async def test_unwritable_location_is_reported(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(JournalUnavailable):
+        await open_journal(f"sqlite:///{blocker}/sub/j.db").open()
