@@ -354,7 +354,7 @@ def sources(gen: Generated, read: Loader) -> Sources:
             except UnicodeDecodeError:
                 out.binary.add(parsed[0])
             except OSError:
-                out.unknown.append(f"file {source!r} of {entry.describe()} (a directory?)")
+                out.unknown.append(f"file {source!r} of {entry.describe()} (directory or missing)")
                 continue
             out.keys.setdefault(parsed[0], []).append(Origin(entry, "files", position, path))
     return out
