@@ -2,11 +2,12 @@
 
 This is the orchestration the ``backfill`` command and the worker share.  It validates the
 input, computes the human's delta without server noise, refuses what must not be written
-(Secret values), locates the owning manifest (plain, kustomize or Helm), routes each change to
-the file that holds it and edits those files as text.  It writes nothing: the result is a
-value — ``Changed`` (new contents per path, ``None`` for a deleted file), ``NoChange`` (Git
-already says this) or ``CannotExpress`` (why, and the delta to show a human) — and the caller
-decides what to do with it.  Only reading goes through the ``Index`` edge.
+(Secret values), locates the owning manifest (plain, kustomize, a kustomize generator or
+Helm), routes each change to the file that holds it and edits those files as text.  It
+writes nothing: the result is a value — ``Changed`` (new contents per path, ``None`` for a
+deleted file), ``NoChange`` (Git already says this) or ``CannotExpress`` (why, and the delta
+to show a human) — and the caller decides what to do with it.  Only reading goes through the
+``Index`` edge.
 """
 
 from __future__ import annotations
