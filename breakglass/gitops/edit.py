@@ -627,7 +627,8 @@ class _TextEdit:
         if self._is_empty(node) and key is not None:
             return self._fill_empty(key, node, value)
         in_flow = self._in_flow(path)
-        if isinstance(value, str) and "\n" in value.strip("\n") and not in_flow:
+        block = isinstance(value, str) and roundtrip.block_safe(value)
+        if block and "\n" in value.strip("\n") and not in_flow:
             column = self._block_column(node, key)
             lines = roundtrip.block_scalar(value, column)
             end = node.end
@@ -640,7 +641,7 @@ class _TextEdit:
                 end = line_end
             header = lines[0] + (rest if rest.strip().startswith("#") else "")
             return self._splice(node.start, end, "\n".join([header, *lines[1:]]))
-        if node.style in ("|", ">") and isinstance(value, str):
+        if node.style in ("|", ">") and block:
             lines = roundtrip.block_scalar(value, self._block_column(node, key))
             end = _line_end(self.text, self._content_end(node) - 1)
             return self._splice(node.start, end, "\n".join(lines))

@@ -201,6 +201,16 @@ class Index:
             raise OSError(f"{path} is larger than {self.max_file_bytes} bytes")
         return full.read_text(encoding="utf-8")
 
+    def read_exact(self, path: str) -> str:
+        """A repository file's text exactly as stored (``\r\n`` kept; not UTF-8 raises
+        ``UnicodeDecodeError``), for files that are data rather than YAML."""
+        full = self.resolve(path)
+        if not full.is_file():
+            raise FileNotFoundError(path)
+        if full.stat().st_size > self.max_file_bytes:
+            raise OSError(f"{path} is larger than {self.max_file_bytes} bytes")
+        return full.read_bytes().decode("utf-8")
+
     def resolve(self, path: str) -> Path:
         """The absolute path of ``path``, which must stay inside the repository."""
         full = (self.root / path).resolve()

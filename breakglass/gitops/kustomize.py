@@ -292,10 +292,11 @@ class Target:
 
 @dataclass
 class Routing:
-    """The outcome of routing: operations per target, new files, notes, or a refusal."""
+    """The outcome of routing: operations per target, files written whole, notes, or a
+    refusal."""
 
     ops: dict[Target, list[Op]] = field(default_factory=dict)
-    new_files: dict[str, str] = field(default_factory=dict)
+    new_files: dict[str, str] = field(default_factory=dict)  # new files, or generator sources
     notes: list[str] = field(default_factory=list)
     cannot: str | None = None
 
@@ -344,7 +345,7 @@ def route(
             continue
         if _route_replicas(op, placement, stages, tree, routing, root_shared):
             continue
-        if _route_labels(op, placement, tree, routing):
+        if route_labels(op, placement.chain, tree, routing):
             continue
         if routing.cannot:
             return routing
@@ -473,12 +474,14 @@ def _route_replicas(
     return False
 
 
-def _route_labels(op: Op, placement: Placement, tree: Tree, routing: Routing) -> bool:
+def route_labels(op: Op, chain: tuple[str, ...], tree: Tree, routing: Routing) -> bool:
+    """Route a label change that a ``commonLabels``/``labels`` transformer of ``chain`` makes
+    (or refuse it in ``routing.cannot``); ``False`` when no transformer sets that label."""
     path = op.path
     if len(path) != 3 or path[:2] != ("metadata", "labels") or not isinstance(path[2], str):
         return False
     label = path[2]
-    for directory in placement.chain:
+    for directory in chain:
         kust = tree.kustomizations[directory]
         common = kust.data.get("commonLabels")
         if isinstance(common, dict) and label in common:

@@ -353,6 +353,13 @@ _NUMBERISH: Final = re.compile(
 )
 _TIMESTAMP: Final = re.compile(r"^\d{4}-\d\d?-\d\d?")
 _INDICATORS: Final = frozenset("-?:,[]{}#&*!|>'\"%@`")
+#: What a ``|`` block cannot hold as itself: line breaks other than ``\n`` (YAML 1.1 also
+#: breaks lines at ``\r``, NEL, LS and PS) and characters YAML does not allow unescaped.
+_NOT_IN_BLOCK: Final = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+#: What JSON leaves raw but a double-quoted YAML scalar must escape.
+_ESCAPE_IN_QUOTES: Final = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 
 
 def plain_safe(text: str, *, flow: bool = False) -> bool:
@@ -372,18 +379,17 @@ def plain_safe(text: str, *, flow: bool = False) -> bool:
     return not (flow and any(c in text for c in ",[]{}"))
 
 
-#: Characters JSON leaves raw that YAML must not see raw in a scalar: DEL, the C1 controls
-#: (U+0085 is a YAML 1.1 line break), the Unicode line/paragraph separators, the BOM.
-_YAML_UNSAFE: Final = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
-
-
 def quote(text: str, char: str = '"') -> str:
     """``text`` as a quoted scalar, single-quoted only when that can represent it."""
     if char == "'" and "\n" not in text and text.isprintable():
         return "'" + text.replace("'", "''") + "'"
-    return _YAML_UNSAFE.sub(
-        lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False)
-    )
+    dumped = json.dumps(text, ensure_ascii=False)
+    return _ESCAPE_IN_QUOTES.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+
+
+def block_safe(text: str) -> bool:
+    """Whether ``text`` can be written as a ``|`` block and read back unchanged."""
+    return _NOT_IN_BLOCK.search(text) is None
 
 
 def render_scalar(
@@ -483,7 +489,7 @@ def render_value_lines(
         return [head, *render_items(value, column + style.seq_offset, style)]
     if isinstance(value, dict | list):
         return [head + " " + render_flow(value, style=style)]
-    if isinstance(value, str) and "\n" in value.strip("\n"):
+    if isinstance(value, str) and "\n" in value.strip("\n") and block_safe(value):
         block = block_scalar(value, column + style.indent)
         return [head + " " + block[0], *block[1:]]
     if not isinstance(value, str):

@@ -27,6 +27,15 @@ def test_number_like_strings_are_quoted_when_added() -> None:
     assert "b: 010" not in out and "c: on" not in out
 
 
+@pytest.mark.parametrize("value", ["a\r\nb", "a\u2028b\nc", "x\x85y\nz", "del\x7f\nq"])
+def test_values_a_block_cannot_hold_are_double_quoted_with_escapes(value: str) -> None:
+    """YAML also breaks lines at CR, NEL, LS and PS: such values are escaped, never raw."""
+    for text in ("a: x\n", "a: |\n  x\n"):
+        out = edit.edit_text(text, [SetOp(("a",), value)])
+        assert roundtrip.to_plain(roundtrip.parse_chunk(out)) == {"a": value}
+        assert out.startswith('a: "')
+
+
 def test_literal_block_stays_literal_with_its_indentation() -> None:
     text = "data:\n  script: |\n      echo one\n      echo two\n  other: x\n"
     out = edit.edit_text(text, [SetOp(("data", "script"), "echo one\necho three\n")])
