@@ -17,8 +17,9 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY breakglass ./breakglass
+# With the `postgresql` extra, so replicas can share a PostgreSQL journal out of the box.
 RUN pip wheel --no-deps --wheel-dir /wheels . \
-    && pip wheel --wheel-dir /wheels /wheels/breakglass-*-py3-none-any.whl
+    && pip wheel --wheel-dir /wheels "$(ls /wheels/breakglass-*-py3-none-any.whl)[postgresql]"
 
 # sops: when a repository keeps its Secrets SOPS-encrypted for age recipients, the backfill
 # worker encrypts the Secret values it writes with it. Static (CGO_ENABLED=0), so the binary
@@ -52,8 +53,10 @@ RUN apt-get update \
 
 COPY --from=sops /go/bin/sops /usr/local/bin/sops
 
+# Unpinned on purpose: --no-index leaves exactly the wheels the builder resolved to choose from.
+# hadolint ignore=DL3013
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels /wheels/breakglass-*-py3-none-any.whl
+    pip install --no-index --find-links=/wheels "breakglass[postgresql]"
 
 USER 10001:10001
 WORKDIR /var/lib/breakglass

@@ -96,15 +96,16 @@ def test_final_stage_installs_exactly_the_built_wheel(wheel):
     installs = [r for r in runs if "pip install" in r]
     assert len(installs) == 1
     words = shlex.split(installs[0])
-    wheels = [w for w in words if w.endswith(".whl")]
-    assert len(wheels) == 1
-    pattern = Path(wheels[0]).name
-    assert fnmatch.fnmatch(wheel.name, pattern), (wheel.name, pattern)
-    assert "--no-index" in words  # only what the builder built, nothing fetched at install
+    # only what the builder built, nothing fetched at install: breakglass and its PostgreSQL
+    # driver come from the builder's wheel directory and nowhere else
+    assert "--no-index" in words and "--find-links=/wheels" in words
+    assert "breakglass[postgresql]" in words
     assert "--mount=type=bind,from=builder,source=/wheels,target=/wheels" in words
-    # ... and the builder builds it with the same command CI uses.
+    # ... and the builder builds that wheel with the same command CI uses, and its dependencies
     builder = " ".join(args for word, args in stages()[1] if word == "RUN")
     assert "pip wheel --no-deps --wheel-dir /wheels ." in builder
+    built = re.search(r'"\$\(ls (/wheels/[^)]+)\)\[postgresql\]"', builder)
+    assert built and fnmatch.fnmatch(wheel.name, Path(built.group(1)).name), builder
 
 
 def test_final_stage_runs_as_non_root_with_git_and_no_compilers():
