@@ -193,19 +193,8 @@ def decide(
             else:
                 old_s = prepared
         if too_deep is not None:
-            if (group, plural) == ("", "namespaces"):
-                namespace = ""
-            ref = model.ObjectRef(
-                group=group,
-                version=version,
-                resource=plural,
-                kind=kind,
-                namespace=namespace,
-                name=name,
-                subresource=subresource,
-            )
             return opaque_capture(
-                ref,
+                object_ref(group, version, plural, kind, namespace, name, subresource),
                 operation=operation,
                 actor=actor,
                 why=f"{too_deep} is nested more than {MAX_DEPTH} levels deep",
@@ -238,17 +227,7 @@ def decide(
             namespace = _object_namespace(new_s or old_s)
 
     classification = classify(before, after) if operation == "UPDATE" else "drift"
-    if (group, plural) == ("", "namespaces"):
-        namespace = ""  # the API server sets request.namespace to a Namespace's own name
-    ref = model.ObjectRef(
-        group=group,
-        version=version,
-        resource=plural,
-        kind=kind,
-        namespace=namespace,
-        name=name,
-        subresource=subresource,
-    )
+    ref = object_ref(group, version, plural, kind, namespace, name, subresource)
     return model.Capture(
         id=model.new_capture_id(now.timestamp()),
         cluster=policy.cluster,
@@ -264,6 +243,28 @@ def decide(
         request_uid=uid,
         classification=classification,
         labels=owner_hints(new_raw if new_raw is not None else old_raw),
+    )
+
+
+def object_ref(
+    group: str,
+    version: str,
+    plural: str,
+    kind: str,
+    namespace: str,
+    name: str,
+    subresource: str,
+) -> model.ObjectRef:
+    """The ``ObjectRef`` of a request; a Namespace is cluster-scoped, whatever the request says
+    (the API server sets ``request.namespace`` and ``objectRef.namespace`` to its own name)."""
+    return model.ObjectRef(
+        group=group,
+        version=version,
+        resource=plural,
+        kind=kind,
+        namespace="" if (group, plural) == ("", "namespaces") else namespace,
+        name=name,
+        subresource=subresource,
     )
 
 

@@ -25,6 +25,7 @@ from breakglass.capture.admission import (
     Skip,
     actor_from_user,
     classify,
+    object_ref,
     opaque_capture,
     owner_hints,
     parent_kind,
@@ -170,18 +171,9 @@ def decide(
         namespace = ""  # a Namespace is cluster-scoped, whatever objectRef says
     name = text(ref.get("name"), "objectRef.name")
     if too_deep is not None:
-        ref_out = model.ObjectRef(
-            group=group,
-            version=version,
-            resource=plural,
-            kind=kind,
-            namespace=namespace,
-            name=name,
-            subresource=subresource,
-        )
         return AuditCapture(
             opaque_capture(
-                ref_out,
+                object_ref(group, version, plural, kind, namespace, name, subresource),
                 operation=operation,
                 actor=actor,
                 why=too_deep,
@@ -223,15 +215,7 @@ def decide(
         source=model.Source.AUDIT,
         status=model.Status.CONFIRMED,
         operation=model.Operation(operation),
-        object=model.ObjectRef(
-            group=group,
-            version=version,
-            resource=plural,
-            kind=kind,
-            namespace=namespace,
-            name=name,
-            subresource=subresource,
-        ),
+        object=object_ref(group, version, plural, kind, namespace, name, subresource),
         actor=actor,
         delta=model.Delta(
             before=before,
