@@ -22,7 +22,9 @@ from tests.e2e.conftest import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CRDS = Path(__file__).parent / "manifests" / "cert-manager-crds.yaml"
-OVERLAYS = ["base", "overlays/self-signed", "overlays/read-secrets"]
+OVERLAYS = ["base", "overlays/self-signed", "overlays/read-secrets", "overlays/replicas"]
+# The overlays that run several replicas as a StatefulSet; the others, the base's Deployment.
+STATEFUL = {"overlays/replicas"}
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +85,21 @@ def test_overlay_is_accepted_by_the_api_server(cluster, cert_manager_crds, deplo
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
         "ConfigMap",
-        "PersistentVolumeClaim",
-        "Deployment",
         "Service",
         "PodDisruptionBudget",
         "NetworkPolicy",
         "ValidatingWebhookConfiguration",
     } <= kinds
+    # No namespaced Role: nothing to write (not even Leases; the journal elects the worker).
+    assert not {"Role", "RoleBinding"} & kinds
+    workload = "StatefulSet" if overlay in STATEFUL else "Deployment"
+    assert workload in kinds
+    if overlay in STATEFUL:
+        # One volume per replica from volumeClaimTemplates, none shared.
+        assert not {"Deployment", "PersistentVolumeClaim"} & kinds
+    else:
+        assert "PersistentVolumeClaim" in kinds
     if overlay == "overlays/self-signed":
         assert not {"Issuer", "Certificate"} & kinds
         assert "Secret" in kinds
@@ -125,7 +132,7 @@ def test_overlay_is_accepted_by_the_api_server(cluster, cert_manager_crds, deplo
     assert "would violate PodSecurity" not in applied.stderr, applied.stderr
     live = json.loads(
         cluster.kubectl(
-            "get", "deployment", "breakglass", "-n", "breakglass", "-o", "json", user="admin"
+            "get", workload.lower(), "breakglass", "-n", "breakglass", "-o", "json", user="admin"
         ).stdout
     )
     container = live["spec"]["template"]["spec"]["containers"][0]
@@ -202,3 +209,60 @@ def test_self_signed_overlay_carries_a_ca_that_signed_the_serving_cert(cluster, 
     assert {k: v for k, v in webhook.items() if k != "clientConfig"} == {
         k: v for k, v in base.items() if k != "clientConfig"
     }
+
+
+def test_replicas_overlay_runs_the_base_pod_as_a_statefulset(
+    cluster, cert_manager_crds, deploy_tree
+):
+    docs = render(cluster, deploy_tree / "overlays" / "replicas")
+    (statefulset,) = by_kind(docs, "StatefulSet")
+    (deployment,) = by_kind(render(cluster, deploy_tree / "base"), "Deployment")
+    assert statefulset["spec"]["replicas"] > 1
+    pod, base_pod = statefulset["spec"]["template"]["spec"], deployment["spec"]["template"]["spec"]
+
+    # The generated ConfigMap (its name carries a hash of the overlay's breakglass.yaml) is the
+    # one the pods mount, and it names a PostgreSQL journal.
+    (configmap,) = by_kind(docs, "ConfigMap")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == configmap["metadata"]["name"]
+    config = yaml.safe_load(configmap["data"]["breakglass.yaml"])
+    assert config["journal"].startswith("postgresql://")
+    # No shared state volume: each replica mounts its own claim.
+    assert "state" not in volumes
+    (template,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert template["metadata"]["name"] == "state"
+
+    # Everything else is the base's pod as kustomize renders it, image included.
+    def comparable(spec: dict[str, Any]) -> dict[str, Any]:
+        (container,) = spec["containers"]
+        return {
+            **{k: v for k, v in spec.items() if k not in ("affinity", "containers", "volumes")},
+            "container": {k: v for k, v in container.items() if k != "env"},
+            "volumes": [v for v in spec["volumes"] if v["name"] not in ("config", "state")],
+        }
+
+    assert comparable(pod) == comparable(base_pod)
+
+    # The webhook's Service selects these pods; the headless one governs the StatefulSet.
+    labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
+    hook = deploy_webhook(docs)["webhooks"][0]["clientConfig"]["service"]["name"]
+    assert services[hook]["spec"]["selector"].items() <= labels.items()
+    governing = services[statefulset["spec"]["serviceName"]]
+    assert governing["spec"]["clusterIP"] == "None"
+    assert governing["spec"]["selector"].items() <= labels.items()
+
+    # Applied over the base's PodDisruptionBudget (an upgrade from one replica), the live one
+    # keeps one replica up and no longer carries maxUnavailable.
+    (namespace,) = by_kind(docs, "Namespace")
+    cluster.kubectl("apply", "-f", "-", user="admin", stdin=json.dumps(namespace))
+    for source in (deploy_tree / "base", deploy_tree / "overlays" / "replicas"):
+        (pdb,) = by_kind(render(cluster, source), "PodDisruptionBudget")
+        cluster.kubectl("apply", "-f", "-", user="admin", stdin=json.dumps(pdb))
+    live = json.loads(
+        cluster.kubectl(
+            "get", "pdb", "breakglass", "-n", "breakglass", "-o", "json", user="admin"
+        ).stdout
+    )
+    assert live["spec"]["minAvailable"] == 1
+    assert "maxUnavailable" not in live["spec"]

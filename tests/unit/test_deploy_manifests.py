@@ -149,6 +149,188 @@ def test_in_cluster_config_is_valid(tmp_path):
     assert loaded.kube.mode == "in-cluster"
 
 
+REPLICAS = DEPLOY / "overlays" / "replicas"
+
+
+def kustomization(directory: Path) -> dict[str, Any]:
+    return yaml.safe_load((directory / "kustomization.yaml").read_text())
+
+
+def resources(directory: Path) -> list[dict[str, Any]]:
+    """The objects a kustomization lists as files of its own (not its bases)."""
+    return [
+        d
+        for entry in kustomization(directory)["resources"]
+        if (directory / entry).is_file()
+        for d in docs(directory / entry)
+    ]
+
+
+def key(doc: dict[str, Any]) -> tuple[str, str]:
+    return doc["kind"], doc["metadata"]["name"]
+
+
+def merged(into: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A strategic-merge patch made of maps only (``null`` removes a key)."""
+    out = dict(into)
+    for k, v in patch.items():
+        assert not isinstance(v, list), "lists merge by kind-specific keys: not modelled here"
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merged(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def render_replicas() -> dict[tuple[str, str], dict[str, Any]]:
+    """The replicas overlay's objects by (kind, name), as kustomize builds them, for the features
+    the overlay uses; anything else fails here rather than being misread. Names are the
+    unhashed ones. tests/e2e/test_deploy.py renders it with kubectl's kustomize."""
+    kust = kustomization(REPLICAS)
+    # The rest (namespace, labels, images) changes nothing these tests look at.
+    modelled = {"resources", "configMapGenerator", "patches", "namespace", "labels", "images"}
+    assert set(kust) - {"apiVersion", "kind"} <= modelled
+    assert kust["resources"][0] == "../../base"
+    objects = {key(d): d for d in resources(BASE)}
+    for generator in kustomization(BASE)["configMapGenerator"]:
+        objects["ConfigMap", generator["name"]] = {
+            "kind": "ConfigMap",
+            "metadata": {"name": generator["name"]},
+            "data": {f: (BASE / f).read_text() for f in generator["files"]},
+        }
+    for doc in resources(REPLICAS):
+        assert key(doc) not in objects, key(doc)
+        objects[key(doc)] = doc
+    for generator in kust["configMapGenerator"]:
+        assert generator["behavior"] == "replace" and ("ConfigMap", generator["name"]) in objects
+        objects["ConfigMap", generator["name"]]["data"] = {
+            f: (REPLICAS / f).read_text() for f in generator["files"]
+        }
+    for entry in kust["patches"]:
+        patch = yaml.safe_load(entry["patch"])
+        if isinstance(patch, list):  # JSON 6902: appending to a list is all the overlay does
+            target = objects[entry["target"]["kind"], entry["target"]["name"]]
+            for op in patch:
+                assert op["op"] == "add" and op["path"].endswith("/-"), op
+                *parents, leaf = op["path"].strip("/").split("/")[:-1]
+                node = target
+                for part in parents:
+                    node = node[part]
+                node[leaf] = [*node[leaf], op["value"]]
+        elif patch.pop("$patch", None) == "delete":
+            del objects[key(patch)]
+        else:
+            objects[key(patch)] = merged(objects[key(patch)], patch)
+    return objects
+
+
+def test_replicas_overlay_runs_a_statefulset_with_a_volume_per_replica():
+    objects = render_replicas()
+    kinds = {kind for kind, _ in objects}
+    assert "Deployment" not in kinds and "PersistentVolumeClaim" not in kinds
+    statefulset = objects["StatefulSet", "breakglass"]
+    spec = statefulset["spec"]
+    assert spec["replicas"] == 3
+    assert spec["podManagementPolicy"] == "Parallel"
+    assert spec["updateStrategy"]["type"] == "RollingUpdate"
+    # Each replica's own claim for state_dir: its audit log chain survives a reschedule, and a
+    # scale-down keeps it.
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "state"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
+    pod = spec["template"]["spec"]
+    assert "state" not in {v["name"] for v in pod["volumes"]}
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config = yaml.safe_load(objects["ConfigMap", "breakglass-config"]["data"]["breakglass.yaml"])
+    assert mounts["state"] == config["state_dir"]
+    assert config["audit_log"]["dir"].startswith(config["state_dir"] + "/")
+    # Spread over nodes where possible, never refused for want of one.
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    labels = spec["template"]["metadata"]["labels"]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= labels.items()
+    assert spec["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_replicas_pod_is_the_base_pod():
+    (deployment,) = docs(BASE / "deployment.yaml")
+    statefulset = render_replicas()["StatefulSet", "breakglass"]
+    base, pod = deployment["spec"]["template"], statefulset["spec"]["template"]
+    assert pod["metadata"] == base["metadata"]
+    assert pod["spec"]["securityContext"] == base["spec"]["securityContext"]
+    assert {
+        k: v for k, v in pod["spec"].items() if k not in ("affinity", "volumes", "containers")
+    } == {k: v for k, v in base["spec"].items() if k not in ("volumes", "containers")}
+    assert pod["spec"]["volumes"] == [v for v in base["spec"]["volumes"] if v["name"] != "state"]
+    (container,), (base_container,) = pod["spec"]["containers"], base["spec"]["containers"]
+    assert {k: v for k, v in container.items() if k != "env"} == {
+        k: v for k, v in base_container.items() if k != "env"
+    }
+    assert container["env"][: len(base_container["env"])] == base_container["env"]
+    # The same image: the base's images entry does not reach the overlay's own objects.
+    assert kustomization(REPLICAS)["images"] == kustomization(BASE)["images"]
+
+
+def test_replicas_take_the_journal_password_salt_and_key_from_the_secret():
+    objects = render_replicas()
+    (container,) = objects["StatefulSet", "breakglass"]["spec"]["template"]["spec"]["containers"]
+    assert container["envFrom"] == [{"secretRef": {"name": "breakglass-secrets"}}]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BREAKGLASS_JOURNAL_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "breakglass-secrets", "key": "journal-password", "optional": False}
+    }
+    # Shared by every replica, and required: a replica without them would make up its own.
+    for name in ("BREAKGLASS_REDACTION_SALT", "BREAKGLASS_AUDIT_LOG_KEY"):
+        assert env[name]["valueFrom"] == {
+            "secretKeyRef": {"name": "breakglass-secrets", "key": name, "optional": False}
+        }
+    # The names are the ones the settings read.
+    data = yaml.safe_load(objects["ConfigMap", "breakglass-config"]["data"]["breakglass.yaml"])
+    assert data["redaction"]["salt_env"] == "BREAKGLASS_REDACTION_SALT"
+    assert data["audit_log"]["key_env"] == "BREAKGLASS_AUDIT_LOG_KEY"
+
+
+def test_replicas_config_is_the_base_config_with_a_postgresql_journal(tmp_path):
+    base = yaml.safe_load((BASE / "breakglass.yaml").read_text())
+    data = yaml.safe_load((REPLICAS / "breakglass.yaml").read_text())
+    assert {k: v for k, v in data.items() if k != "journal"} == {
+        k: v for k, v in base.items() if k != "journal"
+    }, "deploy/overlays/replicas/breakglass.yaml is a copy of the base's but for `journal`"
+    for name in ("cert_file", "key_file"):
+        (tmp_path / name).write_text("x")
+        data["tls"][name] = str(tmp_path / name)
+    loaded = settings.from_mapping(
+        data, source="deploy/overlays/replicas/breakglass.yaml", base=tmp_path
+    )
+    assert loaded.journal_url == "postgresql://breakglass@postgresql.breakglass.svc:5432/breakglass"
+    assert loaded.journal_password_env == "BREAKGLASS_JOURNAL_PASSWORD"
+    # The NetworkPolicy lets the replicas reach the server's port.
+    policy = render_replicas()["NetworkPolicy", "breakglass"]
+    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
+    assert 5432 in ports
+
+
+def test_replicas_keep_one_up_behind_the_webhook_service():
+    objects = render_replicas()
+    labels = objects["StatefulSet", "breakglass"]["spec"]["template"]["metadata"]["labels"]
+    pdb = objects["PodDisruptionBudget", "breakglass"]["spec"]
+    assert pdb["minAvailable"] == 1 and "maxUnavailable" not in pdb
+    assert pdb["selector"]["matchLabels"].items() <= labels.items()
+    hook = yaml.safe_load((BASE / "webhook.yaml").read_text())
+    name = hook["webhooks"][0]["clientConfig"]["service"]["name"]
+    assert objects["Service", name]["spec"]["selector"].items() <= labels.items()
+    governing = objects["Service", objects["StatefulSet", "breakglass"]["spec"]["serviceName"]]
+    assert governing["spec"]["clusterIP"] == "None"
+    assert governing["spec"]["selector"].items() <= labels.items()
+
+
 def test_self_signed_writes_the_key_only_readable_by_its_owner(tmp_path):
     out = tmp_path / "generated"
     breakglass("manifests", "self-signed", "--namespace", "ops", "--out", str(out))
