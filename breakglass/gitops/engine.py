@@ -3,7 +3,8 @@
 This is the orchestration the ``backfill`` command and the worker share.  It validates the
 input, computes the human's delta without server noise, refuses what must not be written
 (Secret values), locates the owning manifest (plain, kustomize, a kustomize generator or
-Helm), routes each change to the file that holds it and edits those files as text.  It
+Helm), routes each change to the file that holds it and edits those files as text (a
+``.json`` file as data, re-serialised in its own layout by ``jsonfile``).  It
 writes nothing: the result is a value — ``Changed`` (new contents per path, ``None`` for a
 deleted file), ``NoChange`` (Git already says this) or ``CannotExpress`` (why, and the delta
 to show a human) — and the caller decides what to do with it.  Only reading goes through the
@@ -27,6 +28,7 @@ from breakglass.gitops import (
     generators,
     helm,
     index,
+    jsonfile,
     kustomize,
     locate,
     roundtrip,
@@ -197,7 +199,7 @@ def backfill(
         return CannotExpress(refused.reason, shown, tuple(ctx.notes))
     except edit.EditError as exc:
         return CannotExpress(f"the file could not be edited safely: {exc}", shown, tuple(ctx.notes))
-    except roundtrip.YamlError as exc:
+    except (roundtrip.YamlError, jsonfile.JsonError) as exc:
         return CannotExpress(f"a file could not be read: {exc}", shown, tuple(ctx.notes))
     except sops.Refused as refused:
         return CannotExpress(refused.reason, shown, tuple(ctx.notes))
@@ -326,21 +328,48 @@ def _apply(ctx: _Context, ops: Mapping[kustomize.Target, list[Op]]) -> dict[str,
     out: dict[str, str | None] = {}
     for path, per_chunk in sorted(by_file.items()):
         original = ctx.read(path)
-        chunks = [c.text for c in roundtrip.split_documents(original)]
-        for (number, inner), chunk_ops in sorted(per_chunk.items(), key=lambda kv: kv[0][0]):
-            if number >= len(chunks):
-                raise _Refused(f"{path}: document {number} disappeared while editing")
-            chunks[number] = _edit_chunk(chunks[number], inner, chunk_ops, path)
-        text = "".join(chunks)
+        if jsonfile.is_json(path):
+            text = _apply_json(ctx, path, original, per_chunk)
+        else:
+            chunks = [c.text for c in roundtrip.split_documents(original)]
+            for (number, inner), chunk_ops in sorted(per_chunk.items(), key=lambda kv: kv[0][0]):
+                if number >= len(chunks):
+                    raise _Refused(f"{path}: document {number} disappeared while editing")
+                chunks[number] = _edit_chunk(chunks[number], inner, chunk_ops, path)
+            text = "".join(chunks)
         if text != original:
             out[path] = text
     return out
+
+
+def _apply_json(
+    ctx: _Context, path: str, original: str, per_chunk: dict[tuple[int, edit.Path | None], list[Op]]
+) -> str:
+    """A JSON file with the operations of its documents applied, in the file's own layout."""
+    by_doc: dict[int, list[Op]] = {}
+    for (number, inner), chunk_ops in sorted(per_chunk.items(), key=lambda kv: kv[0][0]):
+        doc_ops = chunk_ops
+        if inner is not None:
+            embedded = _embedded_edit(jsonfile.document(original, number), inner, chunk_ops, path)
+            doc_ops = [embedded] if embedded is not None else []
+        by_doc.setdefault(number, []).extend(doc_ops)
+    edited = jsonfile.edit_documents(original, by_doc, path=path)
+    if edited.note:
+        ctx.notes.append(edited.note)
+    return edited.text
 
 
 def _edit_chunk(text: str, inner: edit.Path | None, ops: list[Op], path: str) -> str:
     if inner is None:
         return edit.edit_text(text, ops)
     data = roundtrip.to_plain(roundtrip.parse_chunk(text))
+    embedded = _embedded_edit(data, inner, ops, path)
+    return text if embedded is None else edit.edit_text(text, [embedded])
+
+
+def _embedded_edit(data: JSON, inner: edit.Path, ops: list[Op], path: str) -> SetOp | None:
+    """The operation that writes ``ops`` into the YAML string at ``inner`` of a document
+    (an inline patch, a values string); ``None`` when the string already says this."""
     found, embedded = edit.plain_get(data, inner)
     if not found or not isinstance(embedded, str):
         raise _Refused(f"{path}: {edit.format_path(inner)} is not a YAML string")
@@ -348,14 +377,16 @@ def _edit_chunk(text: str, inner: edit.Path | None, ops: list[Op], path: str) ->
     if len(parts) != 1:
         raise _Refused(f"{path}: {edit.format_path(inner)} holds several documents")
     new_inner = edit.edit_text(embedded, ops)
-    if new_inner == embedded:
-        return text
-    return edit.edit_text(text, [SetOp(inner, new_inner)])
+    return None if new_inner == embedded else SetOp(inner, new_inner)
 
 
 def _load_doc(ctx: _Context, doc: index.DocRef) -> dict[str, JSON]:
-    chunks = roundtrip.split_documents(ctx.read(doc.path))
-    data = roundtrip.to_plain(roundtrip.parse_chunk(chunks[doc.chunk].text))
+    text = ctx.read(doc.path)
+    if jsonfile.is_json(doc.path):
+        data = jsonfile.document(text, doc.chunk)
+    else:
+        chunks = roundtrip.split_documents(text)
+        data = roundtrip.to_plain(roundtrip.parse_chunk(chunks[doc.chunk].text))
     return data if isinstance(data, dict) else {}
 
 
@@ -372,6 +403,11 @@ def _update_encrypted(
         raise _Refused(
             f"{doc.path} is SOPS-encrypted; breakglass re-encrypts Secrets only, and editing "
             "the file in place would break its MAC"
+        )
+    if jsonfile.is_json(doc.path):
+        raise _Refused(
+            f"{doc.path} is a SOPS-encrypted JSON file; breakglass rebuilds and encrypts "
+            "Secrets in YAML files only"
         )
     if ctx.secrets is None:
         raise _Refused(
@@ -567,10 +603,16 @@ def _delete(ctx: _Context, wanted: locate.Wanted, shown: str) -> Result:
         )
         return _finish(ctx, routing)
     text = ctx.read(doc.path)
-    chunks = [c.text for c in roundtrip.split_documents(text)]
     others = [d for d in ctx.idx.files[doc.path].docs if d.chunk != doc.chunk]
     files: dict[str, str | None] = {}
-    if others:
+    if others and jsonfile.is_json(doc.path):
+        edited = jsonfile.remove_document(text, doc.chunk, path=doc.path)
+        files[doc.path] = edited.text
+        if edited.note:
+            ctx.notes.append(edited.note)
+        ctx.notes.append(f"removed the list item at {doc.path}:{doc.line}")
+    elif others:
+        chunks = [c.text for c in roundtrip.split_documents(text)]
         chunks[doc.chunk] = ""  # its own text, including the separator line that opened it
         files[doc.path] = "".join(chunks)
         ctx.notes.append(f"removed the document at {doc.path}:{doc.line}")
@@ -636,11 +678,17 @@ def _create(ctx: _Context, wanted: locate.Wanted, obj: dict[str, JSON], shown: s
     meta = content.setdefault("metadata", {})
     if sum(1 for p in siblings if p.doc.namespace) * 2 < len(siblings):
         meta.pop("namespace", None)
-    style = _sibling_style(ctx, siblings)
-    if keys:
-        text = _new_encrypted_secret(ctx, path, content, style)
+    if jsonfile.is_json(path):
+        if keys:
+            raise _Refused(
+                f"Secret {wanted.name} would be written to {path}, next to JSON siblings, and "
+                "breakglass writes SOPS-encrypted Secrets as YAML files only"
+            )
+        text = jsonfile.render_new(content, _sibling_layout(ctx, siblings))
+    elif keys:
+        text = _new_encrypted_secret(ctx, path, content, _sibling_style(ctx, siblings))
     else:
-        text = roundtrip.render_document(content, style)
+        text = roundtrip.render_document(content, _sibling_style(ctx, siblings))
     files: dict[str, str | None] = {path: text}
     kust = ctx.tree.kustomizations.get(directory)
     if kust is not None:
@@ -746,12 +794,25 @@ def _file_name(
 
 def _sibling_style(ctx: _Context, siblings: list[kustomize.Placement]) -> roundtrip.Style:
     for placement in siblings:
+        if jsonfile.is_json(placement.doc.path):
+            continue
         try:
             chunks = roundtrip.split_documents(ctx.read(placement.doc.path))
             return roundtrip.detect_style(roundtrip.parse_chunk(chunks[placement.doc.chunk].text))
         except (OSError, roundtrip.YamlError, IndexError):
             continue
     return roundtrip.Style()
+
+
+def _sibling_layout(ctx: _Context, siblings: list[kustomize.Placement]) -> jsonfile.Layout:
+    """The layout of the first JSON sibling, for a new JSON file next to it."""
+    for placement in siblings:
+        if jsonfile.is_json(placement.doc.path):
+            try:
+                return jsonfile.detect_layout(ctx.read(placement.doc.path))
+            except OSError:
+                continue
+    return jsonfile.Layout()
 
 
 def _check_new_path(ctx: _Context, path: str) -> None:

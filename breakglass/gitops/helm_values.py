@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from breakglass.gitops import edit, index, kustomize, roundtrip
+from breakglass.gitops import edit, index, jsonfile, kustomize, roundtrip
 from breakglass.gitops.edit import Path
 
 JSON = Any
@@ -164,8 +164,11 @@ def file_layer(ctx: Context, path: str, label: str, *, missing: str | None) -> L
 def document(read: kustomize.Loader, doc: index.DocRef) -> dict[str, JSON]:
     """The plain data of an indexed document (empty when it cannot be read any more)."""
     try:
-        chunks = roundtrip.split_documents(read(doc.path))
-        data = index.load_plain(doc.path, chunks[doc.chunk].text)
+        text = read(doc.path)
+        if jsonfile.is_json(doc.path):
+            data = [jsonfile.document(text, doc.chunk)]
+        else:
+            data = index.load_plain(doc.path, roundtrip.split_documents(text)[doc.chunk].text)
     except (OSError, ValueError, IndexError, roundtrip.YamlError):
         return {}
     return data[0] if data and isinstance(data[0], dict) else {}

@@ -10,6 +10,11 @@ Reading the checkout is careful about hostile content: symlinks are never follow
 repository, files above a size cap are skipped with a note, and a file that is not valid YAML
 is reported with its line while the search goes on.  Files containing Go templates (Helm
 chart sources) and YAML that is not a Kubernetes object are skipped silently.
+
+``.json`` files are indexed too (``jsonfile``): one object per file, or the items of a
+``List``.  One that does not name ``apiVersion`` and ``kind`` (``package.json``, a dashboard)
+is skipped without being parsed; one that does but is not valid JSON is reported with its
+line and column.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any, Final
 
 import yaml
 
-from breakglass.gitops import roundtrip
+from breakglass.gitops import jsonfile, roundtrip
 from breakglass.gitops.roundtrip import YamlError
 
 __all__ = ["DocRef", "FileEntry", "Index", "YamlError", "index_text", "load_plain"]
@@ -36,7 +41,9 @@ MAX_FILE_BYTES: Final = 2 * 1024 * 1024
 #: The file names kustomize looks for in a directory.
 KUSTOMIZATION_NAMES: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
-_SUFFIXES: Final = (".yaml", ".yml")
+_SUFFIXES: Final = (".yaml", ".yml", jsonfile.SUFFIX)
+#: How much of an oversized ``.json`` file is read to tell whether it may be a manifest.
+_JSON_SNIFF_BYTES: Final = 64 * 1024
 _SKIP_DIRS: Final = frozenset({".git", "node_modules", "vendor"})
 
 try:  # the C parser is much faster; the pure one is the same grammar
@@ -89,6 +96,8 @@ def is_kustomization(path: str) -> bool:
 
 def index_text(path: str, text: str) -> tuple[tuple[DocRef, ...], tuple[str, ...]]:
     """The Kubernetes documents of one file, and problems worth reporting (``path:line: …``)."""
+    if jsonfile.is_json(path):
+        return _index_json(path, text)
     if "{{" in text and "}}" in text:
         return (), ()
     docs: list[DocRef] = []
@@ -111,7 +120,40 @@ def index_text(path: str, text: str) -> tuple[tuple[DocRef, ...], tuple[str, ...
     return tuple(docs), tuple(problems)
 
 
+def _index_json(path: str, text: str) -> tuple[tuple[DocRef, ...], tuple[str, ...]]:
+    """The objects of a ``.json`` file; a broken one is reported only if it names
+    ``apiVersion`` and ``kind`` and is not a Go template."""
+    if not jsonfile.looks_like_manifest(text):
+        return (), ()
+    try:
+        found = jsonfile.documents(text)
+    except jsonfile.JsonError as exc:
+        if "{{" in text and "}}" in text:
+            return (), ()
+        return (), (f"{path}:{exc.line or 1}:{exc.column or 1}: invalid JSON: {exc}",)
+    docs: list[DocRef] = []
+    for doc in found:
+        identity = _identity(doc.data)
+        if identity is not None:
+            docs.append(DocRef(path, doc.chunk, doc.line, *identity))
+    return tuple(docs), ()
+
+
 def _doc_ref(path: str, number: int, chunk: roundtrip.Chunk, data: JSON) -> DocRef | None:
+    identity = _identity(data)
+    if identity is None:
+        return None
+    line = chunk.line
+    for offset, text in enumerate(chunk.text.splitlines()):
+        stripped = text.strip()
+        if stripped and not stripped.startswith(("#", "---", "%")):
+            line = chunk.line + offset
+            break
+    return DocRef(path, number, line + 1, *identity)
+
+
+def _identity(data: JSON) -> tuple[str, str, str, str | None] | None:
+    """``(apiVersion, kind, name, namespace)`` of a document naming a Kubernetes object."""
     if not isinstance(data, dict):
         return None
     api_version, kind, meta = data.get("apiVersion"), data.get("kind"), data.get("metadata")
@@ -120,21 +162,7 @@ def _doc_ref(path: str, number: int, chunk: roundtrip.Chunk, data: JSON) -> DocR
     name, namespace = meta.get("name"), meta.get("namespace")
     if not isinstance(name, str) or not name:
         return None
-    line = chunk.line
-    for offset, text in enumerate(chunk.text.splitlines()):
-        stripped = text.strip()
-        if stripped and not stripped.startswith(("#", "---", "%")):
-            line = chunk.line + offset
-            break
-    return DocRef(
-        path=path,
-        chunk=number,
-        line=line + 1,
-        api_version=api_version,
-        kind=kind,
-        name=name,
-        namespace=namespace if isinstance(namespace, str) and namespace else None,
-    )
+    return api_version, kind, name, namespace if isinstance(namespace, str) and namespace else None
 
 
 @dataclass
@@ -359,6 +387,8 @@ class Index:
         kustomization = is_kustomization(rel)
         base = FileEntry(rel, info.st_mtime_ns, info.st_size, kustomization=kustomization)
         if info.st_size > self.max_file_bytes:
+            if jsonfile.is_json(rel) and not self._may_be_manifest(rel):
+                return FileEntry(rel, info.st_mtime_ns, info.st_size)
             note = f"{rel}: skipped, {info.st_size} bytes is above the {self.max_file_bytes} cap"
             return FileEntry(rel, info.st_mtime_ns, info.st_size, problems=(note,))
         try:
@@ -369,6 +399,16 @@ class Index:
             return base
         docs, problems = index_text(rel, text)
         return FileEntry(rel, info.st_mtime_ns, info.st_size, docs=docs, problems=problems)
+
+    def _may_be_manifest(self, rel: str) -> bool:
+        """Whether the start of an oversized ``.json`` file names ``apiVersion`` and ``kind``
+        (a large ``package-lock.json`` or dashboard is not worth a note)."""
+        try:
+            with open(self.root / rel, "rb") as handle:
+                start = handle.read(_JSON_SNIFF_BYTES).decode("utf-8", errors="replace")
+        except OSError:
+            return True
+        return jsonfile.looks_like_manifest(start)
 
     def _add(self, entry: FileEntry) -> None:
         self.files[entry.path] = entry
