@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from breakglass.gitops import edit, roundtrip, sops
@@ -215,7 +215,6 @@ def test_secrets_never_print_their_values() -> None:
     assert "aHVudGVy" not in repr(secrets) and "password" in repr(secrets)
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     values=st.dictionaries(
         st.from_regex(r"[A-Za-z0-9_.-]{1,20}", fullmatch=True), st.text(max_size=40), max_size=6
