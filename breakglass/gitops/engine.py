@@ -434,7 +434,8 @@ def _update_encrypted(
     text = _encrypt(ctx, doc.path, plain.text, values)
     ctx.notes.append(
         f"{doc.path} is SOPS-encrypted: encrypted it again with {rule.describe()}; every "
-        "value has new ciphertext, because breakglass cannot decrypt the old one"
+        "value has new ciphertext, because breakglass cannot decrypt the old one. To review, "
+        f"compare `sops -d {doc.path}` on this branch and on the base branch"
     )
     if plain.dropped_comments:
         ctx.notes.append(

@@ -133,7 +133,9 @@ def test_a_changed_value_is_written_encrypted_and_decrypts_to_git_plus_the_chang
     report = json.loads(out)
     assert report["changed"] == ["shop/db-secret.yaml"]
     assert any(
-        "encrypted it again with creation rule 1 of .sops.yaml" in n for n in report["notes"]
+        "encrypted it again with creation rule 1 of .sops.yaml" in n
+        and "`sops -d shop/db-secret.yaml`" in n
+        for n in report["notes"]
     )
     after = snapshot(repo)
     assert {k for k in after if after[k] != before.get(k)} == {"shop/db-secret.yaml"}
