@@ -191,10 +191,12 @@ def backfill(
     shown = _show_delta(kind, group, before, after)
     try:
         if old is not None and new is not None:
-            return _update(ctx, wanted, live, stripped_old or {}, before, after, shown)
-        if new is None:
-            return _delete(ctx, wanted, shown)
-        return _create(ctx, wanted, stripped_new or {}, shown)
+            result = _update(ctx, wanted, live, stripped_old or {}, before, after, shown)
+        elif new is None:
+            result = _delete(ctx, wanted, shown)
+        else:
+            result = _create(ctx, wanted, stripped_new or {}, shown)
+        return _keep_line_breaks(ctx, result)
     except _Refused as refused:
         return CannotExpress(refused.reason, shown, tuple(ctx.notes))
     except edit.EditError as exc:
@@ -203,6 +205,28 @@ def backfill(
         return CannotExpress(f"a file could not be read: {exc}", shown, tuple(ctx.notes))
     except sops.Refused as refused:
         return CannotExpress(refused.reason, shown, tuple(ctx.notes))
+
+
+def _keep_line_breaks(ctx: _Context, result: Result) -> Result:
+    r"""``result`` with each changed file that Git stores with ``\r\n`` line breaks written
+    back with them: files are read, parsed and edited as ``\n`` text, and a file whose every
+    line changed would make an unreviewable diff."""
+    if not isinstance(result, Changed):
+        return result
+    files: dict[str, str | None] = {}
+    for path, text in result.files.items():
+        if text is not None and "\r\n" not in text and _crlf(ctx, path):
+            text = text.replace("\n", "\r\n")
+        files[path] = text
+    return Changed(files, result.notes)
+
+
+def _crlf(ctx: _Context, path: str) -> bool:
+    try:
+        raw = ctx.idx.read_exact(path)
+    except (OSError, UnicodeDecodeError):  # a new file, or one the engine did not read
+        return False
+    return "\r\n" in raw and raw.count("\r\n") == raw.count("\n")
 
 
 def _is_secret(group: str, kind: str) -> bool:
