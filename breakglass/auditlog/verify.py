@@ -48,6 +48,7 @@ class Report:
     problems: tuple[Problem, ...]
     head: ChainHead
     files: tuple[Path, ...]
+    anchored: tuple[ChainHead, ...] = ()  # the anchors this chain holds, MAC for MAC
 
     @property
     def ok(self) -> bool:
@@ -146,4 +147,5 @@ def verify(paths: Sequence[Path], *, key: bytes, anchors: Sequence[ChainHead] = 
         problems=tuple(problems),
         head=ChainHead(last_seq, last_mac),
         files=tuple(files),
+        anchored=tuple(a for a in anchors if seen.get(a.seq) == a.mac),
     )

@@ -51,6 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     check.add_argument("--key-file", metavar="FILE", type=Path, help="file holding the key")
     check.add_argument(
+        "--each",
+        action="store_true",
+        help="verify every PATH as a chain of its own (one per replica's audit directory); "
+        "each --anchor must be in one of them",
+    )
+    check.add_argument(
         "--anchor",
         action="append",
         default=[],
@@ -108,6 +114,8 @@ def _verify(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"--anchor: {exc}") from None
     key = _key(args, loaded)
+    if args.each:
+        return _verify_each(paths, key, anchors)
     report = verify.verify(paths, key=key.secret, anchors=anchors)
     if not report.files:
         raise InputError(
@@ -121,6 +129,27 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"hint: every MAC fails; is {key.source} the key that wrote this log?")
     print(f"head: {report.head}  ({len(report.files)} file(s))")
     return 0 if report.ok else 1
+
+
+def _verify_each(paths: Sequence[Path], key: keys.Key, anchors: Sequence[ChainHead]) -> int:
+    """One chain per path (several replicas each keep their own); an anchor may be in any."""
+    ok = True
+    found: set[ChainHead] = set()
+    for path in paths:
+        report = verify.verify([path], key=key.secret, anchors=anchors)
+        if not report.files:
+            raise InputError(f"no audit log files (audit-YYYYMMDD-NNNN.jsonl) in {path}")
+        chain_problems = [p for p in report.problems if not p.message.startswith("anchor ")]
+        print(f"{path}: {report.summary()}, head {report.head} ({len(report.files)} file(s))")
+        for problem in chain_problems:
+            print(f"  {problem}")
+        ok = ok and not chain_problems and report.total == report.valid
+        found.update(report.anchored)
+    for anchor in anchors:
+        if anchor not in found:
+            print(f"anchor {anchor} is in none of these chains")
+            ok = False
+    return 0 if ok else 1
 
 
 def _printable(value: Any) -> str:

@@ -216,3 +216,32 @@ def test_audit_help_has_examples():
         out = cli(*args)
         assert out.returncode == 0
     assert "example" in cli("--help").stdout
+
+
+async def test_cli_verify_each_checks_one_chain_per_replica(tmp_path, clock, make_event):
+    replicas = []
+    for name in ("replica-0", "replica-1"):
+        log = AuditLog(tmp_path / name, key=KEY, clock=clock)
+        await log.open()
+        try:
+            replicas.append((tmp_path / name, await fill(log, 4, make_event)))
+        finally:
+            await log.close()
+    env = {"BREAKGLASS_AUDIT_LOG_KEY": KEY.decode()}
+    dirs = [str(d) for d, _ in replicas]
+    merged = cli("verify", *dirs, env=env)
+    assert merged.returncode == 1  # two chains read as one: seq restarts at 1
+    head_of_1 = f"4:{replicas[1][1][-1]['mac']}"
+    each = cli("verify", "--each", *dirs, "--anchor", head_of_1, env=env)
+    assert each.returncode == 0, each.stdout + each.stderr
+    assert each.stdout.splitlines() == [
+        f"{d}: 4/4 records valid, head 4:{records[-1]['mac']} (1 file(s))"
+        for d, records in replicas
+    ]
+    path, lines = lines_of(replicas[0][0])
+    del lines[1]
+    path.write_bytes(b"".join(lines))
+    broken = cli("verify", "--each", *dirs, "--anchor", "4:" + "0" * 64, env=env)
+    assert broken.returncode == 1
+    assert "  INVALID: sequence gap (expected 2, found 3)" in broken.stdout
+    assert f"anchor 4:{'0' * 64} is in none of these chains" in broken.stdout
