@@ -71,7 +71,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     where = show.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", metavar="FILE", help="settings file (uses audit_log.dir)")
-    where.add_argument("--dir", metavar="DIR", type=Path, help="the audit log directory")
+    where.add_argument(
+        "--dir",
+        metavar="DIR",
+        type=Path,
+        action="append",
+        help="an audit log directory; repeat it to merge several replicas' logs by time",
+    )
     show.add_argument("--user", help="who acted (or impersonated); '*' globs allowed")
     show.add_argument("--namespace", help="namespace of the object; '*' globs allowed")
     show.add_argument("--kind", help="kind of the object (case-insensitive)")
@@ -235,9 +241,10 @@ def to_csv(found: Sequence[dict[str, Any]]) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    directory = settings.load(args.config).audit_log.dir if args.config else args.dir
-    if not directory.is_dir():
-        raise InputError(f"no audit log directory {directory}")
+    directories = [settings.load(args.config).audit_log.dir] if args.config else args.dir
+    for directory in directories:
+        if not directory.is_dir():
+            raise InputError(f"no audit log directory {directory}")
     now = model.utcnow()
     where = query.Filter(
         user=args.user,
@@ -250,7 +257,9 @@ def _show(args: argparse.Namespace) -> int:
         capture_id=args.capture,
     )
     reading = query.Reading()
-    found = query.select([directory], where, reading)
+    found = [r for d in directories for r in query.select([d], where, reading)]
+    if len(directories) > 1:  # several chains (one per replica): one list, by time
+        found.sort(key=lambda record: str(record.get("time", "")))
     if args.format == "json":
         json.dump(found, sys.stdout, indent=2, ensure_ascii=False)
         print()

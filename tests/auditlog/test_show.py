@@ -95,3 +95,24 @@ def test_bad_time_is_an_input_error(log_dir, capsys):
     log_dir.mkdir()
     assert cli.main(["audit", "show", "--dir", str(log_dir), "--since", "last tuesday"]) == 2
     assert "cannot read time" in capsys.readouterr().err
+
+
+async def test_several_replicas_logs_merge_by_time(tmp_path, clock, policy, now, capsys):
+    dirs = [tmp_path / "replica-0", tmp_path / "replica-1"]
+    logs = [AuditLog(d, key=KEY, clock=clock) for d in dirs]
+    for log in logs:
+        await log.open()
+    users = [p.ALICE, p.BOB, p.ALICE]
+    for n, user in enumerate(users):  # alternate replicas, one day apart
+        await logs[n % 2].append(
+            from_capture(capture_of(policy, now, user=user), EventType.CAPTURE)
+        )
+        clock.advance(days=1)
+    for log in logs:
+        await log.close()
+    capsys.readouterr()  # what the logs printed while writing
+    args = ["--dir", str(dirs[1]), "--dir", str(dirs[0]), "--format", "json"]
+    found = json.loads(show(capsys, *args))
+    assert [r["time"][:10] for r in found] == ["2026-11-26", "2026-11-27", "2026-11-28"]
+    assert [r["actor"]["user"] for r in found] == ["alice", "bob", "alice"]
+    assert [r["seq"] for r in found] == [1, 1, 2]
