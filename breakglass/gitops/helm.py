@@ -181,8 +181,9 @@ def route(
                 note = f"{note}; also read by {others}, where a higher place overrides {key}"
             assert layer.target is not None
             routing.add(layer.target, _prefixed(layer.prefix, value_op))
-            if note not in routing.notes:
-                routing.notes.append(note)
+            for said in (note, layer.remark):
+                if said is not None and said not in routing.notes:
+                    routing.notes.append(said)
     reasons = list(refused)
     if unmapped:
         reasons.append(

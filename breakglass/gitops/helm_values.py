@@ -8,7 +8,9 @@ as ``Layer``s, in the order Helm merges them:
   ``helm.valueFiles`` in order (relative to the chart, or ``$ref/…`` for the ``ref`` source of a
   multi-source Application), then ``helm.valuesObject`` — or the ``helm.values`` string, which
   Argo CD ignores when ``valuesObject`` is set — and ``helm.parameters`` on top;
-- Flux: ``spec.valuesFrom`` in order (a ConfigMap manifest's data key, or the file a kustomize
+- Flux: the values of a chart from a ``GitRepository`` whose chart directory is in this
+  checkout (its ``values.yaml``, or ``spec.chart.spec.valuesFiles`` in order instead of it),
+  ``spec.valuesFrom`` in order (a ConfigMap manifest's data key, or the file a kustomize
   ``configMapGenerator`` reads; ``helm_valuesfrom`` finds them), then ``spec.values``.
 
 A layer is readable (its values are known) or not, and writable (it names the document, and
@@ -21,6 +23,7 @@ callable it is given and never writes.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import posixpath
 import re
 from collections.abc import Iterable
@@ -41,7 +44,8 @@ class Layer:
 
     ``values`` is ``None`` when the place cannot be read; ``target`` is ``None`` when it must
     not be written, and ``blocked`` then says why.  ``only`` limits an unreadable layer to the
-    one values path it can set (a ``targetPath`` entry or an Argo CD parameter).
+    one values path it can set (a ``targetPath`` entry or an Argo CD parameter).  ``remark`` is
+    a note to give when a change is written here.
     """
 
     label: str
@@ -50,6 +54,7 @@ class Layer:
     prefix: Path = ()  # where the values mapping sits inside the target document
     blocked: str | None = None
     only: Path | None = None
+    remark: str | None = None  # said when a change is written to this layer
 
     def may_set(self, path: Path) -> bool:
         """Whether this layer sets ``path`` (or might, when it cannot be read)."""
@@ -187,8 +192,18 @@ def chart_dir(read: kustomize.Loader, source: dict[str, JSON]) -> str | None:
     path = source.get("path")
     if not isinstance(path, str) or source.get("chart"):
         return None
-    directory = posixpath.normpath(path.strip("/") or ".")
-    directory = "" if directory == "." else directory
+    return _chart_in_checkout(read, path)
+
+
+def _source_path(path: str) -> str:
+    """A path relative to the root of a source, normalised (``""`` for the root itself)."""
+    normal = posixpath.normpath(path.strip().strip("/") or ".")
+    return "" if normal == "." else normal
+
+
+def _chart_in_checkout(read: kustomize.Loader, path: str) -> str | None:
+    """``path`` normalised, when it is a chart directory (it has a ``Chart.yaml``) here."""
+    directory = _source_path(path)
     if directory.startswith(".."):
         return None
     try:
@@ -295,3 +310,94 @@ def _value_file(
         out.notes.append(f"{path} (valueFiles[{position}]) is missing; skipped, as Argo CD does")
     else:
         out.layers.append(layer)
+
+
+# --------------------------------------------------------------------------------------------
+# Flux: a chart from a GitRepository
+
+
+def flux_chart_layers(ctx: Context, doc: index.DocRef, spec: dict[str, JSON]) -> Sources:
+    """The lowest layers of the HelmRelease ``doc`` (``spec`` is its spec) when its chart comes
+    from a ``GitRepository``: the chart's ``values.yaml`` — or, when ``valuesFiles`` (or the
+    older ``valuesFile``) are given, those files in order instead of it, as source-controller
+    packages them.  Paths are relative to the root of the source.
+
+    The GitRepository object is in the cluster, not in the checkout, so it is taken to be this
+    repository when the chart directory is here (a note says so); when it is not, one layer
+    that cannot be read stands for the chart's values.  Any other source gives no layers.
+    """
+    out = Sources()
+    template = mapping(mapping(spec.get("chart")).get("spec"))
+    ref = mapping(template.get("sourceRef"))
+    chart = template.get("chart")
+    if ref.get("kind") != "GitRepository" or not isinstance(chart, str) or not chart.strip():
+        return out
+    namespace = ref.get("namespace") or doc.namespace
+    source = f"GitRepository {namespace + '/' if namespace else ''}{ref.get('name') or '?'}"
+    directory = _chart_in_checkout(ctx.read, chart)
+    if directory is None:
+        out.layers.append(
+            Layer(
+                f"the values of chart {chart} ({source})",
+                None,
+                blocked=f"{_source_path(chart) or '.'} is not a chart directory of this "
+                f"checkout (no Chart.yaml), so {source} is not taken to be this repository",
+            )
+        )
+        return out
+    out.notes.append(
+        f"chart {chart} is read from {directory or '.'} in this repository: {source} is taken "
+        "to be this repository, whose own URL the engine does not know"
+    )
+    remark = None
+    if template.get("reconcileStrategy") != "Revision":
+        chart_yaml = posixpath.join(directory, "Chart.yaml")
+        remark = (
+            "spec.chart.spec.reconcileStrategy is ChartVersion (the default): Flux packages "
+            f"{directory or 'the chart'} with its values files again only when the version in "
+            f"{chart_yaml} changes; bump it, or use reconcileStrategy: Revision, for this edit "
+            "to reach the release"
+        )
+    entries: list[tuple[str, str]] = []
+    single = template.get("valuesFile")
+    if isinstance(single, str) and single.strip():
+        entries.append(("valuesFile", single))
+    files = template.get("valuesFiles")
+    for position, entry in enumerate(files if isinstance(files, list) else []):
+        if isinstance(entry, str) and entry.strip():
+            entries.append((f"valuesFiles[{position}]", entry))
+    default = posixpath.join(directory, "values.yaml")
+    if not entries:
+        layer = file_layer(ctx, default, f"{default} (the chart's values.yaml)", missing=None)
+        if layer is not None:
+            out.layers.append(_remarked(layer, remark))
+        return out
+    ignore_missing = template.get("ignoreMissingValuesFiles") is True
+    paths: list[str] = []
+    for where, entry in entries:
+        path = _source_path(entry)
+        paths.append(path)
+        missing = None
+        if not ignore_missing:
+            missing = f"{path} is not in this repository (and ignoreMissingValuesFiles is not set)"
+        layer = file_layer(ctx, path, f"{path} ({where})", missing=missing)
+        if layer is None:
+            out.notes.append(f"{path} ({where}) is missing; skipped, as Flux does")
+        else:
+            out.layers.append(_remarked(layer, remark))
+    if default not in paths and _exists(ctx, default):
+        out.notes.append(
+            f"{default} is not read: Flux uses valuesFiles instead of the chart's values.yaml"
+        )
+    return out
+
+
+def _remarked(layer: Layer, remark: str | None) -> Layer:
+    return layer if layer.target is None else dataclasses.replace(layer, remark=remark)
+
+
+def _exists(ctx: Context, path: str) -> bool:
+    try:
+        return _read_file(ctx, path) is not None
+    except (OSError, ValueError):
+        return False

@@ -27,10 +27,11 @@ _DEFAULT_VALUES_KEY: Final = "values.yaml"
 
 
 def flux_layers(ctx: Context, doc: index.DocRef, data: dict[str, JSON]) -> Sources:
-    """The layers of the HelmRelease ``doc`` holding ``data``: ``spec.valuesFrom`` in order,
-    then ``spec.values``."""
-    out = Sources()
+    """The layers of the HelmRelease ``doc`` holding ``data``: the values of a chart kept in
+    this repository (``helm_values.flux_chart_layers``), ``spec.valuesFrom`` in order, then
+    ``spec.values``."""
     spec = helm_values.mapping(data.get("spec"))
+    out = helm_values.flux_chart_layers(ctx, doc, spec)
     entries = spec.get("valuesFrom")
     for position, entry in enumerate(entries if isinstance(entries, list) else []):
         if isinstance(entry, dict):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from breakglass.gitops import engine, helm_values, index
+from breakglass.gitops import engine, helm, helm_values, index, kustomize
 
 JSON = Any
 
@@ -377,6 +377,150 @@ def test_a_target_path_that_cannot_matter_does_not_block(
     result = run(repo, *scaled(3, flux=True))
     assert isinstance(result, engine.Changed)
     assert list(result.files) == [changed]
+
+
+# --------------------------------------------------------------------------------------------
+# Flux: a chart from a GitRepository
+
+
+def git_release(chart_spec: str = "", rest: str = "") -> str:
+    """A HelmRelease ``web`` whose chart ``./charts/web`` comes from a GitRepository."""
+    return (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\n"
+        "kind: HelmRelease\n"
+        "metadata:\n"
+        "  name: web\n"
+        "  namespace: shop\n"
+        "spec:\n"
+        "  chart:\n"
+        "    spec:\n"
+        "      chart: ./charts/web\n"
+        "      reconcileStrategy: Revision\n"
+        "      sourceRef:\n"
+        "        kind: GitRepository\n"
+        "        name: gitops\n"
+        "        namespace: flux-system\n" + chart_spec + rest
+    )
+
+
+def flux_labels(repo: Path) -> list[str]:
+    idx = index.Index.build(repo)
+    ctx = helm_values.Context(idx.read, idx, kustomize.Tree.build(idx))
+    (release,) = list(helm.all_releases(idx, idx.read))
+    return [layer.label for layer in helm.layers_of(release, ctx).layers]
+
+
+def test_flux_layers_run_from_the_chart_to_spec_values(make_repo: Any) -> None:
+    rest = "  valuesFrom:\n  - kind: ConfigMap\n    name: web-values\n  values:\n    a: 1\n"
+    repo = make_repo(
+        {
+            "charts/web/Chart.yaml": CHART,
+            "charts/web/values.yaml": "replicaCount: 1\n",
+            "app/helmrelease.yaml": git_release(rest=rest),
+            "app/values.yaml": CONFIGMAP,
+        }
+    )
+    assert flux_labels(repo) == [
+        "charts/web/values.yaml (the chart's values.yaml)",
+        "ConfigMap web-values (app/values.yaml data.values.yaml, valuesFrom[0])",
+        "app/helmrelease.yaml spec.values",
+    ]
+
+
+def test_values_files_replace_the_charts_values_in_order(make_repo: Any) -> None:
+    files = (
+        "      valuesFile: charts/web/values-base.yaml\n"
+        "      valuesFiles:\n      - ./envs/prod/web.yaml\n      - /envs/prod/web-sale.yaml\n"
+    )
+    repo = make_repo(
+        {
+            "charts/web/Chart.yaml": CHART,
+            "charts/web/values.yaml": "replicaCount: 1\n",
+            "charts/web/values-base.yaml": "replicaCount: 1\n",
+            "envs/prod/web.yaml": "replicaCount: 2\n",
+            "envs/prod/web-sale.yaml": "image:\n  tag: '1.4.2'\n",
+            "app/helmrelease.yaml": git_release(files),
+        }
+    )
+    assert flux_labels(repo) == [
+        "charts/web/values-base.yaml (valuesFile)",
+        "envs/prod/web.yaml (valuesFiles[0])",
+        "envs/prod/web-sale.yaml (valuesFiles[1])",
+        "app/helmrelease.yaml spec.values",
+    ]
+    result = run(repo, *scaled(3, flux=True))
+    assert isinstance(result, engine.Changed)
+    assert result.files == {"envs/prod/web.yaml": "replicaCount: 3\n"}
+    assert any("charts/web/values.yaml is not read" in note for note in result.notes)
+
+
+def test_a_key_only_the_replaced_values_yaml_sets_is_not_in_effect(make_repo: Any) -> None:
+    repo = make_repo(
+        {
+            "charts/web/Chart.yaml": CHART,
+            "charts/web/values.yaml": "replicaCount: 2\n",
+            "envs/prod/web.yaml": "image:\n  tag: '1.4.2'\n",
+            "app/helmrelease.yaml": git_release("      valuesFiles:\n      - envs/prod/web.yaml\n"),
+        }
+    )
+    result = run(repo, *scaled(3, flux=True))
+    assert isinstance(result, engine.CannotExpress)
+    assert "no known values key with the live value: spec.replicas" in result.reason
+
+
+def test_a_missing_values_file_of_a_flux_chart(make_repo: Any) -> None:
+    files = "      valuesFiles:\n      - charts/web/values.yaml\n      - envs/prod/web.yaml\n"
+    tree = {
+        "charts/web/Chart.yaml": CHART,
+        "charts/web/values.yaml": "replicaCount: 2\n",
+        "app/helmrelease.yaml": git_release(files),
+    }
+    refused = run(make_repo(tree), *scaled(3, flux=True))
+    assert isinstance(refused, engine.CannotExpress)
+    assert "envs/prod/web.yaml (valuesFiles[1]) ranks above it" in refused.reason
+    assert "ignoreMissingValuesFiles is not set" in refused.reason
+    tree["app/helmrelease.yaml"] = git_release(files + "      ignoreMissingValuesFiles: true\n")
+    changed = run(make_repo(tree), *scaled(3, flux=True))
+    assert isinstance(changed, engine.Changed)
+    assert changed.files == {"charts/web/values.yaml": "replicaCount: 3\n"}
+    assert any("is missing; skipped, as Flux does" in note for note in changed.notes)
+
+
+def test_a_chart_from_a_helm_repository_adds_no_layer(make_repo: Any) -> None:
+    release = git_release().replace("kind: GitRepository", "kind: HelmRepository")
+    release = release.replace("chart: ./charts/web", "chart: web")
+    repo = make_repo(
+        {
+            "charts/web/Chart.yaml": CHART,
+            "charts/web/values.yaml": "replicaCount: 2\n",
+            "app/helmrelease.yaml": release,
+        }
+    )
+    assert flux_labels(repo) == ["app/helmrelease.yaml spec.values"]
+
+
+def test_a_chart_path_outside_the_source_is_not_read(make_repo: Any) -> None:
+    release = git_release().replace("chart: ./charts/web", "chart: ../charts/web")
+    repo = make_repo({"charts/web/Chart.yaml": CHART, "app/helmrelease.yaml": release})
+    labels = flux_labels(repo)
+    assert labels[0] == "the values of chart ../charts/web (GitRepository flux-system/gitops)"
+
+
+def test_a_chart_dir_also_read_by_an_application_that_overrides_the_key(make_repo: Any) -> None:
+    repo = make_repo(
+        {
+            "charts/web/Chart.yaml": CHART,
+            "charts/web/values.yaml": "replicaCount: 2\n",
+            "app/helmrelease.yaml": git_release(),
+            "argocd/web-staging.yaml": application("valuesObject:\n  replicaCount: 1").replace(
+                "name: web\n", "name: web-staging\n"
+            ),
+        }
+    )
+    result = run(repo, *scaled(3, flux=True))
+    assert isinstance(result, engine.Changed)
+    assert result.files == {"charts/web/values.yaml": "replicaCount: 3\n"}
+    assert any("also read by Application argocd/web-staging" in n for n in result.notes)
 
 
 # --------------------------------------------------------------------------------------------
