@@ -120,17 +120,22 @@ class Tree:
         out: list[tuple[str, ...]] = []
         for chain in found:
             for pos, directory in enumerate(chain):
-                if index.under(directory, subpath) and self._may_start(chain, pos, target):
+                if index.under(directory, subpath) and self.may_start(chain, pos, target):
                     if chain[pos:] not in out:
                         out.append(chain[pos:])
                     break
         return out
 
-    def _may_start(self, chain: tuple[str, ...], pos: int, target: str) -> bool:
-        directory = chain[pos]
-        if directory not in self.component_dirs:
+    def may_start(self, chain: tuple[str, ...], pos: int, target: str) -> bool:
+        """Whether ``chain[pos]`` includes the rest of the chain (it is not a component that
+        only transforms it)."""
+        if chain[pos] not in self.component_dirs:
             return True
-        return self.includes(directory, chain[pos + 1] if pos + 1 < len(chain) else target)
+        included = target
+        for step in range(len(chain) - 1, pos - 1, -1):
+            if self.includes(chain[step], included):
+                included = chain[step]
+        return included == chain[pos]
 
     def includes(self, directory: str, target: str) -> bool:
         """Whether the kustomization in ``directory`` lists ``target`` (resource, base or
