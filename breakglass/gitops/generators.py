@@ -138,7 +138,9 @@ def _chains(tree: kustomize.Tree, directory: str, subpath: str) -> list[tuple[st
     out: list[tuple[str, ...]] = []
     for chain in full:
         for pos, step in enumerate(chain):
-            if index.under(step, subpath):
+            if index.under(step, subpath) and (
+                pos == len(chain) - 1 or tree.may_start(chain[:-1], pos, directory)
+            ):
                 if chain[pos:] not in out:
                     out.append(chain[pos:])
                 break

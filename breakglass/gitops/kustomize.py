@@ -52,6 +52,7 @@ class Kustomization:
     name_prefix: str
     name_suffix: str
     patches: tuple[PatchRef, ...]
+    components: tuple[str, ...] = ()  # directories listed in ``components:``, in order
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,10 @@ class Tree:
     kustomizations: dict[str, Kustomization] = field(default_factory=dict)
     included_by: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: (kustomization, what it includes) -> the components whose transformers reach it
+    _over: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    #: directories some kustomization lists in ``components:``
+    component_dirs: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, idx: index.Index) -> Tree:
@@ -93,6 +98,7 @@ class Tree:
         for directory, kust in tree.kustomizations.items():
             for target in kust.resources:
                 tree.included_by.setdefault(target, []).append(directory)
+            tree.component_dirs.update(kust.components)
         return tree
 
     def chains(self, target: str, subpath: str = "") -> list[tuple[str, ...]]:
@@ -101,6 +107,11 @@ class Tree:
         With ``subpath``, each chain starts at its outermost kustomization inside ``subpath``
         (the application there is what renders the object); chains never entering
         ``subpath`` are dropped.
+
+        A chain also holds the components whose transformers reach ``target`` (see
+        ``components_over``), each right after the kustomization that lists it, so reading a
+        chain from the end gives the order kustomize transforms the object in.  A component
+        never starts a chain: it does not include what follows it.
         """
         found: list[tuple[str, ...]] = []
         self._up(target, (), found, set())
@@ -109,11 +120,68 @@ class Tree:
         out: list[tuple[str, ...]] = []
         for chain in found:
             for pos, directory in enumerate(chain):
-                if index.under(directory, subpath):
+                if index.under(directory, subpath) and self.may_start(chain, pos, target):
                     if chain[pos:] not in out:
                         out.append(chain[pos:])
                     break
         return out
+
+    def may_start(self, chain: tuple[str, ...], pos: int, target: str) -> bool:
+        """Whether ``chain[pos]`` includes the rest of the chain (it is not a component that
+        only transforms it)."""
+        if chain[pos] not in self.component_dirs:
+            return True
+        included = target
+        for step in range(len(chain) - 1, pos - 1, -1):
+            if self.includes(chain[step], included):
+                included = chain[step]
+        return included == chain[pos]
+
+    def includes(self, directory: str, target: str) -> bool:
+        """Whether the kustomization in ``directory`` lists ``target`` (resource, base or
+        component)."""
+        kust = self.kustomizations.get(directory)
+        return kust is not None and target in kust.resources
+
+    def components_over(self, parent: str, child: str) -> tuple[str, ...]:
+        """The components of ``parent`` that transform what ``child`` brings into it, as chain
+        levels (outermost first).
+
+        kustomize builds a kustomization as: its resources, then each component in turn (the
+        component adds its own resources and generated objects, then runs its transformers
+        over everything accumulated so far), then its own generators and transformers.  So
+        every component reaches the kustomization's resources, and a component reaches what
+        an earlier component added, not what a later one adds.  A component's own components
+        run inside it, before its transformers.
+        """
+        kust = self.kustomizations[parent]
+        if not kust.components:
+            return ()
+        key = (parent, child)
+        levels = self._over.get(key)
+        if levels is None:
+            listed = kust.components
+            later = listed[listed.index(child) + 1 :] if child in listed else listed
+            inner_first: list[str] = []
+            for component in later:
+                self._component_levels(component, inner_first, (parent,))
+            levels = self._over[key] = tuple(reversed(inner_first))
+        return levels
+
+    def _component_levels(self, component: str, out: list[str], seen: tuple[str, ...]) -> None:
+        if component in seen or component not in self.kustomizations:
+            return
+        for inner in self.kustomizations[component].components:
+            self._component_levels(inner, out, (*seen, component))
+        out.append(component)
+
+    def is_component(self, directory: str) -> bool:
+        """Whether ``directory`` holds a kustomize ``Component`` (by kind, or by being listed
+        in some kustomization's ``components:``)."""
+        kust = self.kustomizations.get(directory)
+        if kust is None:
+            return False
+        return directory in self.component_dirs or kust.data.get("kind") == "Component"
 
     def _up(
         self, target: str, tail: tuple[str, ...], out: list[tuple[str, ...]], visiting: set[str]
@@ -127,7 +195,8 @@ class Tree:
             if parent in visiting or len(out) >= _MAX_CHAINS:
                 continue
             visiting.add(parent)
-            self._up(parent, (parent, *tail), out, visiting)
+            over = self.components_over(parent, target)
+            self._up(parent, (parent, *over, *tail), out, visiting)
             visiting.discard(parent)
 
     def is_shared(self, target: str) -> bool:
@@ -173,8 +242,11 @@ def _parse(
     tree: Tree,
 ) -> Kustomization:  # fmt: skip
     resources: list[str] = []
-    for entry in [*_as_list(data.get("resources")), *_as_list(data.get("bases")),
-                  *_as_list(data.get("components"))]:  # fmt: skip
+    components: list[str] = []
+    listed = [*_as_list(data.get("resources")), *_as_list(data.get("bases"))]
+    first_component = len(listed)
+    listed += _as_list(data.get("components"))
+    for position, entry in enumerate(listed):
         if not isinstance(entry, str) or _REMOTE.match(entry):
             continue
         target = posixpath.normpath(posixpath.join(directory, entry))
@@ -184,6 +256,8 @@ def _parse(
         target = "" if target == "." else target
         if target in by_dir or target in idx.files:
             resources.append(target)
+            if position >= first_component and target in by_dir and target not in components:
+                components.append(target)
     patches: list[PatchRef] = []
     for fieldname in ("patches", "patchesStrategicMerge", "patchesJson6902"):
         for position, entry in enumerate(_as_list(data.get(fieldname))):
@@ -204,6 +278,7 @@ def _parse(
         name_prefix=text("namePrefix"),
         name_suffix=text("nameSuffix"),
         patches=tuple(patches),
+        components=tuple(components),
     )
 
 
@@ -340,6 +415,7 @@ def route(
     root = chain[0]
     root_shared = tree.is_shared(root)
     overlay_ops: list[Op] = []
+    reasons: list[str] = []
     for op in ops:
         if _route_image(op, placement, tree, base, routing, root_shared):
             continue
@@ -349,24 +425,46 @@ def route(
             continue
         if routing.cannot:
             return routing
-        if _route_patch(op, patch_docs, base, routing, tree):
+        if _route_patch(op, patch_docs, base, routing, tree, reasons):
+            if len(reasons) > len(overlay_ops):
+                overlay_ops.append(op)
             continue
         if not base_shared:
             routing.add(doc_target, op)
         else:
             overlay_ops.append(op)
+            reasons.append(_shared_doc_reason(placement, tree))
     if routing.cannot:
         return routing
     if overlay_ops:
+        why = "; ".join(dict.fromkeys(r for r in reasons if r)) or None
         if root_shared:
             routing.cannot = (
-                f"{doc.path} is shared by several overlays and so is {root}; "
-                "there is no overlay of this object only to put the change in"
-            )
+                f"{why}, and so is {root}"
+                if why
+                else f"{doc.path} is shared by several overlays and so is {root}"
+            ) + "; there is no overlay of this object only to put the change in"
             return routing
         style = _style_of(read, tree.kustomizations[root].path)
-        _new_overlay_patch(placement, stages, overlay_ops, tree, patch_docs, routing, style)
+        _new_overlay_patch(
+            placement, stages, overlay_ops, tree, patch_docs, routing, style, why=why
+        )
     return routing
+
+
+def _shared_doc_reason(placement: Placement, tree: Tree) -> str:
+    """Why a change to a shared document goes to the overlay ("" for a shared base, which
+    the overlay note already states)."""
+    path = placement.doc.path
+    for directory in reversed(placement.chain):
+        if tree.includes(directory, path):
+            if tree.is_component(directory):
+                return (
+                    f"{path} belongs to the component {directory}, which several "
+                    "kustomizations include"
+                )
+            break
+    return ""
 
 
 def _style_of(read: Loader, path: str) -> roundtrip.Style:
@@ -577,11 +675,17 @@ def _pointer_to_path(pointer: str, base: JSON) -> Path | None:
 
 
 def _route_patch(
-    op: Op, patch_docs: list[_PatchDoc], base: dict[str, JSON], routing: Routing, tree: Tree
-) -> bool:
+    op: Op, patch_docs: list[_PatchDoc], base: dict[str, JSON], routing: Routing, tree: Tree,
+    overlay: list[str],
+) -> bool:  # fmt: skip
+    """Route ``op`` to the patch that sets its field (``True``), refusing a patch of a shared
+    kustomization.  A patch of a shared component is overridden instead: the reason goes to
+    ``overlay`` and the caller writes the operation into an overlay patch, which kustomize
+    applies after every component of the overlay."""
     for patch in patch_docs:
         owner = posixpath.dirname(patch.ref.kustomization)
         shared = tree.is_shared(owner)
+        overridden = shared and tree.is_component(owner)
         target = (
             Target(patch.ref.file, patch.chunk)
             if patch.ref.file
@@ -596,6 +700,8 @@ def _route_patch(
                     continue
                 if op.path[: len(pointer_path)] != pointer_path:
                     continue
+                if overridden:
+                    return _defer_to_overlay(op, patch, owner, overlay)
                 if shared:
                     routing.cannot = (
                         f"the field is set by a patch in shared {patch.ref.kustomization}"
@@ -610,12 +716,23 @@ def _route_patch(
             found, _ = edit.plain_get(patch.data, op.path)
         if not found:
             continue
+        if overridden:
+            return _defer_to_overlay(op, patch, owner, overlay)
         if shared:
             routing.cannot = f"the field is set by a patch in shared {patch.ref.kustomization}"
             return True
         routing.add(target, op)
         return True
     return False
+
+
+def _defer_to_overlay(op: Op, patch: _PatchDoc, owner: str, overlay: list[str]) -> bool:
+    where = patch.ref.file or f"an inline patch of {patch.ref.kustomization}"
+    overlay.append(
+        f"{edit.format_path(op.path)} is set by {where} in the component {owner}, which "
+        "several kustomizations include"
+    )
+    return True
 
 
 def _inline_path(ref: PatchRef) -> Path:
@@ -627,7 +744,10 @@ def _inline_path(ref: PatchRef) -> Path:
 def _new_overlay_patch(
     placement: Placement, stages: list[list[str]], ops: list[Op], tree: Tree,
     patch_docs: list[_PatchDoc], routing: Routing, style: roundtrip.Style,
+    *, why: str | None = None,
 ) -> None:  # fmt: skip
+    """Write ``ops`` into the root overlay's strategic-merge patch for the object (a new file
+    when it has none); ``why`` replaces the default reason in the note."""
     root = placement.chain[0]
     kust = tree.kustomizations[root]
     for patch in patch_docs:
@@ -635,7 +755,8 @@ def _new_overlay_patch(
             target = Target(patch.ref.file, patch.chunk)
             for op in ops:
                 routing.add(target, op)
-            routing.notes.append(f"added the change to the overlay patch {patch.ref.file}")
+            lead = f"{why}; " if why else ""
+            routing.notes.append(f"{lead}added the change to the overlay patch {patch.ref.file}")
             return
     name = stages[0][-1]
     doc = placement.doc
@@ -660,10 +781,8 @@ def _new_overlay_patch(
         routing.add(target, edit.AddItemOp(("patchesStrategicMerge",), entry))
     else:
         routing.add(target, SetOp(("patches",), [{"path": entry}]))
-    routing.notes.append(
-        f"{placement.doc.path} is shared with other overlays; wrote the change as a "
-        f"strategic-merge patch {file} in {root}"
-    )
+    reason = why or f"{placement.doc.path} is shared with other overlays"
+    routing.notes.append(f"{reason}; wrote the change as a strategic-merge patch {file} in {root}")
 
 
 def _as_patch_op(op: Op) -> Op:
