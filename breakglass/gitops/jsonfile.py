@@ -57,7 +57,7 @@ SUFFIX: Final = ".json"
 _BOM: Final = "\ufeff"
 _SPACE: Final = " \t\n\r"
 _SKIP: Final = re.compile(r"[ \t\n\r]*")
-#: A ``\uXXXX`` escape of a character outside ASCII (what ``ensure_ascii`` writes).
+#: A ``\u`` escape (four hex digits) of a character outside ASCII (what ``ensure_ascii`` writes).
 _ESCAPED_NON_ASCII: Final = re.compile(
     r"\\u(?:00[89a-fA-F][0-9a-fA-F]|0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{3})"
 )
@@ -228,7 +228,7 @@ class Layout:
     indent: int | str | None = 2  # spaces per level, "\t", or None for one line
     item_sep: str = ","
     key_sep: str = ": "
-    ascii: bool = False  # non-ASCII characters written as \uXXXX escapes
+    ascii: bool = False  # non-ASCII characters written as \u escapes (four hex digits)
     html: bool = False  # <, > and & written as \u003c, \u003e, \u0026 (Go's encoding/json)
     head: str = ""  # what comes before the value: a byte-order mark, blank lines
     tail: str = "\n"  # what follows the value: the final newline, or nothing
