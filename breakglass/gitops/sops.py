@@ -273,6 +273,7 @@ def secret_plaintext(
     cleaned, dropped = _ENCRYPTED_COMMENT_LINE.subn("", text)
     ops: list[Op] = [RemoveOp(("sops",))]
     expected: dict[str, dict[str, str]] = {}
+    placed: set[str] = set()  # keys the file already has, kept or removed
     for section in SECRET_FIELDS:
         entries = document.get(section)
         if entries is None:
@@ -282,6 +283,7 @@ def secret_plaintext(
         expected[section] = {}
         for key, old in entries.items():
             key = str(key)
+            placed.add(key)
             value = values.get(key)
             if value is None:
                 ops.append(RemoveOp((section, key)))
@@ -300,9 +302,6 @@ def secret_plaintext(
             cleaned, swapped = _swap_token(cleaned, old, value)
             if not swapped:
                 ops.append(SetOp((section, key), value))
-    placed = {key for entries in expected.values() for key in entries} | {
-        str(op.path[1]) for op in ops if isinstance(op, RemoveOp) and len(op.path) == 2
-    }
     only_string_data = "stringData" in document and "data" not in document
     for key in sorted(set(values) - placed):
         readable = _text(values[key]) if only_string_data else None
