@@ -84,22 +84,28 @@ def engine_inputs(capture: model.Capture) -> tuple[Any, Any]:
     return d.before, d.after
 
 
-def with_owner_hints(obj: Any, hints: Mapping[str, str]) -> Any:
+def with_owner_hints(obj: Any, hints: Mapping[str, str], *, other: Any = None) -> Any:
     """``obj`` with the capture's owner labels and annotations back in its metadata.
 
     A sparse delta leaves out labels nobody changed, but the engine finds the Helm release
     that renders an object by them (``helm.toolkit.fluxcd.io/name``,
-    ``meta.helm.sh/release-name``).  Values the delta carries win, so the change is kept, and
-    both sides get the same hints, so they add no change of their own.
+    ``meta.helm.sh/release-name``).  The hints are taken from the *new* object, so a key the
+    delta mentions on either side (``obj`` or ``other``, the opposite side) is never put back:
+    a label the engineer added would otherwise appear on the old side too, and the change
+    would vanish.  Both sides get the same hints, so they add no change of their own.
     """
     if not isinstance(obj, dict) or not hints:
         return obj
     meta = dict(obj.get("metadata") or {})
+    other_meta = (other.get("metadata") if isinstance(other, dict) else None) or {}
     for section, keys in (
         ("labels", [k for k in hints if k not in OWNER_ANNOTATIONS]),
         ("annotations", [k for k in hints if k in OWNER_ANNOTATIONS]),
     ):
         current = meta.get(section)
+        theirs = other_meta.get(section) if isinstance(other_meta, dict) else None
+        touched = set(current or {}) | set(theirs if isinstance(theirs, dict) else {})
+        keys = [k for k in keys if k not in touched]
         if keys and (current is None or isinstance(current, dict)):
             meta[section] = {**{k: hints[k] for k in keys}, **(current or {})}
     return {**obj, "metadata": meta}
@@ -468,19 +474,10 @@ class Worker:
                     target = repos.from_flux(owner, source)
                     if target is not None:
                         return target
-        rules = [
-            repos.RepoRule(
-                url=r.url,
-                branch=r.branch,
-                path=r.path,
-                namespaces=r.namespaces,
-                labels=dict(r.labels),
-                forge=r.forge,
-            )
-            for r in self.settings.repos
-        ]
         return repos.from_rules(
-            rules, namespace=capture.object.namespace, labels=metadata["labels"]
+            repos.rules_from(self.settings.repos),
+            namespace=capture.object.namespace,
+            labels=metadata["labels"],
         )
 
     def _forge_for(self, target: repos.RepoTarget) -> ForgeSettings:
@@ -606,8 +603,8 @@ class Worker:
                 result = await asyncio.to_thread(
                     engine.backfill,
                     idx,
-                    with_owner_hints(old, capture.labels),
-                    with_owner_hints(new, capture.labels),
+                    with_owner_hints(old, capture.labels, other=new),
+                    with_owner_hints(new, capture.labels, other=old),
                     subpath=target.path,
                     secrets=secrets,
                 )

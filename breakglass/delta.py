@@ -316,40 +316,67 @@ def _key_first(key: str, item: dict[str, JSON]) -> dict[str, JSON]:
 
 
 def changed_paths(before: Mapping[str, JSON], after: Mapping[str, JSON]) -> list[str]:
-    """Dotted paths of the leaves a sparse pair changes, for summaries and log lines.
+    """Dotted paths of what a sparse pair changes, for summaries and log lines.
 
-    List items are shown by merge key: ``spec.template.spec.containers[name=app].image``.
-    An item named on both sides with nothing else on one side is context, not a change.
+    The two sides are walked together.  List items are shown by merge key:
+    ``spec.template.spec.containers[name=app].image``.  An item only one side has was added or
+    removed whole, so it is named by its key alone (``…env[name=DEBUG]``), not by its fields,
+    which would read as a change of a field of an item that stays.  An item both sides name
+    with nothing else on either side is context, not a change.
     """
     paths: set[str] = set()
-    bare: list[set[str]] = []
-    for side in (_strip_identity(before), _strip_identity(after)):
-        side_bare: set[str] = set()
-        for key, value in side.items():
-            _collect_paths(str(key), value, paths, side_bare)
-        bare.append(side_bare)
-    for label in bare[0] ^ bare[1]:
-        if not any(p.startswith(label) for p in paths):
-            paths.add(label)
+    _walk_pair("", _strip_identity(before), _strip_identity(after), paths)
     return sorted(paths)
 
 
-def _collect_paths(prefix: str, value: JSON, out: set[str], bare: set[str]) -> None:
-    if isinstance(value, dict) and value:
-        for key, sub in value.items():
-            _collect_paths(f"{prefix}.{key}", sub, out, bare)
+_ABSENT: Final = object()
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _walk_pair(prefix: str, old: Any, new: Any, out: set[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            _walk_pair(_join(prefix, str(key)), old.get(key, _ABSENT), new.get(key, _ABSENT), out)
         return
-    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+    if old == new:
+        return  # context, e.g. a merge key both sides carry
+    for side in (old, new):
+        if side is not _ABSENT and not isinstance(side, list | dict):
+            out.add(prefix)  # a scalar on either side: this field itself changed
+            return
+    lists = [s for s in (old, new) if isinstance(s, list)]
+    if lists and all(s is _ABSENT or isinstance(s, list) for s in (old, new)):
         field = prefix.rsplit(".", 1)[-1]
-        key = merge_key(field, value)
-        if key is not None:
-            for item in value:
-                rest = {k: v for k, v in item.items() if k != key}
+        items = [i for s in lists for i in s]
+        keys = [merge_key(field, s) for s in lists if s]
+        key = keys[0] if keys and all(k == keys[0] for k in keys) else None
+        if key is not None and all(isinstance(i, dict) and key in i for i in items):
+            olds = {_hashable(i[key]): i for i in (old if isinstance(old, list) else [])}
+            news = {_hashable(i[key]): i for i in (new if isinstance(new, list) else [])}
+            for ident in list(olds) + [k for k in news if k not in olds]:
+                o, n = olds.get(ident), news.get(ident)
+                item = o if o is not None else n
+                assert item is not None
                 label = f"{prefix}[{key}={item[key]}]"
-                if rest:
-                    _collect_paths(label, rest, out, bare)
-                else:
-                    bare.add(label)
+                if o is None or n is None:
+                    out.add(label)
+                    continue
+                _walk_pair(
+                    label,
+                    {k: v for k, v in o.items() if k != key},
+                    {k: v for k, v in n.items() if k != key},
+                    out,
+                )
+            return
+    if old is _ABSENT or new is _ABSENT:
+        present = new if old is _ABSENT else old
+        if isinstance(present, dict) and present:
+            for key, sub in present.items():
+                pair = (sub, _ABSENT) if new is _ABSENT else (_ABSENT, sub)
+                _walk_pair(_join(prefix, str(key)), *pair, out)
             return
     out.add(prefix)
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from breakglass.settings import RepoRuleSettings
 
 ARGO_TRACKING = "argocd.argoproj.io/tracking-id"
 ARGO_INSTANCE = "app.kubernetes.io/instance"
@@ -154,6 +157,21 @@ def from_flux(owner: Mapping[str, Any], source: Mapping[str, Any]) -> RepoTarget
     )
 
 
+def rules_from(entries: Sequence[RepoRuleSettings]) -> tuple[RepoRule, ...]:
+    """The ``repos:`` settings as rules this module matches against."""
+    return tuple(
+        RepoRule(
+            url=r.url,
+            branch=r.branch,
+            path=r.path,
+            namespaces=r.namespaces,
+            labels=dict(r.labels),
+            forge=r.forge,
+        )
+        for r in entries
+    )
+
+
 def from_rules(
     rules: Sequence[RepoRule], *, namespace: str, labels: Mapping[str, str]
 ) -> RepoTarget | None:
@@ -171,3 +189,21 @@ def from_rules(
             forge=rule.forge,
         )
     return None
+
+
+def claimed(hints: Mapping[str, str], *, namespace: str, rules: Sequence[RepoRule]) -> bool:
+    """Whether anything claims an object with these owner hints (labels plus the owner
+    annotations a capture keeps): Argo CD tracking, Flux labels, or a ``repos:`` rule.
+
+    The webhook decides its warning with this, without reading the cluster; the worker's
+    answer can still differ (an Application that no longer exists), never the other way.
+    """
+    metadata = {
+        "annotations": {k: v for k, v in hints.items() if k == ARGO_TRACKING},
+        "labels": {k: v for k, v in hints.items() if k != ARGO_TRACKING},
+    }
+    if argo_application(metadata, argo_namespace="-") is not None:
+        return True
+    if flux_owner(metadata) is not None:
+        return True
+    return from_rules(rules, namespace=namespace, labels=metadata["labels"]) is not None

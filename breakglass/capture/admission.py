@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from breakglass import delta as deltas
-from breakglass import model
+from breakglass import model, repos
 from breakglass.capture import redact, wire
 from breakglass.capture.fields import MAX_DEPTH, Unusable, mapping, text, text_list
 from breakglass.settings import ActorSettings
@@ -37,6 +37,9 @@ class Policy:
     actors: ActorSettings
     redactor: redact.Redactor
     record_only: tuple[str, ...] = ()
+    #: the ``repos:`` rules, so the warning can say when no repository owns an object;
+    #: ``None`` when unknown (the warning then promises nothing it cannot check)
+    repo_rules: tuple[repos.RepoRule, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -369,19 +372,54 @@ def _scale_delta(
     return before, after
 
 
-def warning(capture: model.Capture, *, record_only: tuple[str, ...]) -> str:
-    """The one line kubectl prints to the engineer (kept well under 256 characters)."""
+def warning(
+    capture: model.Capture,
+    *,
+    record_only: tuple[str, ...],
+    repo_rules: tuple[repos.RepoRule, ...] | None = None,
+) -> str:
+    """The one line kubectl prints to the engineer (kept well under 256 characters).
+
+    It says what will really happen, from what the webhook knows without reading anything:
+    an operation is only recorded; an object nothing claims (no Argo CD or Flux tracking in
+    its metadata, no ``repos:`` rule) gets no PR; a Secret's values or a secret-looking value
+    never reach Git in the clear.  Only then does it promise a pull request.
+    """
     what = capture.object.describe()
+    head = f"breakglass: recorded {what} change as {capture.id}"
     if capture.classification == model.OPAQUE:
-        text = (
-            f"breakglass: recorded {what} change as {capture.id}; the object is too deeply "
-            "nested to diff, so no backfill PR: update Git by hand"
-        )
+        text = f"{head}; the object is too deeply nested to diff, so no backfill PR: update Git by hand"
     elif capture.classification in record_only:
         text = (
             f"breakglass: recorded {what} {capture.classification} as {capture.id}; "
             "operational action, no backfill PR"
         )
+    elif repo_rules is not None and not repos.claimed(
+        capture.labels, namespace=capture.object.namespace, rules=repo_rules
+    ):
+        text = (
+            f"{head}; no repository owns this object (no Argo CD or Flux tracking, no repos: "
+            "rule), so no PR: update Git by hand if it should stay"
+        )
+    elif _secret_values_changed(capture):
+        text = (
+            f"{head}; Secret values are never backfilled in the clear: a PR only where Git "
+            "keeps this Secret SOPS-encrypted, else a review issue will be opened"
+        )
+    elif marked := redact.redacted_paths(capture.delta.after or {}, secret=False):
+        text = (
+            f"{head}; {marked[0].rsplit('.', 1)[0]} looks secret, so its value is not copied: "
+            "a review issue will be opened instead of a PR"
+        )
     else:
-        text = f"breakglass: recorded {what} change as {capture.id}; a backfill PR will follow"
+        text = f"{head}; a backfill PR will follow"
     return text if len(text) <= 250 else text[:247] + "..."
+
+
+def _secret_values_changed(capture: model.Capture) -> bool:
+    if (capture.object.group, capture.object.kind) != ("", "Secret"):
+        return False
+    if capture.operation is model.Operation.DELETE:
+        return False
+    fields = tuple(f"{f}." for f in redact.SECRET_FIELDS)
+    return any(p.startswith(fields) or p in redact.SECRET_FIELDS for p in capture.delta.paths)

@@ -25,10 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from breakglass.delta import json_copy
+from breakglass.delta import json_copy, merge_key
 
 LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 MARKER_PREFIX: Final = "<redacted:"
+#: The fields of a Secret that hold its values.
+SECRET_FIELDS: Final = ("data", "stringData")
 
 
 @dataclass(frozen=True)
@@ -156,3 +158,33 @@ def _mark_tree(redactor: Redactor, value: Any) -> Any:
 def contains_marker(values: Sequence[Any]) -> bool:
     """Whether any of ``values`` is a redaction marker (used by summaries and tests)."""
     return any(isinstance(v, str) and v.startswith(MARKER_PREFIX) for v in values)
+
+
+def redacted_paths(side: Any, *, secret: bool = False) -> list[str]:
+    """Paths in ``side`` that hold a redaction marker instead of a value.
+
+    breakglass redacts secret-looking values when it captures them (``*_TOKEN`` env vars,
+    ConfigMap keys, a Secret's data), so the marker is all a capture holds.  Written into a
+    manifest it would become the production value on the next sync, so the engine refuses any
+    such NEW.  A Secret's ``data``/``stringData`` are not listed when ``secret`` is set: they
+    are never written in the clear, and are re-encrypted from the live values (SOPS) instead.
+    """
+    found: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, str) and value.startswith(MARKER_PREFIX):
+            found.append(prefix)
+        elif isinstance(value, dict):
+            for key, sub in value.items():
+                if secret and not prefix and key in SECRET_FIELDS:
+                    continue
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, list):
+            field = prefix.rsplit(".", 1)[-1]
+            key = merge_key(field, value)
+            for position, item in enumerate(value):
+                label = f"{key}={item[key]}" if key is not None else str(position)
+                walk(f"{prefix}[{label}]", item)
+
+    walk("", side)
+    return found

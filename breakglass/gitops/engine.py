@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from breakglass import delta, errors
+from breakglass.capture.redact import redacted_paths
 from breakglass.gitops import (
     defaults,
     edit,
@@ -189,6 +190,9 @@ def backfill(
         stripped_new = defaults.clean_object(stripped_new)
     before, after = delta.sparse_delta(stripped_old, stripped_new)
     shown = _show_delta(kind, group, before, after)
+    marked = redacted_paths(after, secret=_is_secret(group, kind))
+    if marked:
+        return CannotExpress(_redacted_reason(marked), shown, tuple(ctx.notes))
     try:
         if old is not None and new is not None:
             result = _update(ctx, wanted, live, stripped_old or {}, before, after, shown)
@@ -854,22 +858,55 @@ def _check_new_path(ctx: _Context, path: str) -> None:
 # Showing the delta
 
 
-def _redact(kind: str, group: str, side: dict[str, JSON]) -> dict[str, JSON]:
-    out = copy.deepcopy(side)
-    if _is_secret(group, kind):
-        for fieldname in sops.SECRET_FIELDS:
-            values = out.get(fieldname)
-            if isinstance(values, dict):
-                out[fieldname] = dict.fromkeys(values, "<redacted>")
-    return out
+def _redacted_reason(paths: list[str]) -> str:
+    fields = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+    return (
+        f"{fields}: the new value looks secret (its name matches a redaction pattern), so "
+        "breakglass recorded only a marker for it and never copies it into Git or a pull "
+        "request; set the value in Git by hand, or better, move it into a Secret and refer "
+        "to it (valueFrom.secretKeyRef)"
+    )
+
+
+def _redact(
+    kind: str, group: str, before: dict[str, JSON], after: dict[str, JSON]
+) -> tuple[dict[str, JSON], dict[str, JSON]]:
+    """Both sides with Secret values replaced by what a reviewer may know: that a key was
+    ``<redacted: changed>``, ``added`` or ``removed``, never its value."""
+    old, new = copy.deepcopy(before), copy.deepcopy(after)
+    if not _is_secret(group, kind):
+        return old, new
+    for fieldname in sops.SECRET_FIELDS:
+        was, now = old.get(fieldname), new.get(fieldname)
+        was = was if isinstance(was, dict) else {}
+        now = now if isinstance(now, dict) else {}
+        if fieldname in old:
+            old[fieldname] = dict.fromkeys(was, "<redacted>")
+        if fieldname in new:
+            new[fieldname] = {
+                key: (
+                    "<redacted: removed>"
+                    if value is None
+                    else "<redacted: changed>"
+                    if key in was
+                    else "<redacted: added>"
+                )
+                for key, value in now.items()
+            }
+        for key in was:
+            if key not in now:
+                new.setdefault(fieldname, {})[key] = "<redacted: removed>"
+    return old, new
 
 
 def _show_delta(kind: str, group: str, before: dict[str, JSON], after: dict[str, JSON]) -> str:
-    """The delta as a reviewer reads it (Secret values replaced by ``<redacted>``)."""
+    """The delta as a reviewer reads it: Secret values replaced by whether each key was
+    changed, added or removed."""
     paths = delta.changed_paths(before, after)
     lines = ["changed: " + (", ".join(paths) if paths else "(nothing)")]
-    for label, side in (("before", before), ("after", after)):
+    shown_before, shown_after = _redact(kind, group, before, after)
+    for label, side in (("before", shown_before), ("after", shown_after)):
         lines.append(f"{label}:")
-        body = roundtrip.render_document(_redact(kind, group, side), roundtrip.Style())
+        body = roundtrip.render_document(side, roundtrip.Style())
         lines.extend("  " + line for line in body.rstrip("\n").split("\n"))
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from breakglass.capture.redact import SECRET_FIELDS as SECRET_FIELDS
 from breakglass.gitops import edit, roundtrip
 from breakglass.gitops.edit import Op, RemoveOp, SetOp
 
@@ -35,7 +36,6 @@ JSON = Any
 
 #: File names SOPS reads its configuration from, nearest directory first.
 CONFIG_NAMES: Final = (".sops.yaml", ".sops.yml")
-SECRET_FIELDS: Final = ("data", "stringData")
 
 ENCRYPTED_VALUE: Final = re.compile(
     r"^ENC\[AES256_GCM,data:[^,\]]*,iv:[^,\]]+,tag:[^,\]]+,type:\w+\]$"

@@ -131,7 +131,9 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
         replay=not result.created,
         classification=capture.classification,
     )
-    text = admission.warning(capture, record_only=deps.policy.record_only)
+    text = admission.warning(
+        capture, record_only=deps.policy.record_only, repo_rules=deps.policy.repo_rules
+    )
     return (
         allowed(
             uid,

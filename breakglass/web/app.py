@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from breakglass import certs, keyfiles, logs
+from breakglass import certs, keyfiles, logs, repos
 from breakglass.auditlog import AuditLog
 from breakglass.auditlog import keys as auditlog_keys
 from breakglass.capture.admission import Policy
@@ -45,6 +45,7 @@ def make_policy(settings: Settings, salt: bytes) -> Policy:
         actors=settings.actors,
         redactor=Redactor(salt=salt, key_patterns=settings.redaction.extra_key_patterns),
         record_only=settings.record_only,
+        repo_rules=repos.rules_from(settings.repos),
     )
 
 

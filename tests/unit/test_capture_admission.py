@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from breakglass import model
+from breakglass import model, repos
+from breakglass.capture import redact
+from breakglass.capture.admission import Policy
+from breakglass.settings import ActorSettings
 from breakglass.capture import admission
 from breakglass.capture.fields import Unusable
 from tests import payloads as p
@@ -70,7 +73,7 @@ def test_set_image_matches_containers_by_name_not_index(policy, now):
             lambda d: d["spec"]["template"]["spec"]["containers"][0]["env"].append(
                 {"name": "DEBUG", "value": "1"}
             ),
-            "spec.template.spec.containers[name=app].env[name=DEBUG].value",
+            "spec.template.spec.containers[name=app].env[name=DEBUG]",
         ),
         (
             "kubectl-client-side-apply",
@@ -262,6 +265,62 @@ def test_warning_is_short_and_names_the_capture(policy, now):
         "a backfill PR will follow"
     )
     assert len(text) < 256
+
+
+RULES = (repos.RepoRule(url="file:///gitops.git", namespaces=("payments",)),)
+
+
+def _warn(policy, now, review, rules=RULES):
+    capture = decide(review, policy, now)
+    assert isinstance(capture, model.Capture)
+    text = admission.warning(capture, record_only=policy.record_only, repo_rules=rules)
+    assert len(text) < 256
+    return text
+
+
+def test_warning_says_no_pr_when_no_repository_owns_the_object(policy, now):
+    def untracked(d):
+        del d["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"]
+
+    old = p.edited(p.deployment(), untracked)
+    review = p.review(operation="UPDATE", obj=p.edited(old, _replicas(9)), old=old)
+    assert _warn(policy, now, review).endswith("a backfill PR will follow")  # a rule owns it
+    text = _warn(policy, now, review, rules=())
+    assert "no repository owns this object" in text and "PR will follow" not in text
+    tracked = p.review(operation="UPDATE", obj=p.deployment(replicas=9), old=p.deployment())
+    assert _warn(policy, now, tracked, rules=()).endswith("a backfill PR will follow")
+
+
+def _replicas(n):
+    return lambda d: d["spec"].update(replicas=n)
+
+
+def test_warning_for_a_plain_secret_promises_no_pr(policy, now):
+    old = p.secret(value="s3cr3t-one")
+    review = p.review(operation="UPDATE", obj=p.secret(value="s3cr3t-two"), old=old)
+    text = _warn(policy, now, review)
+    assert "Secret values are never backfilled in the clear" in text
+    assert "review issue" in text and "PR will follow" not in text
+
+
+def test_warning_for_a_secret_looking_env_value_names_it(now):
+    policy = Policy(
+        cluster="prod",
+        actors=ActorSettings(),
+        redactor=redact.Redactor(salt=b"s", key_patterns=("*_TOKEN",)),
+    )
+
+    def token(value):
+        def mutate(d):
+            d["spec"]["template"]["spec"]["containers"][0]["env"] = [
+                {"name": "API_TOKEN", "value": value}
+            ]
+
+        return mutate
+
+    old = p.edited(p.deployment(), token("one"))
+    text = _warn(policy, now, p.review(operation="UPDATE", obj=p.edited(old, token("two")), old=old))
+    assert "env[name=API_TOKEN] looks secret" in text and "review issue" in text
 
 
 @pytest.mark.parametrize(
