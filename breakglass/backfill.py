@@ -580,6 +580,7 @@ class Worker:
     ) -> None:
         committer = self.settings.backfill.committer
         applied: list[model.Capture] = []
+        commits: dict[str, str] = {}
         notes: list[str] = []
         files: list[str] = []
         async with mirror.kept_worktree(start) as (tree, moved):
@@ -645,7 +646,7 @@ class Worker:
                 message = prtext.commit_message(
                     capture, capture_ids=[capture.id], chain_head=self._chain_head()
                 )
-                await mirror.commit(
+                commits[capture.id] = await mirror.commit(
                     tree,
                     files=result.files,
                     message=message,
@@ -665,10 +666,13 @@ class Worker:
         last = applied[-1]
         if open_pr is not None and not diff.strip():
             # the newest edit put the object back as Git has it: the engineer withdrew it
+            if SELF_HEALED_LABEL in open_pr.labels:
+                await provider.remove_label(open_pr, SELF_HEALED_LABEL)
             closed = await provider.close(
                 open_pr,
-                comment=f"{prtext.code(last.actor.username)} reverted the manual change by "
-                "hand, so there is nothing left to backfill. Closing.",
+                comment=f"{prtext.code(last.actor.username)} put the object back to what "
+                f"Git says ({prtext.md(prtext.how(last))}), so there is nothing left to "
+                "backfill. Closing.",
             )
             for capture in await self._captures_of(open_pr.url, applied):
                 saved = await self._save(
@@ -686,18 +690,20 @@ class Worker:
         if live_reason and not prtext.reason(all_captures[-1]):
             labels = {**all_captures[-1].labels, prtext.REASON_ANNOTATION: live_reason}
             all_captures[-1] = dataclasses.replace(all_captures[-1], labels=labels)
-        ident = identity_for(self.settings, last.actor.username)
-        handle = handle_for(ident, forge.kind)
-        if handle is None:
-            notes.append(
-                f"{last.actor.username} has no {forge.kind} handle in `users:`, so this pull "
-                "request is not assigned"
-            )
+        handles: list[str] = []
+        for username in dict.fromkeys(c.actor.username for c in all_captures):
+            handle = handle_for(identity_for(self.settings, username), forge.kind)
+            if handle is None:
+                notes.append(
+                    f"{username} has no {forge.kind} handle in `users:`, so is not assigned"
+                )
+            elif handle not in handles:
+                handles.append(handle)
         source = prtext.Source(target.url, target.branch, target.path, target.owner, tuple(files))
         spec = PullRequestSpec(
             branch=branch,
             base=target.branch,
-            title=prtext.title(all_captures[0]),
+            title=prtext.pr_title(all_captures),
             body=prtext.body(
                 all_captures,
                 cluster=self.settings.cluster,
@@ -708,14 +714,16 @@ class Worker:
                 now=model.utcnow(),
             ),
             labels=self.settings.backfill.labels,
-            assignees=(handle,) if handle else (),
+            assignees=tuple(handles),
             reviewers=self.settings.backfill.reviewers,
             draft=self.settings.backfill.draft,
         )
         if open_pr is not None:
             pr = await provider.update(open_pr, spec)
             for capture in applied:
-                await provider.comment(pr, prtext.follow_up_comment(capture, diff))
+                sha = commits[capture.id]
+                own = await mirror.diff(f"{sha}^", sha)
+                await provider.comment(pr, prtext.follow_up_comment(capture, own))
             event = EventType.PR_UPDATED
         else:
             pr = await provider.open(spec)
@@ -782,6 +790,23 @@ class Worker:
                     found.setdefault(capture.id, capture)
         return sorted(found.values(), key=lambda c: c.id)
 
+    async def _newer_captures(self, capture: model.Capture) -> list[model.Capture]:
+        """Captures of the same object after ``capture`` that the worker has not finished
+        with yet (provisional or confirmed)."""
+        ref = capture.object
+        found: list[model.Capture] = []
+        for status in ("provisional", "confirmed"):
+            for other in await self.journal.list(status=status, limit=1000):
+                theirs = other.object
+                if other.id > capture.id and (
+                    theirs.group,
+                    theirs.kind,
+                    theirs.namespace,
+                    theirs.name,
+                ) == (ref.group, ref.kind, ref.namespace, ref.name):
+                    found.append(other)
+        return found
+
     # -- 3. track ----------------------------------------------------------------------------
 
     async def track_pull_requests(self, summary: PassSummary) -> None:
@@ -831,6 +856,10 @@ class Worker:
             return
         last = captures[-1]
         if last.operation is not model.Operation.UPDATE:
+            return
+        if await self._newer_captures(last):
+            # a person changed the object again (an engineer's own `rollout undo`, say): the
+            # next pass adds that change, or closes the PR as withdrawn; no sync did this
             return
         ref = last.object
         live = await self._live(ref)

@@ -67,13 +67,59 @@ def fenced(text: str, lang: str = "") -> str:
 
 
 def how(capture: model.Capture) -> str:
-    """The kubectl verb behind a capture, from its field manager or subresource."""
+    """The kubectl command behind a capture, from its field manager, subresource and delta.
+
+    kubectl sends one field manager per command (``kubectl-set``, ``kubectl-rollout``), so the
+    sub-command is read from what changed: ``set image`` changes only images, ``rollout
+    undo`` is the one rollout sub-command that rewrites the pod template.
+    """
     if capture.object.subresource == "scale":
         return "kubectl scale"
     if capture.operation is model.Operation.DELETE:
         return "kubectl delete"
     manager = capture.actor.field_manager or ""
+    if manager == "kubectl-set":
+        sub = _set_subcommand(capture.delta.paths)
+        return f"kubectl set {sub}" if sub else "kubectl set"
+    if manager == "kubectl-rollout":
+        return f"kubectl rollout {_rollout_subcommand(capture)}"
     return _VERBS.get(manager, manager or "a manual change")
+
+
+_SET_FIELDS = (
+    (
+        "image",
+        re.compile(r"(^|\.)(containers|initContainers|ephemeralContainers)\[[^]]*\]\.image$"),
+    ),
+    ("env", re.compile(r"\.env(\[[^]]*\])?(\.|$)|\.envFrom(\[|\.|$)")),
+    ("resources", re.compile(r"\.resources(\.|$)")),
+    ("serviceaccount", re.compile(r"(^|\.)(serviceAccountName|serviceAccount)$")),
+    ("selector", re.compile(r"^spec\.selector(\.|$)")),
+    ("subject", re.compile(r"^subjects(\[|\.|$)")),
+)
+
+
+def _set_subcommand(paths: Sequence[str]) -> str | None:
+    """``image``, ``env``, ``resources``, … when every changed path belongs to that one."""
+    for name, pattern in _SET_FIELDS:
+        if paths and all(pattern.search(p) for p in paths):
+            return name
+    return None
+
+
+def _rollout_subcommand(capture: model.Capture) -> str:
+    if capture.classification == "rollout-restart":
+        return "restart"
+    if capture.classification == "rollout-pause":
+        after = (capture.delta.after or {}).get("spec", {})
+        return "pause" if isinstance(after, dict) and after.get("paused") else "resume"
+    return "undo"
+
+
+def describe_object(ref: model.ObjectRef) -> str:
+    """``apps/v1 Deployment payments/checkout``; a cluster-scoped object has no namespace."""
+    where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+    return f"{ref.api_version} {ref.kind} {where}"
 
 
 def _replicas_note(capture: model.Capture) -> str:
@@ -129,32 +175,28 @@ def body(
     chain_head: str | None,
     now: datetime,
 ) -> str:
-    """The PR body for the captures of one object (newest last)."""
+    """The PR body for the captures of one object (newest last).
+
+    Every change is listed with its author: the Who row names each person once (with the
+    commands they ran), and a pull request that gathers several changes gets a table with a
+    row per capture, so a reviewer sees who did what even when two people touched the object.
+    """
     first, last = captures[0], captures[-1]
-    actor = last.actor
-    who = code(actor.username)
-    if actor.groups:
-        groups = ", ".join(code(g) for g in actor.groups if not g.startswith("system:"))
-        if groups:
-            who += f" (groups: {groups})"
-    if actor.impersonator:
-        who += f", impersonated by {code(actor.impersonator)}"
-    who += f" — {md(how(last))}"
-    if last.object.subresource:
-        who += f" (the {code(last.object.subresource)} subresource)"
-    what_paths = ", ".join(code(p) for p in last.delta.paths[:8]) or "the object"
-    if len(last.delta.paths) > 8:
-        what_paths += f" and {len(last.delta.paths) - 8} more"
+    people: dict[str, list[model.Capture]] = {}
+    for c in captures:
+        people.setdefault(c.actor.username, []).append(c)
+    who = "; ".join(_who(mine) for mine in people.values())
+    paths = list(dict.fromkeys(p for c in captures for p in c.delta.paths))
+    what_paths = ", ".join(code(p) for p in paths[:8]) or "the object"
+    if len(paths) > 8:
+        what_paths += f" and {len(paths) - 8} more"
     ref = last.object
     rows = [
         ("Who", who),
         ("When", md(_when(first, now))),
-        (
-            "What",
-            f"{code(f'{ref.api_version} {ref.kind} {ref.namespace}/{ref.name}')} — {what_paths}",
-        ),
+        ("What", f"{code(describe_object(ref))} — {what_paths}"),
     ]
-    why = reason(last)
+    why = next((r for r in (reason(c) for c in reversed(captures)) if r), None)
     rows.append(
         (
             "Why",
@@ -163,7 +205,8 @@ def body(
             else f"not given (set the {code(REASON_ANNOTATION)} annotation next time)",
         )
     )
-    rows.append(("How", md(f"user agent {actor.user_agent}") if actor.user_agent else "—"))
+    agents = list(dict.fromkeys(c.actor.user_agent for c in captures if c.actor.user_agent))
+    rows.append(("How", md("user agent " + ", ".join(agents)) if agents else "—"))
     files = ", ".join(code(f) for f in source.files) or code(source.path or "/")
     rows.append(("Source", f"{files} ({md(source.owner)}, branch {code(source.branch)})"))
     lines = [
@@ -173,6 +216,7 @@ def body(
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in rows),
         "",
+        *_changes_table(captures),
         fenced(reviewable_diff(diff) or "(no textual diff)", "diff"),
         "",
         "**If you merge**, Git matches production and the next sync keeps this change.",
@@ -199,6 +243,55 @@ def body(
     return "\n".join(lines)
 
 
+def _who(captures: Sequence[model.Capture]) -> str:
+    """One person and the commands they ran: ``alice (groups: oncall) — kubectl scale``."""
+    actor = captures[-1].actor
+    text = code(actor.username)
+    if actor.groups:
+        groups = ", ".join(code(g) for g in actor.groups if not g.startswith("system:"))
+        if groups:
+            text += f" (groups: {groups})"
+    if actor.impersonator:
+        text += f", impersonated by {code(actor.impersonator)}"
+    verbs = list(dict.fromkeys(how(c) for c in captures))
+    text += f" — {md(', '.join(verbs))}"
+    subresources = list(dict.fromkeys(c.object.subresource for c in captures))
+    if subresources == ["scale"] and len(captures) == 1:
+        text += f" (the {code('scale')} subresource)"
+    return text
+
+
+def _changes_table(captures: Sequence[model.Capture]) -> list[str]:
+    """A row per capture (author, command, fields), for a PR that gathers several."""
+    if len(captures) < 2:
+        return []
+    lines = ["| Change | By | With | Fields | At |", "|---|---|---|---|---|"]
+    for number, c in enumerate(captures, 1):
+        fields = ", ".join(code(p) for p in c.delta.paths[:4]) or "the object"
+        if len(c.delta.paths) > 4:
+            fields += f" and {len(c.delta.paths) - 4} more"
+        at = c.received_at.strftime("%H:%M:%S UTC")
+        lines.append(f"| {number} | {code(c.actor.username)} | {md(how(c))} | {fields} | {at} |")
+    return [*lines, ""]
+
+
+def pr_title(captures: Sequence[model.Capture]) -> str:
+    """The title of a PR gathering ``captures`` (oldest first): one change reads as
+    ``title``; several name every author, so the first person is not credited with all."""
+    first = captures[0]
+    authors = list(dict.fromkeys(c.actor.username for c in captures))
+    verbs = list(dict.fromkeys(how(c) for c in captures))
+    if len(authors) == 1 and len(verbs) == 1:
+        return title(captures[-1])
+    names = authors[0] if len(authors) == 1 else ", ".join(authors[:-1]) + f" and {authors[-1]}"
+    text = (
+        f"breakglass: {len(captures)} manual changes ({', '.join(verbs)}) of "
+        f"{first.object.describe()} by {names}"
+    )
+    text = " ".join(text.split())
+    return text if len(text) <= 240 else text[:239] + "…"
+
+
 def commit_message(
     capture: model.Capture, *, capture_ids: Sequence[str], chain_head: str | None
 ) -> str:
@@ -219,7 +312,8 @@ def commit_message(
 
 
 def follow_up_comment(capture: model.Capture, diff: str) -> str:
-    """The comment added when a later edit of the same object lands on an open PR."""
+    """The comment added when a later edit of the same object lands on an open PR; ``diff``
+    is that edit's own commit, not the whole pull request again."""
     return "\n".join(
         [
             f"Another manual change by {code(capture.actor.username)} "

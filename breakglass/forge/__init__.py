@@ -70,6 +70,9 @@ class Provider(Protocol):
 
     async def add_labels(self, pr: PullRequest, labels: Sequence[str]) -> None: ...
 
+    async def remove_label(self, pr: PullRequest, label: str) -> None:
+        """Take ``label`` off ``pr``; a label it does not carry is not an error."""
+
     async def close(self, pr: PullRequest, *, comment: str | None = None) -> PullRequest: ...
 
     async def refresh(self, pr: PullRequest) -> PullRequest:

@@ -189,6 +189,15 @@ class GitHubProvider:
         issue = self._issue(pr.number)
         await self._run("add labels", lambda: issue.add_to_labels(*labels), write=True)
 
+    async def remove_label(self, pr: PullRequest, label: str) -> None:
+        issue = self._issue(pr.number)
+
+        def remove() -> None:
+            if any(x.name == label for x in issue.labels):
+                issue.remove_from_labels(label)
+
+        await self._run("remove label", remove, write=True)
+
     async def close(self, pr: PullRequest, *, comment: str | None = None) -> PullRequest:
         if comment:
             await self.comment(pr, comment)

@@ -166,6 +166,9 @@ class GitLabProvider:
         if labels:
             await self._update(pr.number, {"add_labels": ",".join(labels)}, "add labels")
 
+    async def remove_label(self, pr: PullRequest, label: str) -> None:
+        await self._update(pr.number, {"remove_labels": label}, "remove label")
+
     async def close(self, pr: PullRequest, *, comment: str | None = None) -> PullRequest:
         if comment:
             await self.comment(pr, comment)

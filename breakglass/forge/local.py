@@ -140,6 +140,11 @@ class LocalProvider:
         merged = tuple(dict.fromkeys([*current.labels, *labels]))
         await self._change(pr, labels=merged)
 
+    async def remove_label(self, pr: PullRequest, label: str) -> None:
+        current = await self.refresh(pr)
+        if label in current.labels:
+            await self._change(pr, labels=tuple(x for x in current.labels if x != label))
+
     async def close(self, pr: PullRequest, *, comment: str | None = None) -> PullRequest:
         if comment:
             await self.comment(pr, comment)

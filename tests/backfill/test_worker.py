@@ -89,7 +89,7 @@ async def test_human_revert_withdraws_the_pr(env):
     await env.worker.run_once()
     [record] = env.records()
     assert record["state"] == "closed"
-    assert "reverted the manual change by hand" in record["comments"][-1]["body"]
+    assert "put the object back to what Git says (kubectl edit)" in record["comments"][-1]["body"]
     assert (await env.status(back.id)).status is model.Status.CLOSED
 
 

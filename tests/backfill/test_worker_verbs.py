@@ -11,7 +11,7 @@ from typing import Any
 
 from breakglass import model
 from tests import payloads as p
-from tests.backfill.conftest import edit_review, git
+from tests.backfill.conftest import FakeCluster, build_env, edit_review, git
 
 BRANCH = "breakglass/prod-eu-1/payments/deployment/checkout"
 
@@ -53,3 +53,141 @@ async def test_a_label_added_by_client_side_apply_is_in_the_diff(env):
     lines = changed_lines(env.remote)
     assert "+    tier: frontend" in lines
     assert "+  replicas: 3  # HA minimum, do not go below 2" in lines
+
+
+def set_env(name: str, value: str):
+    def mutate(d: dict[str, Any]) -> None:
+        env = d["spec"]["template"]["spec"]["containers"][0].setdefault("env", [])
+        env[:] = [e for e in env if e["name"] != name] + [{"name": name, "value": value}]
+
+    return mutate
+
+
+async def test_a_secret_looking_value_is_never_written_a_human_is_asked(tmp_path, remote):
+    from breakglass.capture.redact import Redactor
+
+    async for env in build_env(tmp_path, remote):
+        env.worker.redactor = Redactor(salt=b"salt", key_patterns=("*_TOKEN",))
+        capture = await env.capture(
+            edit_review(set_env("API_TOKEN", "tok-live-9f8e7d"), field_manager="kubectl-set")
+        )
+        await env.worker.run_once()
+        stored = await env.status(capture.id)
+        assert stored.status is model.Status.FAILED
+        assert "looks secret" in (stored.reason or "")
+        [issue] = env.records()
+        assert issue["kind"] == "issue"
+        assert "needs a human" in issue["title"]
+        assert "env[name=API_TOKEN]" in issue["body"]
+        assert "tok-live-9f8e7d" not in issue["body"]
+        branches = git("branch", "--list", "breakglass/*", cwd=remote)
+        assert branches.strip() == ""
+
+
+def image(tag: str):
+    def mutate(d: dict[str, Any]) -> None:
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = f"registry.example/checkout:{tag}"
+
+    return mutate
+
+
+def poll_now(worker) -> None:
+    worker._last_poll = worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+
+
+async def test_an_engineers_own_rollout_undo_is_not_a_sync_revert(tmp_path, remote):
+    cluster = FakeCluster()
+    backfill = {"grace_seconds": 60, "labels": ["breakglass"]}
+    async for env in build_env(tmp_path, remote, cluster=cluster, backfill=backfill):
+        fixed = p.edited(p.deployment(), image("1.4.3"))
+        cluster.put("deployments", fixed)
+        first = await env.capture(edit_review(image("1.4.3"), field_manager="kubectl-set"))
+        await env.worker.run_once()
+        [record] = env.records()
+        assert record["title"].startswith("breakglass: kubectl set image of deployment")
+        # alice rolls back herself; the audit event that confirms it has not arrived yet
+        cluster.put("deployments", p.deployment())
+        undo = await env.capture(
+            p.review(
+                operation="UPDATE", obj=p.deployment(), old=fixed, field_manager="kubectl-rollout"
+            ),
+            confirmed=False,
+        )
+        poll_now(env.worker)
+        await env.worker.run_once()
+        [record] = env.records()
+        assert record["labels"] == ["breakglass"]
+        assert record["comments"] == []
+        # the confirmation arrives: the PR is withdrawn, as the engineer meant
+        await env.journal.update((await env.status(undo.id)).with_status(model.Status.CONFIRMED))
+        await env.worker.run_once()
+        [record] = env.records()
+        assert record["state"] == "closed"
+        assert "reverted-by-sync" not in " ".join(record["labels"])
+        assert "(kubectl rollout undo)" in record["comments"][-1]["body"]
+        assert (await env.status(first.id)).status is model.Status.CLOSED
+
+
+async def test_a_withdrawn_pr_loses_the_sync_label(tmp_path, remote):
+    cluster = FakeCluster()
+    async for env in build_env(tmp_path, remote, cluster=cluster):
+        cluster.put("deployments", p.deployment(replicas=6))
+        await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+        await env.worker.run_once()
+        cluster.put("deployments", p.deployment(replicas=2))  # a sync, no capture
+        poll_now(env.worker)
+        await env.worker.run_once()
+        assert "breakglass/reverted-by-sync" in env.records()[0]["labels"]
+        # later the engineer also puts Git's value back by hand
+        await env.capture(
+            p.review(operation="UPDATE", obj=p.deployment(), old=p.deployment(replicas=6))
+        )
+        await env.worker.run_once()
+        [record] = env.records()
+        assert record["state"] == "closed"
+        assert "breakglass/reverted-by-sync" not in record["labels"]
+
+
+async def test_two_people_on_one_object_are_each_credited(env):
+    await env.capture(p.scale_review(old_replicas=2, new_replicas=5))
+    await env.capture(
+        edit_review(
+            image("1.4.3"), user=p.BOB, old=p.deployment(replicas=5), field_manager="kubectl-set"
+        )
+    )
+    await env.worker.run_once()
+    [record] = env.records()
+    assert record["title"] == (
+        "breakglass: 2 manual changes (kubectl scale, kubectl set image) of deployment "
+        "payments/checkout by alice and bob"
+    )
+    body = record["body"]
+    assert "`alice` (groups: `oncall`) — kubectl scale" in body
+    assert "`bob` (groups: `oncall`) — kubectl set image" in body
+    assert "| 1 | `alice` | kubectl scale | `spec.replicas` |" in body
+    assert "| 2 | `bob` | kubectl set image |" in body
+    # everyone who changed the object; the local forge records a name without a handle
+    assert record["assignees"] == ["alice-doe", "bob"]
+    authors = git("log", "--format=%an", f"main..{BRANCH}", cwd=env.remote).splitlines()
+    assert authors == ["bob", "Alice Doe"]
+
+
+async def test_a_follow_up_comment_shows_only_the_new_change(env):
+    await env.capture(p.scale_review(old_replicas=2, new_replicas=5))
+    await env.worker.run_once()
+    await env.capture(
+        edit_review(
+            image("1.4.3"), user=p.BOB, old=p.deployment(replicas=5), field_manager="kubectl-set"
+        )
+    )
+    await env.worker.run_once()
+    [record] = env.records()
+    assert record["assignees"] == ["alice-doe", "bob"]
+    [comment] = record["comments"]
+    assert "`bob` (kubectl set image)" in comment["body"]
+    added = [line for line in comment["body"].splitlines() if line.startswith("+ ")]
+    assert [" ".join(line.split()) for line in added] == [
+        "+ image: registry.example/checkout:1.4.3"
+    ]
+    assert "replicas" not in comment["body"]
+    assert "by alice and bob" in record["title"]
