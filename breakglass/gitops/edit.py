@@ -535,6 +535,16 @@ class _TextEdit:
             ):
                 ops.extend(SetOp((*path, i1 + n), value[j1 + n]) for n in range(i2 - i1))
                 continue
+            if (
+                tag == "replace"
+                and i2 - i1 == j2 - j1
+                and all(isinstance(v, dict) for v in [*old[i1:i2], *value[j1:j2]])
+            ):
+                # the same items, edited: change them key by key, so their comments, quoting
+                # and layout stay (an Ingress rule whose host changed keeps its comments)
+                for n in range(i2 - i1):
+                    ops.extend(_item_ops((*path, i1 + n), old[i1 + n], value[j1 + n]))
+                continue
             added = j2 - j1
             ops.extend(InsertOp(path, i1 + n, value[j1 + n]) for n in range(added))
             ops.extend(_IndexRemove(path, i1 + added + m) for m in reversed(range(i2 - i1)))
@@ -731,9 +741,24 @@ class _TextEdit:
         line = _line_start(self.text, dash)
         if self.text[line:dash].strip():
             raise EditError("cannot remove a list item that shares its line")
-        start = self._with_comments_above(line, dash - line)
+        # comment lines above an item go with it, except above the first item: those sit
+        # right under the list's key and may describe the whole list, so they stay
+        start = line if index == 0 else self._with_comments_above(line, dash - line)
         end = _line_end(self.text, max(self._content_end(item), dash + 1) - 1)
         return self._splice(start, min(end + 1, len(self.text)), "")
+
+
+def _item_ops(path: Path, old: dict[str, JSON], new: dict[str, JSON]) -> list[_TextOp]:
+    """Operations that turn mapping ``old`` (as Git has it) at ``path`` into ``new``."""
+    ops: list[_TextOp] = [RemoveOp((*path, key)) for key in old if key not in new]
+    for key, value in new.items():
+        if key in old and old[key] == value:
+            continue
+        if isinstance(old.get(key), dict) and isinstance(value, dict):
+            ops.extend(_item_ops((*path, key), old[key], value))
+        else:
+            ops.append(SetOp((*path, key), copy.deepcopy(value)))
+    return ops
 
 
 @dataclass(frozen=True)

@@ -653,11 +653,18 @@ def _delete(ctx: _Context, wanted: locate.Wanted, shown: str) -> Result:
             entries = kust.data.get("resources")
             if not isinstance(entries, list):
                 continue
-            for position in reversed(range(len(entries))):
-                entry = entries[position]
-                target = posixpath.normpath(posixpath.join(directory, str(entry)))
-                if target == doc.path:
-                    routing.add(kustomize.Target(kust.path, 0), RemoveOp(("resources", position)))
+            gone = [
+                position
+                for position, entry in enumerate(entries)
+                if posixpath.normpath(posixpath.join(directory, str(entry))) == doc.path
+            ]
+            if gone and len(gone) == len(entries) and set(kust.data) <= {"resources"}:
+                # the kustomization lists nothing else: an empty file is not a kustomization,
+                # so it keeps an explicit empty list
+                routing.add(kustomize.Target(kust.path, 0), SetOp(("resources",), []))
+                continue
+            for position in reversed(gone):
+                routing.add(kustomize.Target(kust.path, 0), RemoveOp(("resources", position)))
         files.update(_apply(ctx, routing.ops))
     return Changed(files, tuple(ctx.notes))
 
