@@ -388,7 +388,10 @@ def warning(
     what = capture.object.describe()
     head = f"breakglass: recorded {what} change as {capture.id}"
     if capture.classification == model.OPAQUE:
-        text = f"{head}; the object is too deeply nested to diff, so no backfill PR: update Git by hand"
+        text = (
+            f"{head}; the object is too deeply nested to diff, so no backfill PR: "
+            "update Git by hand"
+        )
     elif capture.classification in record_only:
         text = (
             f"breakglass: recorded {what} {capture.classification} as {capture.id}; "

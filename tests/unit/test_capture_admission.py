@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from breakglass import model, repos
-from breakglass.capture import redact
+from breakglass.capture import admission, redact
 from breakglass.capture.admission import Policy
-from breakglass.settings import ActorSettings
-from breakglass.capture import admission
 from breakglass.capture.fields import Unusable
+from breakglass.settings import ActorSettings
 from tests import payloads as p
 
 
