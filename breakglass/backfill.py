@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass import delta as deltas
-from breakglass import logs, model, prtext, repos, sopsexec
+from breakglass import logs, model, prtext, rendercheck, repos, sopsexec
 from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
 from breakglass.capture.admission import OWNER_ANNOTATIONS
 from breakglass.capture.redact import Redactor
 from breakglass.errors import BreakglassError, PermanentError, TemporaryError
 from breakglass.forge import Provider, PullRequest, PullRequestSpec
 from breakglass.forge.git import Git, Identity, Mirror, safe_branch
-from breakglass.gitops import engine, index, sops
+from breakglass.gitops import engine, index, proof, sops
 from breakglass.journal import Journal
 from breakglass.metrics import Metrics
 from breakglass.settings import ForgeSettings, Settings, UserIdentity
@@ -472,6 +472,8 @@ class Worker:
                 )
                 if owner is not None and source is not None:
                     target = repos.from_flux(owner, source)
+                    if target is not None and owner_ref.plural == repos.FLUX_HR[2]:
+                        target = dataclasses.replace(target, flux_helm=True)
                     if target is not None:
                         return target
         return repos.from_rules(
@@ -659,6 +661,14 @@ class Worker:
                 applied.append(capture)
             if not applied:
                 return
+            checked = await self._prove(
+                applied, target, mirror, tree, idx, start=start, files=files
+            )
+            if not checked.ok:
+                await self._render_failed(
+                    applied, checked, target, forge, provider, mirror, tree, start, summary
+                )
+                return
             await mirror.push(tree, branch, expected=expected)
         for capture in applied:
             await self._record(capture, EventType.BRANCH_PUSHED)
@@ -712,6 +722,8 @@ class Worker:
                 notes=notes,
                 chain_head=self._chain_head(),
                 now=model.utcnow(),
+                rendered=checked.checked,
+                not_rendered=checked.skipped,
             ),
             labels=self.settings.backfill.labels,
             assignees=tuple(handles),
@@ -744,6 +756,97 @@ class Worker:
             captures=[c.id for c in applied],
             action=event.value,
         )
+
+    async def _prove(
+        self,
+        applied: Sequence[model.Capture],
+        target: repos.RepoTarget,
+        mirror: Mirror,
+        tree: Path,
+        idx: index.Index,
+        *,
+        start: str,
+        files: Sequence[str],
+    ) -> rendercheck.Proof:
+        """Render the base (``start``) and the branch (``tree``) and judge the branch.
+
+        A change that no render can hold (Helm values of a chart that is not in this
+        repository, or a Flux HelmRelease, which helm-controller renders) is not checked, and
+        the pull request says so.
+        """
+        conf = self.settings.backfill
+        tools = rendercheck.Tools(conf.render_check, conf.kustomize_binary, conf.helm_binary)
+        if conf.render_check == "off":
+            return rendercheck.Proof()
+        helm_app = None
+        skipped = None
+        if target.flux_helm:
+            skipped = "the values of a Flux HelmRelease are rendered by helm-controller"
+        elif target.helm:
+            chart = target.path.strip("/")
+            if (tree / chart / "Chart.yaml").is_file():
+                namespace = target.namespace or applied[-1].object.namespace
+                helm_app = proof.HelmApp(
+                    chart, target.release, namespace, target.value_files, target.values
+                )
+            else:
+                skipped = "the Helm chart is not in this repository"
+        if skipped is not None:
+            checked = rendercheck.Proof(skipped=[skipped])
+        else:
+            changes = []
+            for capture in applied:
+                old, new = engine_inputs(capture)
+                ref = capture.object
+                changes.append(proof.Change(ref.group, ref.kind, ref.namespace, ref.name, old, new))
+            async with mirror.worktree(start) as base_tree:
+                checked = await rendercheck.prove(
+                    branch_tree=tree,
+                    base_tree=base_tree,
+                    changed=files,
+                    changes=changes,
+                    idx=idx,
+                    subpath=target.path,
+                    helm=helm_app,
+                    tools=tools,
+                )
+            self.metrics.render_seconds.observe(checked.seconds)
+        result = "failed" if not checked.ok else "skipped" if checked.skipped else "proven"
+        self.metrics.render_checks.labels(result).inc()
+        return checked
+
+    async def _render_failed(
+        self,
+        applied: Sequence[model.Capture],
+        checked: rendercheck.Proof,
+        target: repos.RepoTarget,
+        forge: ForgeSettings,
+        provider: Provider,
+        mirror: Mirror,
+        tree: Path,
+        start: str,
+        summary: PassSummary,
+    ) -> None:
+        """The branch does not render as the change: push nothing, ask a human, say why."""
+        head = await mirror.git.run("rev-parse", "HEAD", cwd=tree)
+        diff = await mirror.diff(start, head.strip())
+        source = prtext.Source(target.url, target.branch, target.path, target.owner)
+        handles = []
+        for username in dict.fromkeys(c.actor.username for c in applied):
+            handle = handle_for(identity_for(self.settings, username), forge.kind)
+            if handle and handle not in handles:
+                handles.append(handle)
+        url = await provider.open_issue(
+            title=prtext.pr_title(applied) + " (needs a human)",
+            body=prtext.render_failed(applied, problems=checked.problems, diff=diff, source=source),
+            labels=self.settings.backfill.labels,
+            assignees=handles,
+        )
+        reason = "render check failed: " + "; ".join(checked.problems)
+        for capture in applied:
+            await self._fail(capture, reason[:2000], url=url)
+            summary.failed += 1
+        log.error("render_check_failed", url=url, captures=[c.id for c in applied])
 
     async def _live_secret(
         self,

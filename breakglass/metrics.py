@@ -111,6 +111,19 @@ class Metrics:
             buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
             registry=r,
         )
+        self.render_seconds = Histogram(
+            "breakglass_render_check_seconds",
+            "Time to render a backfill branch and its base and compare them (render check).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+        self.render_checks = Counter(
+            "breakglass_render_checks",
+            "Render checks by result: proven, failed, skipped (a binary missing, the base "
+            "not rendering, or a Helm chart rendered elsewhere).",
+            ["result"],
+            registry=r,
+        )
         self.time_to_merge = Histogram(
             "breakglass_time_to_merge_seconds",
             "From the manual change to its pull request being merged (drift lifetime).",

@@ -174,6 +174,8 @@ def body(
     notes: Sequence[str],
     chain_head: str | None,
     now: datetime,
+    rendered: Sequence[str] = (),
+    not_rendered: Sequence[str] = (),
 ) -> str:
     """The PR body for the captures of one object (newest last).
 
@@ -219,6 +221,7 @@ def body(
         *_changes_table(captures),
         fenced(reviewable_diff(diff) or "(no textual diff)", "diff"),
         "",
+        *_render_lines(rendered, not_rendered),
         "**If you merge**, Git matches production and the next sync keeps this change.",
         "**If you close**, the next sync (or self-heal) puts production back to what Git says.",
         "",
@@ -241,6 +244,21 @@ def body(
     lines.append("Later edits to this object will be added to this pull request.")
     lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+def _render_lines(rendered: Sequence[str], not_rendered: Sequence[str]) -> list[str]:
+    """What proved the branch (``kustomize build apps/shop``), or why nothing could."""
+    lines = []
+    if rendered:
+        lines.append(
+            "**Render check:** "
+            + ", ".join(code(r) for r in rendered)
+            + " on this branch shows the live change and nothing else (compared with the "
+            "base branch)."
+        )
+    if not_rendered:
+        lines.append("**Not render-checked:** " + "; ".join(md(n) for n in not_rendered) + ".")
+    return [*lines, ""] if lines else []
 
 
 def _who(captures: Sequence[model.Capture]) -> str:
@@ -344,5 +362,38 @@ def cannot_express(capture: model.Capture, *, why: str, delta: str, source: Sour
             fenced(delta, "yaml"),
             "",
             f"Capture: {code(capture.id)}.",
+        ]
+    )
+
+
+def render_failed(
+    captures: Sequence[model.Capture], *, problems: Sequence[str], diff: str, source: Source
+) -> str:
+    """Issue body when the branch breakglass wrote does not render as the live change: what
+    it wrote, and what the render shows instead.  No pull request was opened."""
+    people = ", ".join(dict.fromkeys(code(c.actor.username) for c in captures))
+    last = captures[-1]
+    return "\n".join(
+        [
+            f"### Manual change in {md(last.cluster)} needs a human: the render does not match",
+            "",
+            f"{people} changed {code(describe_object(last.object))} "
+            f"({md(', '.join(dict.fromkeys(how(c) for c in captures)))}). breakglass wrote the "
+            "change into Git, then rendered what that branch would deploy and compared it with "
+            "the live object. They differ, so no pull request was opened: merging it would "
+            "not give production what it runs now.",
+            "",
+            "**What the render shows:**",
+            "",
+            *(f"- {md(p, limit=1000)}" for p in problems[:20]),
+            "",
+            f"**What breakglass wrote** into {code(source.path or '/')} ({md(source.owner)}):",
+            "",
+            fenced(reviewable_diff(diff) or "(no textual diff)", "diff"),
+            "",
+            "Write the change into Git by hand (the diff above is a starting point), or fix "
+            "what makes the render differ and the next manual change is backfilled again.",
+            "",
+            "Captures: " + ", ".join(code(c.id) for c in captures) + ".",
         ]
     )

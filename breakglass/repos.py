@@ -14,9 +14,12 @@ The cluster reads happen in ``breakglass.kube``; this module only decides from w
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 if TYPE_CHECKING:
     from breakglass.settings import RepoRuleSettings
@@ -49,6 +52,14 @@ class RepoTarget:
     owner: str
     forge: str | None = None
     helm: bool = False
+    #: an Argo CD Helm source: release name, destination namespace, value files (relative to
+    #: the repository root) and inline values, in the order Argo CD passes them to helm
+    release: str = ""
+    namespace: str = ""
+    value_files: tuple[str, ...] = ()
+    values: Mapping[str, Any] | None = None
+    #: rendered by Flux's helm-controller from a HelmRelease this path applies
+    flux_helm: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,13 +105,38 @@ def from_argo(app: Mapping[str, Any]) -> RepoTarget | None:
     revision = source.get("targetRevision") or "HEAD"
     branch = "main" if revision in ("HEAD", "") else str(revision)
     name = (app.get("metadata") or {}).get("name", "?")
+    path = str(source.get("path") or "")
+    raw_helm = source.get("helm")
+    helm: dict[str, Any] = raw_helm if isinstance(raw_helm, dict) else {}
+    files = [str(f) for f in helm.get("valueFiles") or [] if isinstance(f, str)]
     return RepoTarget(
         url=url,
         branch=branch,
-        path=str(source.get("path") or ""),
+        path=path,
         owner=f"Argo CD application {name}",
         helm="helm" in source or "chart" in source,
+        release=str(helm.get("releaseName") or name),
+        namespace=str((spec.get("destination") or {}).get("namespace") or ""),
+        value_files=tuple(
+            posixpath.normpath(posixpath.join(path, f)) for f in files if not f.startswith("$")
+        ),
+        values=_inline_values(helm),
     )
+
+
+def _inline_values(helm: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """An Argo CD helm source's ``valuesObject``, else its ``values`` text read as YAML."""
+    obj = helm.get("valuesObject")
+    if isinstance(obj, dict):
+        return obj
+    text = helm.get("values")
+    if isinstance(text, str) and text.strip():
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+        return loaded if isinstance(loaded, dict) else None
+    return None
 
 
 def flux_owner(metadata: Mapping[str, Any]) -> Lookup | None:

@@ -168,6 +168,11 @@ class BackfillSettings:
     forge: str = "local"
     max_attempts: int = 8
     sops_binary: str | None = None  # else $BREAKGLASS_SOPS, else sops on PATH
+    kustomize_binary: str | None = None  # else $BREAKGLASS_KUSTOMIZE, else kustomize on PATH
+    helm_binary: str | None = None  # else $BREAKGLASS_HELM, else helm on PATH
+    #: prove each branch by rendering it before a PR is opened: ``required`` (no render, no
+    #: PR), ``auto`` (a missing kustomize/helm binary is said in the PR instead), ``off``
+    render_check: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -387,6 +392,9 @@ _KNOWN_KEYS: Final = frozenset(
         "backfill.forge",
         "backfill.max_attempts",
         "backfill.sops_binary",
+        "backfill.kustomize_binary",
+        "backfill.helm_binary",
+        "backfill.render_check",
         "forges",
         "repos",
         "users",
@@ -463,6 +471,16 @@ def _backfill_part(
         forge=r.get("backfill.forge", "local", _as_str, "a name from forges"),
         max_attempts=r.get("backfill.max_attempts", 8, _as_positive_int, "a positive count"),
         sops_binary=r.get("backfill.sops_binary", None, _as_str, "a path to the sops binary"),
+        kustomize_binary=r.get(
+            "backfill.kustomize_binary", None, _as_str, "a path to the kustomize binary"
+        ),
+        helm_binary=r.get("backfill.helm_binary", None, _as_str, "a path to the helm binary"),
+        render_check=r.get(
+            "backfill.render_check",
+            "auto",
+            _choice("required", "auto", "off"),
+            "required, auto or off",
+        ),
     )
     forges: list[ForgeSettings] = []
     raw_forges = data.get("forges") or {}

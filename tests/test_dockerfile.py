@@ -62,15 +62,19 @@ def named_stage(name: str) -> list[tuple[str, str]]:
     return found
 
 
+GO_STAGES = ("sops", "kustomize", "helm")
+
+
 def test_multi_stage_on_python_slim():
     all_stages = stages()
     froms = [args for stage in all_stages for word, args in stage if word == "FROM"]
-    assert len(froms) == 3
+    assert len(froms) == 5
     assert froms[0].endswith("AS builder")
-    assert froms[1].endswith("AS sops")
+    assert [f.split()[-1] for f in froms[1:4]] == list(GO_STAGES)
     args = global_args()
     assert args["PYTHON_IMAGE"] == "python:3.11-slim"
-    python_froms = [f for f in froms if not f.endswith("AS sops")]
+    python_froms = [f for f in froms if f.split()[-1] not in GO_STAGES]
+    assert len(python_froms) == 2
     assert all(f.split()[0] == "${PYTHON_IMAGE}" for f in python_froms)
 
 
@@ -89,6 +93,83 @@ def test_sops_stage_builds_the_tested_sops_and_the_final_stage_copies_it():
     assert build_args["SOPS_VERSION"] == "v3.13.3"
     copies = [args for word, args in final() if word == "COPY"]
     assert "--from=sops /go/bin/sops /usr/local/bin/sops" in copies
+
+
+def stage_args(instructions: list[tuple[str, str]]) -> dict[str, str]:
+    return {a.split("=", 1)[0]: a.split("=", 1)[1] for w, a in instructions if w == "ARG"}
+
+
+def go_install(run: str) -> list[str]:
+    """The words of the `go install` command of a RUN (its last `&&` step)."""
+    words = shlex.split(run.rsplit("&&", 1)[-1])
+    assert words[words.index("go") + 1] == "install", run
+    return words
+
+
+@pytest.mark.parametrize(
+    ("name", "package", "version_arg", "version"),
+    [
+        ("kustomize", "sigs.k8s.io/kustomize/kustomize/v5", "KUSTOMIZE_VERSION", "v5.8.2"),
+        ("helm", "helm.sh/helm/v3/cmd/helm", "HELM_VERSION", "v3.21.4"),
+    ],
+)
+def test_render_tool_stages_build_the_tested_versions_and_the_final_stage_copies_them(
+    name, package, version_arg, version
+):
+    instructions = named_stage(name)
+    assert instructions[0] == ("FROM", f"${{GO_IMAGE}} AS {name}")
+    args = stage_args(instructions)
+    assert args == {version_arg: version}
+    # The image ships the version the tests run (tests/e2e/testbin.sh builds it for them).
+    testbin = (ROOT / "tests" / "e2e" / "testbin.sh").read_text()
+    assert f"{version_arg}=${{BREAKGLASS_{version_arg}:-{version}}}" in testbin
+    runs = [args for word, args in instructions if word == "RUN"]
+    assert len(runs) == 1
+    words = go_install(runs[0])
+    assert "CGO_ENABLED=0" in words[: words.index("go")]  # static: runs on python-slim
+    assert "-trimpath" in words
+    (ldflags,) = [w for w in words if w.startswith("-ldflags=")]
+    assert ldflags.removeprefix("-ldflags=").split()[:2] == ["-s", "-w"]
+    assert words[-1] == f"{package}@${{{version_arg}}}"
+    copies = [args for word, args in final() if word == "COPY"]
+    assert f"--from={name} /go/bin/{name} /usr/local/bin/{name}" in copies
+
+
+def test_helm_gets_the_version_and_kubernetes_minor_its_makefile_sets(tmp_path):
+    (run,) = [args for word, args in named_stage("helm") if word == "RUN"]
+    (ldflags,) = [w for w in go_install(run) if w.startswith("-ldflags=")]
+    pairs = dict(
+        flag.split("=", 1) for flag in re.findall(r"-X (\S+)", ldflags.removeprefix("-ldflags="))
+    )
+    assert pairs == {
+        "helm.sh/helm/v3/internal/version.version": "${HELM_VERSION}",
+        "helm.sh/helm/v3/internal/version.gitTreeState": "clean",
+        "helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor": "1",
+        "helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor": "${minor}",
+        "helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor": "1",
+        "helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor": "${minor}",
+    }
+    # ${minor} comes from the client-go that helm's go.mod requires: run that awk program on one
+    awk = shutil.which("awk")
+    if awk is None:
+        pytest.skip("awk is not installed")
+    program = re.search(r"awk '([^']+)'", run)
+    assert program, run
+    gomod = tmp_path / "go.mod"
+    gomod.write_text(
+        "module helm.sh/helm/v3\n\ngo 1.26.0\n\nrequire (\n"
+        "\tk8s.io/api v0.36.2\n\tk8s.io/client-go v0.36.2\n\tk8s.io/klog/v2 v2.130.1\n)\n"
+        "\nrequire k8s.io/client-go/extra v0.1.0 // indirect\n"
+    )
+    done = subprocess.run(
+        [awk, program.group(1), str(gomod)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "36\n"
+    # ... and the same paths are what tests/e2e/testbin.sh sets for the tests' helm
+    testbin = (ROOT / "tests" / "e2e" / "testbin.sh").read_text()
+    assert "local v=helm.sh/helm/v3/internal/version" in testbin
+    assert "helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules" in testbin
 
 
 def test_final_stage_installs_exactly_the_built_wheel(wheel):

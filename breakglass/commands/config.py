@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 import sys
 
-from breakglass import settings, sopsexec
+from breakglass import renderexec, settings, sopsexec
 from breakglass.errors import ConfigError
 from breakglass.urls import is_postgresql
 
@@ -40,6 +40,20 @@ def run(args: argparse.Namespace) -> int:
             f"note: backfill.sops_binary {loaded.backfill.sops_binary} is not an executable "
             "file; changes to SOPS-encrypted Secrets will fail until it is"
         )
+    for key, configured, find, use in (
+        (
+            "kustomize_binary",
+            loaded.backfill.kustomize_binary,
+            renderexec.find_kustomize,
+            "kustomize applications",
+        ),
+        ("helm_binary", loaded.backfill.helm_binary, renderexec.find_helm, "Helm charts"),
+    ):
+        if configured and find(configured) is None:
+            missing.append(
+                f"note: backfill.{key} {configured} is not an executable file; the render "
+                f"check of backfill branches for {use} will fail until it is"
+            )
     if is_postgresql(loaded.journal_url) and importlib.util.find_spec("psycopg") is None:
         missing.append(
             "note: the journal is PostgreSQL but its driver is not installed here: "

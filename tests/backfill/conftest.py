@@ -16,6 +16,7 @@ from breakglass.capture import admission
 from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
 from tests import payloads as p
+from tests.rendertools import render_tools
 
 DEPLOYMENT = textwrap.dedent(
     """\
@@ -190,6 +191,13 @@ def make_settings(tmp_path: Path, remote: Path, **extra: Any) -> settings.Settin
         "backfill": {"grace_seconds": 0.01, "labels": ["breakglass", "backfill"]},
     }
     data.update(extra)
+    kustomize, helm = render_tools()
+    data["backfill"] = {
+        "render_check": "required",
+        "kustomize_binary": str(kustomize),
+        "helm_binary": str(helm),
+        **data["backfill"],
+    }
     return settings.from_mapping(data, source="test", base=tmp_path)
 
 

@@ -191,3 +191,57 @@ async def test_a_follow_up_comment_shows_only_the_new_change(env):
     ]
     assert "replicas" not in comment["body"]
     assert "by alice and bob" in record["title"]
+
+
+async def test_a_branch_that_does_not_render_the_change_opens_no_pr(tmp_path):
+    """kustomize ``replacements`` (which the engine does not follow) copy a ConfigMap value
+    over the field the engine edits: the render shows the old value, so no PR is opened."""
+    from tests.backfill.conftest import CONFIGMAP, DEPLOYMENT, bare_remote
+
+    work = tmp_path / "seed"
+    app = work / "apps" / "payments"
+    app.mkdir(parents=True)
+    deployment = DEPLOYMENT.replace(
+        '              value: "info"\n',
+        '              value: "info"\n            - name: TIMEOUT\n              value: "30"\n',
+    )
+    assert "TIMEOUT" in deployment
+    (app / "deployment.yaml").write_text(deployment)
+    (app / "configmap.yaml").write_text(CONFIGMAP)
+    (app / "kustomization.yaml").write_text(
+        "namespace: payments\nresources:\n  - deployment.yaml\n  - configmap.yaml\n"
+        "replacements:\n"
+        "  - source: {kind: ConfigMap, name: checkout-config, fieldPath: data.TIMEOUT}\n"
+        "    targets:\n"
+        "      - select: {kind: Deployment, name: checkout}\n"
+        "        fieldPaths:\n"
+        "          - spec.template.spec.containers.[name=app].env.[name=TIMEOUT].value\n"
+    )
+    remote = bare_remote(work)
+    old = p.edited(p.deployment(), set_env("TIMEOUT", "30"))
+    async for env in build_env(tmp_path, remote):
+        capture = await env.capture(edit_review(set_env("TIMEOUT", "60"), old=old))
+        await env.worker.run_once()
+        stored = await env.status(capture.id)
+        assert stored.status is model.Status.FAILED
+        assert "render check failed" in (stored.reason or "")
+        [issue] = env.records()
+        assert issue["kind"] == "issue"
+        body = issue["body"]
+        assert "kustomize build apps/payments renders Deployment payments/checkout" in body
+        assert 'env[name=TIMEOUT].value (the change wants "60", the render has "30")' in (
+            stored.reason or ""
+        )
+        assert "the change wants" in body
+        assert '+              value: "60"' in body  # what the engine wrote
+        assert git("branch", "--list", "breakglass/*", cwd=remote).strip() == ""
+
+
+async def test_the_pr_says_what_render_proved_it(env):
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    await env.worker.run_once()
+    [record] = env.records()
+    assert (
+        "**Render check:** `kustomize build apps/payments` on this branch shows the live change"
+        in (record["body"])
+    )

@@ -68,7 +68,12 @@ class ToolchainMissing(RuntimeError):
 
 
 def binaries() -> dict[str, str]:
-    """Paths of kube-apiserver, kubectl and etcd, building them into the cache if needed."""
+    """Paths of kube-apiserver, kubectl and etcd, building them into the cache if needed.
+
+    The dict holds every assignment testbin.sh prints; ``SOPS``, ``KUSTOMIZE`` and ``HELM``
+    reach the breakglass process as ``BREAKGLASS_SOPS``, ``BREAKGLASS_KUSTOMIZE`` and
+    ``BREAKGLASS_HELM``.
+    """
     if shutil.which("go") is None and not os.environ.get("BREAKGLASS_TESTBIN_DIR"):
         cached = Path.home() / ".cache" / "breakglass" / "testbin"
         if not any(cached.glob("k8s-*/.complete")):
@@ -250,7 +255,11 @@ users:
                 **os.environ,
                 "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN,
                 "BREAKGLASS_REDACTION_SALT": "e2e-salt",
-                **({"BREAKGLASS_SOPS": self.bins["SOPS"]} if "SOPS" in self.bins else {}),
+                **{
+                    f"BREAKGLASS_{key}": self.bins[key]
+                    for key in ("SOPS", "KUSTOMIZE", "HELM")
+                    if key in self.bins
+                },
                 **self.extra_env,
             },
         )

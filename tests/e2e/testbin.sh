@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Build real test binaries from their published Go modules and keep them in a
 # versioned cache directory: kube-apiserver, kubectl and etcd for the
-# end-to-end tests, sops and age-keygen for the tests of SOPS-encrypted Secrets.
+# end-to-end tests, sops and age-keygen for the tests of SOPS-encrypted Secrets,
+# kustomize and helm for the tests of rendering what a GitOps branch deploys.
 #
 # Usage:
 #   eval "$(tests/e2e/testbin.sh)"
 #   "$KUBE_APISERVER" --version
 #   "$AGE_KEYGEN" -o key.txt && SOPS_AGE_KEY_FILE=key.txt "$SOPS" --decrypt secret.yaml
+#   "$KUSTOMIZE" build overlays/prod && "$HELM" template my-release charts/app
 #
 # Environment:
 #   BREAKGLASS_TESTBIN_DIR    cache root   (default: $HOME/.cache/breakglass/testbin)
@@ -14,22 +16,33 @@
 #   BREAKGLASS_ETCD_VERSION   etcd         (default: v3.6.16)
 #   BREAKGLASS_SOPS_VERSION   sops         (default: v3.13.3)
 #   BREAKGLASS_AGE_VERSION    age-keygen   (default: v1.3.1)
+#   BREAKGLASS_KUSTOMIZE_VERSION kustomize (default: v5.8.2)
+#   BREAKGLASS_HELM_VERSION   helm         (default: v3.21.4)
 #
 # Layout:
 #   <root>/k8s-<version>/{kube-apiserver,kubectl,.complete}
 #   <root>/etcd-<version>/{etcd,.complete}
 #   <root>/sops-<version>/{sops,age-keygen,.age-version,.complete}
+#   <root>/kustomize-<version>/{kustomize,.complete}
+#   <root>/helm-<version>/{helm,.complete}
 #
 # The sops directory is named after the sops version only; .age-version records
 # the age version its age-keygen was built from, and a directory whose
 # .age-version differs from BREAKGLASS_AGE_VERSION is rebuilt.
 #
+# kustomize and helm are built like the release binaries: `go install` of the
+# module with its own go.mod. Both pinned versions build with Go 1.26 (kustomize
+# v5.8.3 and later ask for Go 1.27; v5.8.2 is the newest that does not).
+# helm gets the version and Kubernetes-version ldflags of helm's Makefile, so
+# `helm version` names the release and .Capabilities.KubeVersion in templates
+# is the Kubernetes minor helm was built against, not helm's fallback v1.20.
+#
 # stdout carries only shell assignments (KUBE_APISERVER=..., KUBECTL=...,
-# ETCD=..., SOPS=..., AGE_KEYGEN=..., plus the three directories) so callers
-# can eval it; all progress goes to stderr. A directory only counts as cached
-# when its .complete stamp exists; builds happen in a scratch directory next to
-# the final one and are renamed into place, so an interrupted build never looks
-# cached. Every directory must be cached for the fast path, which needs no Go.
+# ETCD=..., SOPS=..., AGE_KEYGEN=..., KUSTOMIZE=..., HELM=..., plus the five
+# directories) so callers can eval it; all progress goes to stderr. A directory
+# only counts as cached when its .complete stamp exists; builds happen in a
+# scratch directory next to the final one and are renamed into place, so an
+# interrupted build never looks cached. Every directory must be cached for the fast path, which needs no Go.
 #
 # Exit codes: 0 ok, 2 bad arguments/environment, 3 Go toolchain missing or too old,
 # other non-zero: a build step failed.
@@ -39,6 +52,8 @@ K8S_VERSION=${BREAKGLASS_K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${BREAKGLASS_ETCD_VERSION:-v3.6.16}
 SOPS_VERSION=${BREAKGLASS_SOPS_VERSION:-v3.13.3}
 AGE_VERSION=${BREAKGLASS_AGE_VERSION:-v1.3.1}
+KUSTOMIZE_VERSION=${BREAKGLASS_KUSTOMIZE_VERSION:-v5.8.2}
+HELM_VERSION=${BREAKGLASS_HELM_VERSION:-v3.21.4}
 CACHE_ROOT=${BREAKGLASS_TESTBIN_DIR:-${HOME:?HOME is not set}/.cache/breakglass/testbin}
 
 MIN_GO_MAJOR=1
@@ -50,6 +65,10 @@ SOPS_DIR=$CACHE_ROOT/sops-$SOPS_VERSION
 SOPS_MODULE=github.com/getsops/sops/v3
 AGE_MODULE=filippo.io/age
 AGE_STAMP=.age-version
+KUSTOMIZE_DIR=$CACHE_ROOT/kustomize-$KUSTOMIZE_VERSION
+KUSTOMIZE_MODULE=sigs.k8s.io/kustomize/kustomize/v5
+HELM_DIR=$CACHE_ROOT/helm-$HELM_VERSION
+HELM_MODULE=helm.sh/helm/v3
 STAMP=.complete
 
 log() { printf 'testbin: %s\n' "$*" >&2; }
@@ -76,10 +95,15 @@ semver_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
 [[ $ETCD_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_ETCD_VERSION must look like v3.6.16, got '$ETCD_VERSION'"
 [[ $SOPS_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_SOPS_VERSION must look like v3.13.3, got '$SOPS_VERSION'"
 [[ $AGE_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_AGE_VERSION must look like v1.3.1, got '$AGE_VERSION'"
+[[ $KUSTOMIZE_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_KUSTOMIZE_VERSION must look like v5.8.2, got '$KUSTOMIZE_VERSION'"
+[[ $HELM_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_HELM_VERSION must look like v3.21.4, got '$HELM_VERSION'"
 [[ $K8S_VERSION == v1.* ]] || die 2 "only Kubernetes 1.x is supported, got '$K8S_VERSION'"
 # The module path carries the major version (github.com/getsops/sops/v3).
 [[ $SOPS_VERSION == v3.* ]] || die 2 "only sops 3.x is supported, got '$SOPS_VERSION'"
 [[ $AGE_VERSION == v1.* ]] || die 2 "only age 1.x is supported, got '$AGE_VERSION'"
+# Likewise sigs.k8s.io/kustomize/kustomize/v5 and helm.sh/helm/v3.
+[[ $KUSTOMIZE_VERSION == v5.* ]] || die 2 "only kustomize 5.x is supported, got '$KUSTOMIZE_VERSION'"
+[[ $HELM_VERSION == v3.* ]] || die 2 "only helm 3.x is supported, got '$HELM_VERSION'"
 
 emit() {
     printf 'KUBE_APISERVER=%q\n' "$K8S_DIR/kube-apiserver"
@@ -87,9 +111,13 @@ emit() {
     printf 'ETCD=%q\n' "$ETCD_DIR/etcd"
     printf 'SOPS=%q\n' "$SOPS_DIR/sops"
     printf 'AGE_KEYGEN=%q\n' "$SOPS_DIR/age-keygen"
+    printf 'KUSTOMIZE=%q\n' "$KUSTOMIZE_DIR/kustomize"
+    printf 'HELM=%q\n' "$HELM_DIR/helm"
     printf 'BREAKGLASS_TESTBIN_K8S_DIR=%q\n' "$K8S_DIR"
     printf 'BREAKGLASS_TESTBIN_ETCD_DIR=%q\n' "$ETCD_DIR"
     printf 'BREAKGLASS_TESTBIN_SOPS_DIR=%q\n' "$SOPS_DIR"
+    printf 'BREAKGLASS_TESTBIN_KUSTOMIZE_DIR=%q\n' "$KUSTOMIZE_DIR"
+    printf 'BREAKGLASS_TESTBIN_HELM_DIR=%q\n' "$HELM_DIR"
 }
 
 # is_cached DIR BIN... : stamp present and every binary executable.
@@ -108,12 +136,16 @@ sops_cached() {
     is_cached "$SOPS_DIR" sops age-keygen || return 1
     [[ -f $SOPS_DIR/$AGE_STAMP && $(<"$SOPS_DIR/$AGE_STAMP") == "$AGE_VERSION" ]]
 }
+kustomize_cached() { is_cached "$KUSTOMIZE_DIR" kustomize; }
+helm_cached() { is_cached "$HELM_DIR" helm; }
 
 # Fast path: nothing to do, and no Go toolchain needed.
-if k8s_cached && etcd_cached && sops_cached; then
+if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached; then
     log "cached: $K8S_DIR"
     log "cached: $ETCD_DIR"
     log "cached: $SOPS_DIR"
+    log "cached: $KUSTOMIZE_DIR"
+    log "cached: $HELM_DIR"
     emit
     exit 0
 fi
@@ -125,8 +157,8 @@ require_go() {
     if ! command -v go >/dev/null 2>&1; then
         cat >&2 <<EOF
 testbin: error: the 'go' command was not found on PATH.
-testbin: Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed to build kube-apiserver, kubectl, etcd, sops
-testbin: and age-keygen for the tests. Install it from https://go.dev/dl/ (or your
+testbin: Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed to build kube-apiserver, kubectl, etcd, sops,
+testbin: age-keygen, kustomize and helm for the tests. Install it from https://go.dev/dl/ (or your
 testbin: distribution's golang package if it is recent enough) and make sure 'go'
 testbin: is on PATH. Newer toolchains requested by the modules are then fetched
 testbin: automatically (GOTOOLCHAIN=auto).
@@ -380,9 +412,81 @@ build_sops() {
     log "sops $SOPS_VERSION and age-keygen $AGE_VERSION ready in $SOPS_DIR ($((SECONDS - total_start))s total)"
 }
 
+# ---------------------------------------------------------------------------
+# kustomize and helm: `go install module@version`, like sops, and for helm the
+# ldflags of its Makefile.
+
+# go_install_release NAME PACKAGE@VERSION OUT_DIR LDFLAGS
+go_install_release() {
+    local name=$1 spec=$2 out_dir=$3 ld=$4
+    step "building $name ($spec)..."
+    (cd "$out_dir" && CGO_ENABLED=0 GOBIN=$out_dir \
+        go install -trimpath -ldflags "$ld" "$spec") ||
+        die 1 "building $name failed (see the go output above)"
+    [[ -x $out_dir/$name ]] || die 1 "go install did not produce $out_dir/$name"
+    step_done
+}
+
+build_kustomize() {
+    local total_start=$SECONDS out_dir
+    new_scratch_dir "$CACHE_ROOT" ".build-kustomize-$KUSTOMIZE_VERSION"
+    out_dir=$(cd "$REPLY" && pwd -P)
+    # The module root is the main package; its version comes from the build
+    # info, so `kustomize version` is right without ldflags.
+    go_install_release kustomize "$KUSTOMIZE_MODULE@$KUSTOMIZE_VERSION" "$out_dir" "-s -w"
+    install_dir "$out_dir" "$KUSTOMIZE_DIR"
+    log "kustomize $KUSTOMIZE_VERSION ready in $KUSTOMIZE_DIR ($((SECONDS - total_start))s total)"
+}
+
+# gomod_require GOMOD PATH: the required version of module PATH (either form).
+gomod_require() {
+    awk -v m="$2" '
+        $1 == "require" && $2 != "(" { $1 = ""; $0 = $0 }
+        $1 == m && NF >= 2 { print $2; exit }
+    ' "$1"
+}
+
+build_helm() {
+    local total_start=$SECONDS out_dir wrap gomod client_go
+    step "resolving $HELM_MODULE@$HELM_VERSION..."
+    new_wrapper helm
+    wrap=$REPLY
+    gomod=$(module_field "$wrap" "$HELM_MODULE@$HELM_VERSION" '{{.GoMod}}') ||
+        die 1 "cannot resolve $HELM_MODULE@$HELM_VERSION (is GOPROXY reachable?)"
+    [[ -f $gomod ]] || die 1 "go.mod of $HELM_MODULE@$HELM_VERSION not found at '$gomod'"
+    step_done
+
+    # What helm's Makefile passes for a tagged release: the version (no
+    # metadata), a clean tree, and the Kubernetes version of its client-go
+    # (v0.Y.Z is Kubernetes 1.Y) as the default .Capabilities.KubeVersion.
+    local v=helm.sh/helm/v3/internal/version
+    local ld="-s -w -X $v.version=$HELM_VERSION -X $v.metadata= -X $v.gitTreeState=clean"
+    client_go=$(gomod_require "$gomod" k8s.io/client-go)
+    if [[ $client_go =~ ^v0\.([0-9]+)\. ]]; then
+        local minor=${BASH_REMATCH[1]} pkg
+        for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+            ld+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+        done
+    else
+        log "warning: no k8s.io/client-go v0.Y.Z in $gomod ('${client_go:-none}'); helm keeps its default Kubernetes version"
+    fi
+
+    new_scratch_dir "$CACHE_ROOT" ".build-helm-$HELM_VERSION"
+    out_dir=$(cd "$REPLY" && pwd -P)
+    go_install_release helm "$HELM_MODULE/cmd/helm@$HELM_VERSION" "$out_dir" "$ld"
+    local reported
+    reported=$(HOME=$wrap "$out_dir/helm" version --template '{{.Version}}' 2>/dev/null) || reported=""
+    [[ $reported == "$HELM_VERSION" ]] ||
+        log "warning: the built helm reports version '${reported:-?}', expected $HELM_VERSION (did the ldflags path change?)"
+    install_dir "$out_dir" "$HELM_DIR"
+    log "helm $HELM_VERSION ready in $HELM_DIR ($((SECONDS - total_start))s total)"
+}
+
 # Re-check under the lock: a concurrent run may have finished meanwhile.
 if k8s_cached; then log "cached: $K8S_DIR"; else build_k8s; fi
 if etcd_cached; then log "cached: $ETCD_DIR"; else build_etcd; fi
 if sops_cached; then log "cached: $SOPS_DIR"; else build_sops; fi
+if kustomize_cached; then log "cached: $KUSTOMIZE_DIR"; else build_kustomize; fi
+if helm_cached; then log "cached: $HELM_DIR"; else build_helm; fi
 
 emit

@@ -318,7 +318,9 @@ def test_warning_for_a_secret_looking_env_value_names_it(now):
         return mutate
 
     old = p.edited(p.deployment(), token("one"))
-    text = _warn(policy, now, p.review(operation="UPDATE", obj=p.edited(old, token("two")), old=old))
+    text = _warn(
+        policy, now, p.review(operation="UPDATE", obj=p.edited(old, token("two")), old=old)
+    )
     assert "env[name=API_TOKEN] looks secret" in text and "review issue" in text
 
 

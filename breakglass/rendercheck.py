@@ -1,0 +1,140 @@
+"""Proving a backfill branch before it is pushed: render the base and the branch, compare.
+
+The worker calls ``prove`` after it has committed every change of a pass into its worktree and
+before it pushes.  This module does the I/O around the pure decisions of
+``breakglass.gitops.proof``: it plans the renders, runs ``kustomize build``/``helm template``
+(``breakglass.renderexec``) in the branch's worktree and in a worktree of the base, reads plain
+manifests from both, and hands the documents to ``proof.compare``.
+
+What a failed or impossible check means:
+
+- a render of the branch that differs from the base plus the change → ``problems``: no PR,
+  a "needs a human" issue says what the engine wrote and what the render shows;
+- the branch does not render but the base does → a problem too (the edit broke the build);
+- the base does not render either → the repository was broken before: the check cannot say
+  anything, and the pull request says so (``skipped``);
+- no kustomize or helm binary → ``skipped`` in ``auto`` mode (said in the PR), a problem in
+  ``required`` mode.
+
+Rendered documents may hold Secret values in the clear: they stay in memory, are never logged
+and never reach a message (problems name Secret fields only as "differs").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from breakglass import logs, renderexec
+from breakglass.gitops import index, jsonfile, kustomize, proof
+
+log = logs.get(__name__)
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The binaries and the mode from ``backfill.*`` settings."""
+
+    mode: str = "auto"  # required | auto | off
+    kustomize: str | None = None
+    helm: str | None = None
+
+
+@dataclass
+class Proof:
+    """The outcome: ``checked`` renders, ``problems`` (no PR), or why it was ``skipped``."""
+
+    checked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def prove(
+    *,
+    branch_tree: Path,
+    base_tree: Path,
+    changed: Sequence[str],
+    changes: Sequence[proof.Change],
+    idx: index.Index,
+    subpath: str,
+    helm: proof.HelmApp | None,
+    tools: Tools,
+) -> Proof:
+    """Render ``changed`` files' applications in both trees and judge the branch."""
+    started = time.monotonic()
+    result = Proof()
+    if tools.mode == "off":
+        return result
+    tree = await asyncio.to_thread(kustomize.Tree.build, idx)
+    renders = proof.plan(changed, tree=tree, subpath=subpath, helm=helm)
+    branch_docs: list[list[dict[str, object]]] = []
+    for render in renders:
+        what = render.describe()
+        try:
+            after = await asyncio.to_thread(_render, render, branch_tree, tools)
+        except renderexec.RenderToolMissing as exc:
+            if tools.mode == "required":
+                result.problems.append(f"{what} could not run: {exc}")
+            else:
+                result.skipped.append(f"{what} needs a binary that is not installed ({exc.hint})")
+            continue
+        except (renderexec.RenderError, ValueError) as exc:
+            try:
+                await asyncio.to_thread(_render, render, base_tree, tools)
+            except (renderexec.RenderError, ValueError):
+                result.skipped.append(f"{what} fails on the base branch too")
+                continue
+            result.problems.append(f"{what} works on the base branch but fails on this one: {exc}")
+            continue
+        if not (base_tree / render.path).exists():
+            before = []  # a new application or manifest: everything in it is the change
+        else:
+            try:
+                before = await asyncio.to_thread(_render, render, base_tree, tools)
+            except (renderexec.RenderError, ValueError):
+                result.skipped.append(f"{what} fails on the base branch")
+                continue
+        result.problems.extend(proof.compare(before, after, changes, what=what))
+        result.checked.append(what)
+        branch_docs.append(after)
+    if renders and not result.skipped and result.checked:
+        result.problems.extend(proof.holds_somewhere(branch_docs, changes))
+    result.seconds = time.monotonic() - started
+    log.info(
+        "render_check",
+        checked=result.checked,
+        problems=len(result.problems),
+        skipped=result.skipped,
+        seconds=round(result.seconds, 3),
+    )
+    return result
+
+
+def _render(render: proof.Render, root: Path, tools: Tools) -> list[dict[str, object]]:
+    if render.kind == "kustomize":
+        text = renderexec.kustomize_build(tools.kustomize, root, render.path)
+        return proof.documents(text)
+    if render.kind == "helm":
+        text = renderexec.helm_template(
+            tools.helm,
+            root,
+            render.path,
+            release=render.release,
+            namespace=render.namespace,
+            values_files=[f for f in render.values_files if (root / f).is_file()],
+            values=render.values,
+        )
+        return proof.documents(text)
+    path = root / render.path
+    if not path.is_file():
+        return []  # deleted (or not yet created) on this side
+    text = path.read_text(encoding="utf-8")
+    return proof.documents(text, json_file=jsonfile.is_json(render.path))
