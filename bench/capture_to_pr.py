@@ -11,6 +11,11 @@ that insert to the journal showing the capture with its PR (``pr_open`` + URL). 
 - ``different``: one edit to each of ``--edits`` different Deployments (a PR each);
 - ``same``: ``--edits`` successive edits to one Deployment (one PR, updated and commented).
 
+Each scenario runs with the render check off and ``required`` (``--render off,required``): the
+worker then renders the base and the branch with the real ``kustomize`` (``$BREAKGLASS_KUSTOMIZE``
+or PATH; ``tests/e2e/testbin.sh`` builds it) before each push, and the table gives the ratio of
+the two latencies measured in the same run.
+
 Forges: ``local`` (the built-in local forge: branch pushed to the remote, PR record on disk) and
 ``github`` (``GitHubProvider`` with PyGithub, unmodified, against ``tests/fakes/github.py``'s
 HTTP fake with a real bare repository behind it; ``pacing=0``).  For GitHub the fake's request
@@ -30,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import percentile, table, write_result
-from breakglass import logs, model, settings
+from breakglass import logs, model, renderexec, settings
 from breakglass.backfill import Worker
 from breakglass.capture import admission
 from breakglass.capture.redact import Redactor
@@ -98,7 +103,9 @@ def bare_repo(root: Path, files: dict[str, str]) -> Path:
     return bare
 
 
-def make_settings(root: Path, remote: str, forge: str, interval: float, base_url: str = "") -> Any:
+def make_settings(
+    root: Path, remote: str, forge: str, interval: float, base_url: str = "", render: str = "off"
+) -> Any:
     data: dict[str, Any] = {
         "cluster": "prod-eu-1",
         "state_dir": str(root / "state"),
@@ -108,7 +115,12 @@ def make_settings(root: Path, remote: str, forge: str, interval: float, base_url
         "users": {
             "alice": {"name": "Alice Doe", "email": "alice@example.com", "github": "alice-doe"}
         },
-        "backfill": {"interval": interval, "grace_seconds": 0.01, "forge": forge},
+        "backfill": {
+            "interval": interval,
+            "grace_seconds": 0.01,
+            "forge": forge,
+            "render_check": render,
+        },
         "kube": {"mode": "off"},
     }
     if forge == "github":
@@ -123,7 +135,9 @@ def make_settings(root: Path, remote: str, forge: str, interval: float, base_url
     return settings.from_mapping(data, source="bench", base=root)
 
 
-async def scenario(forge: str, kind: str, edits: int, interval: float) -> dict[str, Any]:
+async def scenario(
+    forge: str, kind: str, edits: int, interval: float, render: str = "off"
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bg-bench-pr-") as tmp:
         root = Path(tmp)
         objects = edits if kind == "different" else 1
@@ -142,7 +156,9 @@ async def scenario(forge: str, kind: str, edits: int, interval: float) -> dict[s
             )
         else:
             remote = str(bare_repo(root, files))
-        conf = make_settings(root, remote, forge, interval, fake.base_url if fake else "")
+        conf = make_settings(
+            root, remote, forge, interval, fake.base_url if fake else "", render=render
+        )
         journal = open_journal(conf.journal_url)
         await journal.open()
         redactor = Redactor(salt=b"bench", key_patterns=())
@@ -206,6 +222,7 @@ async def scenario(forge: str, kind: str, edits: int, interval: float) -> dict[s
         return {
             "forge": forge,
             "scenario": kind,
+            "render_check": render,
             "edits": edits,
             "prs": prs,
             "p50_s": round(percentile(latencies, 50), 3),
@@ -222,28 +239,45 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--edits", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.25, help="worker poll interval, s")
     parser.add_argument("--forges", default="local,github")
+    parser.add_argument(
+        "--render",
+        default="off,required",
+        help="render-check modes to compare (needs kustomize for required)",
+    )
     parser.add_argument("--name", default="capture_to_pr")
     args = parser.parse_args(argv)
     logs.configure(level="warning", fmt="console")
+    modes = args.render.split(",")
+    if "required" in modes and renderexec.find_kustomize() is None:
+        print("kustomize not found ($BREAKGLASS_KUSTOMIZE or PATH): measuring render check off")
+        modes = [m for m in modes if m != "required"] or ["off"]
     rows = []
     for forge in args.forges.split(","):
         for kind in ("different", "same"):
-            row = asyncio.run(scenario(forge, kind, args.edits, args.interval))
-            rows.append(row)
-            print(
-                f"  {forge:<7} {kind:<9} p50 {row['p50_s']:.3f} s p99 {row['p99_s']:.3f} s",
-                flush=True,
-            )
+            for mode in modes:
+                row = asyncio.run(scenario(forge, kind, args.edits, args.interval, mode))
+                rows.append(row)
+                print(
+                    f"  {forge:<7} {kind:<9} render {mode:<8} p50 {row['p50_s']:.3f} s "
+                    f"p99 {row['p99_s']:.3f} s",
+                    flush=True,
+                )
+    baseline = {(r["forge"], r["scenario"]): r["p50_s"] for r in rows if r["render_check"] == "off"}
+    for r in rows:
+        base = baseline.get((r["forge"], r["scenario"]))
+        r["p50_vs_off"] = round(r["p50_s"] / base, 2) if base else None
     print(
         table(
             [
                 "forge",
                 "edits to",
+                "render check",
                 "edits",
                 "PRs",
                 "p50 s",
                 "p99 s",
                 "max s",
+                "p50 vs off",
                 "API calls/PR",
                 "API calls/edit",
             ],
@@ -251,11 +285,13 @@ def main(argv: list[str]) -> int:
                 [
                     r["forge"],
                     r["scenario"],
+                    r["render_check"],
                     r["edits"],
                     r["prs"],
                     r["p50_s"],
                     r["p99_s"],
                     r["max_s"],
+                    r["p50_vs_off"] or "-",
                     r["api_calls_per_pr"] or "-",
                     r["api_calls_per_edit"] or "-",
                 ]
@@ -267,7 +303,7 @@ def main(argv: list[str]) -> int:
     path = write_result(
         args.name,
         {
-            "parameters": {"edits": args.edits, "interval_s": args.interval},
+            "parameters": {"edits": args.edits, "interval_s": args.interval, "render": modes},
             "results": rows,
             "target": {"p50_s_local": 2.0},
         },

@@ -236,6 +236,10 @@ class Demo:
                 ) from None
             self.why_replay = str(exc)
             return "replay"
+        # the render check runs with the kustomize and helm the tests build, where there
+        for key, env in (("KUSTOMIZE", "BREAKGLASS_KUSTOMIZE"), ("HELM", "BREAKGLASS_HELM")):
+            if self.bins.get(key) and env not in self.env:
+                self.env[env] = self.bins[key]
         return "cluster"
 
     def start_cluster(self) -> None:

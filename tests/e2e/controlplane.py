@@ -157,7 +157,7 @@ tls: {{cert_file: {self.pki / "breakglass.crt"}, key_file: {self.pki / "breakgla
 journal: sqlite:///{self.state / "journal.db"}
 logging: {{level: debug, format: json}}
 kube: {{kubeconfig: {self.workdir / "kubeconfig"}, context: breakglass}}
-backfill: {{interval: 0.5, grace_seconds: 2, pr_poll_interval: 1, forge: {self.forge}}}
+backfill: {{interval: 0.5, grace_seconds: 2, pr_poll_interval: 1, forge: {self.forge}, render_check: required}}
 users:
   alice: {{name: Alice Doe, email: alice@example.com, github: alice-doe, gitlab: alice}}
 {self.extra_config}
