@@ -22,6 +22,7 @@ are compare-and-swap on the branch head, so a crash anywhere resumes without dup
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 from collections import defaultdict
@@ -207,6 +208,7 @@ class Worker:
         # reasons found on live objects (an engineer may annotate after the fix)
         self._live_reasons: dict[tuple[str, str, str], str] = {}
         self._indexes: dict[Path, index.Index] = {}
+        self._base_renders = rendercheck.BaseRenders()
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -799,16 +801,25 @@ class Worker:
                 old, new = engine_inputs(capture)
                 ref = capture.object
                 changes.append(proof.Change(ref.group, ref.kind, ref.namespace, ref.name, old, new))
-            async with mirror.worktree(start) as base_tree:
+            async with contextlib.AsyncExitStack() as stack:
+                made: list[Path] = []
+
+                async def base_tree() -> Path:
+                    if not made:
+                        made.append(await stack.enter_async_context(mirror.worktree(start)))
+                    return made[0]
+
                 checked = await rendercheck.prove(
                     branch_tree=tree,
                     base_tree=base_tree,
+                    base_commit=start,
                     changed=files,
                     changes=changes,
                     idx=idx,
                     subpath=target.path,
                     helm=helm_app,
                     tools=tools,
+                    cache=self._base_renders,
                 )
             self.metrics.render_seconds.observe(checked.seconds)
         result = "failed" if not checked.ok else "skipped" if checked.skipped else "proven"

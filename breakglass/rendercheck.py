@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from breakglass import logs, renderexec
 from breakglass.gitops import index, jsonfile, kustomize, proof
@@ -57,25 +58,68 @@ class Proof:
         return not self.problems
 
 
+#: a base render: its documents, ``MISSING`` (nothing at that path) or the error it raised
+BaseRender = list[dict[str, object]] | str
+MISSING: Final = "missing"
+
+
+class BaseRenders:
+    """Renders of base commits, kept between passes: most backfills start from the same head
+    of the target branch, so its render is made once, not once per pull request."""
+
+    def __init__(self, limit: int = 64) -> None:
+        self.limit = limit
+        self._kept: dict[str, BaseRender] = {}
+
+    def get(self, key: str) -> BaseRender | None:
+        return self._kept.get(key)
+
+    def put(self, key: str, value: BaseRender) -> None:
+        self._kept[key] = value
+        while len(self._kept) > self.limit:
+            self._kept.pop(next(iter(self._kept)))
+
+
 async def prove(
     *,
     branch_tree: Path,
-    base_tree: Path,
+    base_tree: Callable[[], Awaitable[Path]],
+    base_commit: str,
     changed: Sequence[str],
     changes: Sequence[proof.Change],
     idx: index.Index,
     subpath: str,
     helm: proof.HelmApp | None,
     tools: Tools,
+    cache: BaseRenders | None = None,
 ) -> Proof:
-    """Render ``changed`` files' applications in both trees and judge the branch."""
+    """Render ``changed`` files' applications on the branch and on ``base_commit`` (whose
+    checkout ``base_tree`` makes, only when a base render is not in ``cache``) and judge the
+    branch."""
     started = time.monotonic()
     result = Proof()
     if tools.mode == "off":
         return result
+    cache = cache if cache is not None else BaseRenders()
     tree = await asyncio.to_thread(kustomize.Tree.build, idx)
     renders = proof.plan(changed, tree=tree, subpath=subpath, helm=helm)
     branch_docs: list[list[dict[str, object]]] = []
+
+    async def base(render: proof.Render) -> BaseRender:
+        key = f"{base_commit}|{render.describe()}|{render.values_files}|{render.values!r}"
+        found = cache.get(key)
+        if found is None:
+            root = await base_tree()
+            if not (root / render.path).exists():
+                found = MISSING  # a new application or manifest: all of it is the change
+            else:
+                try:
+                    found = await asyncio.to_thread(_render, render, root, tools)
+                except (renderexec.RenderError, ValueError) as exc:
+                    found = str(exc) or type(exc).__name__
+            cache.put(key, found)
+        return found
+
     for render in renders:
         what = render.describe()
         try:
@@ -87,21 +131,19 @@ async def prove(
                 result.skipped.append(f"{what} needs a binary that is not installed ({exc.hint})")
             continue
         except (renderexec.RenderError, ValueError) as exc:
-            try:
-                await asyncio.to_thread(_render, render, base_tree, tools)
-            except (renderexec.RenderError, ValueError):
+            if isinstance(await base(render), str):
                 result.skipped.append(f"{what} fails on the base branch too")
-                continue
-            result.problems.append(f"{what} works on the base branch but fails on this one: {exc}")
+            else:
+                result.problems.append(
+                    f"{what} works on the base branch but fails on this one: {exc}"
+                )
             continue
-        if not (base_tree / render.path).exists():
-            before = []  # a new application or manifest: everything in it is the change
-        else:
-            try:
-                before = await asyncio.to_thread(_render, render, base_tree, tools)
-            except (renderexec.RenderError, ValueError):
-                result.skipped.append(f"{what} fails on the base branch")
-                continue
+        before = await base(render)
+        if before == MISSING:
+            before = []
+        elif isinstance(before, str):
+            result.skipped.append(f"{what} fails on the base branch")
+            continue
         result.problems.extend(proof.compare(before, after, changes, what=what))
         result.checked.append(what)
         branch_docs.append(after)
