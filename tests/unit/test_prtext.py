@@ -100,3 +100,74 @@ def test_branch_names_git_accepts():
         name = safe_branch(*parts)
         check = subprocess.run(["git", "check-ref-format", f"refs/heads/{name}"], check=False)
         assert check.returncode == 0, name
+
+
+def _decide(policy, now, old, new, manager):
+    c = admission.decide(
+        p.review(operation="UPDATE", obj=new, old=old, field_manager=manager)["request"],
+        policy=policy,
+        now=now,
+    )
+    assert isinstance(c, model.Capture)
+    return c
+
+
+def _container(**changes):
+    return lambda d: d["spec"]["template"]["spec"]["containers"][0].update(**changes)
+
+
+def test_the_kubectl_sub_command_is_named(policy, now):
+    old = p.deployment()
+    cases = [
+        (_container(image="registry.example/checkout:2"), "kubectl-set", "kubectl set image"),
+        (
+            _container(env=[{"name": "LOG_LEVEL", "value": "debug"}]),
+            "kubectl-set",
+            "kubectl set env",
+        ),
+        (
+            _container(resources={"limits": {"cpu": "2"}}),
+            "kubectl-set",
+            "kubectl set resources",
+        ),
+        (
+            lambda d: d["spec"]["template"]["spec"].update(serviceAccountName="payments"),
+            "kubectl-set",
+            "kubectl set serviceaccount",
+        ),
+        (
+            lambda d: d["spec"].update(replicas=3, paused=True),
+            "kubectl-set",
+            "kubectl set",  # two kinds of field: no one sub-command made it
+        ),
+        (
+            _container(image="registry.example/checkout:1.4.1"),
+            "kubectl-rollout",
+            "kubectl rollout undo",
+        ),
+        (lambda d: d["spec"].update(paused=True), "kubectl-rollout", "kubectl rollout pause"),
+    ]
+    for mutate, manager, expected in cases:
+        c = _decide(policy, now, old, p.edited(old, mutate), manager)
+        assert prtext.how(c) == expected, (c.delta.paths, expected)
+    paused = p.edited(old, lambda d: d["spec"].update(paused=True))
+    resumed = _decide(policy, now, paused, old, "kubectl-rollout")
+    assert prtext.how(resumed) == "kubectl rollout resume"
+
+
+def test_a_cluster_scoped_object_has_no_namespace_slash(policy, now):
+    ref = model.ObjectRef("", "v1", "namespaces", "Namespace", "", "payments")
+    assert prtext.describe_object(ref) == "v1 Namespace payments"
+    assert ref.describe() == "namespace payments"
+
+
+def test_the_title_of_a_shared_pr_names_everyone(policy, now):
+    old = p.deployment()
+    first = _decide(policy, now, old, p.deployment(replicas=6), "kubectl-edit")
+    again = _decide(policy, now, old, p.deployment(replicas=7), "kubectl-edit")
+    assert prtext.pr_title([first, again]) == prtext.title(again)
+    bob = dataclasses.replace(again, actor=dataclasses.replace(again.actor, username="bob"))
+    assert prtext.pr_title([first, bob]) == (
+        "breakglass: 2 manual changes (kubectl edit) of deployment payments/checkout by alice "
+        "and bob"
+    )
