@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from breakglass import delta as deltas
 from breakglass import logs, model, prtext, rendercheck, repos, sopsexec
 from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
-from breakglass.capture.admission import OWNER_ANNOTATIONS
+from breakglass.capture.admission import OWNER_ANNOTATIONS, owner_hints
 from breakglass.capture.redact import Redactor
 from breakglass.errors import BreakglassError, PermanentError, TemporaryError
 from breakglass.forge import Provider, PullRequest, PullRequestSpec
@@ -207,6 +207,8 @@ class Worker:
         self.mirrors = settings.state_dir / "mirrors"
         # reasons found on live objects (an engineer may annotate after the fix)
         self._live_reasons: dict[tuple[str, str, str], str] = {}
+        # owner labels and annotations read from live objects while locating, by capture id
+        self._live_hints: dict[str, dict[str, str]] = {}
         self._indexes: dict[Path, index.Index] = {}
         self._base_renders = rendercheck.BaseRenders()
 
@@ -448,6 +450,9 @@ class Worker:
                 meta = live.get("metadata") or {}
                 metadata["labels"].update(meta.get("labels") or {})
                 metadata["annotations"].update(meta.get("annotations") or {})
+                # a scale subresource capture carries no labels: the engine finds a Helm
+                # release by the live object's
+                self._live_hints[capture.id] = owner_hints(live)
                 why = (meta.get("annotations") or {}).get(prtext.REASON_ANNOTATION)
                 if isinstance(why, str) and why:
                     self._live_reasons[(ref.kind, ref.namespace, ref.name)] = why
@@ -501,6 +506,12 @@ class Worker:
         )
 
     async def _backfill_object(self, captures: list[model.Capture], summary: PassSummary) -> None:
+        try:
+            await self._backfill_located(captures, summary)
+        finally:
+            self._live_hints.pop(captures[0].id, None)
+
+    async def _backfill_located(self, captures: list[model.Capture], summary: PassSummary) -> None:
         first = captures[0]
         target = await self.locate(first)
         if target is None:
@@ -605,11 +616,12 @@ class Worker:
                         )
                         await self._record(saved, EventType.PR_SUPERSEDED, reason=stale)
                         continue
+                hints = {**self._live_hints.get(captures[0].id, {}), **capture.labels}
                 result = await asyncio.to_thread(
                     engine.backfill,
                     idx,
-                    with_owner_hints(old, capture.labels, other=new),
-                    with_owner_hints(new, capture.labels, other=old),
+                    with_owner_hints(old, hints, other=new),
+                    with_owner_hints(new, hints, other=old),
                     subpath=target.path,
                     secrets=secrets,
                 )
@@ -726,6 +738,7 @@ class Worker:
                 now=model.utcnow(),
                 rendered=checked.checked,
                 not_rendered=checked.skipped,
+                render_notes=checked.notes,
             ),
             labels=self.settings.backfill.labels,
             assignees=tuple(handles),
@@ -932,6 +945,7 @@ class Worker:
             first = captures[0]
             try:
                 target = await self.locate(first)
+                self._live_hints.pop(first.id, None)
                 if target is None:
                     continue
                 forge = self._forge_for(target)

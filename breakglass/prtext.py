@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from breakglass import model
 
@@ -83,7 +84,31 @@ def how(capture: model.Capture) -> str:
         return f"kubectl set {sub}" if sub else "kubectl set"
     if manager == "kubectl-rollout":
         return f"kubectl rollout {_rollout_subcommand(capture)}"
-    return _VERBS.get(manager, manager or "a manual change")
+    agent = capture.actor.user_agent or ""
+    if capture.delta.patch_type == "apply":
+        return "kubectl apply --server-side" if agent.startswith("kubectl") else "server-side apply"
+    if manager in _VERBS:
+        return _VERBS[manager]
+    if not manager:
+        return "kubectl rollout undo" if _undo_like(capture, agent) else "a manual change"
+    return f"kubectl (field manager {manager})" if agent.startswith("kubectl") else manager
+
+
+#: the kinds ``kubectl rollout undo`` works on
+_ROLLOUT_KINDS: Final = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
+
+def _undo_like(capture: model.Capture, agent: str) -> bool:
+    """``kubectl rollout undo`` sends no field manager: it replaces a workload's pod template
+    (and, for a Deployment, its annotations) with an earlier revision's, as a JSON patch."""
+    if capture.object.kind not in _ROLLOUT_KINDS or (agent and not agent.startswith("kubectl")):
+        return False
+    if capture.delta.patch_type not in (None, "json"):
+        return False
+    paths = capture.delta.paths
+    return any(p.startswith("spec.template") for p in paths) and all(
+        p.startswith(("spec.template", "metadata.annotations")) for p in paths
+    )
 
 
 _SET_FIELDS = (
@@ -176,6 +201,7 @@ def body(
     now: datetime,
     rendered: Sequence[str] = (),
     not_rendered: Sequence[str] = (),
+    render_notes: Sequence[str] = (),
 ) -> str:
     """The PR body for the captures of one object (newest last).
 
@@ -221,7 +247,7 @@ def body(
         *_changes_table(captures),
         fenced(reviewable_diff(diff) or "(no textual diff)", "diff"),
         "",
-        *_render_lines(rendered, not_rendered),
+        *_render_lines(rendered, not_rendered, render_notes),
         "**If you merge**, Git matches production and the next sync keeps this change.",
         "**If you close**, the next sync (or self-heal) puts production back to what Git says.",
         "",
@@ -246,16 +272,23 @@ def body(
     return "\n".join(lines)
 
 
-def _render_lines(rendered: Sequence[str], not_rendered: Sequence[str]) -> list[str]:
-    """What proved the branch (``kustomize build apps/shop``), or why nothing could."""
+def _render_lines(
+    rendered: Sequence[str], not_rendered: Sequence[str], notes: Sequence[str] = ()
+) -> list[str]:
+    """What proved the branch (``kustomize build apps/shop``), what else its render changes
+    by design, or why nothing could prove it."""
     lines = []
     if rendered:
         lines.append(
             "**Render check:** "
             + ", ".join(code(r) for r in rendered)
-            + " on this branch shows the live change and nothing else (compared with the "
-            "base branch)."
+            + " on this branch shows the live change"
+            + (" and what follows from it" if notes else " and nothing else")
+            + " (compared with the base branch)."
         )
+    if notes:
+        lines.append("**The render also changes** (review these):")
+        lines.extend(f"- {md(n, limit=600)}" for n in notes[:10])
     if not_rendered:
         lines.append("**Not render-checked:** " + "; ".join(md(n) for n in not_rendered) + ".")
     return [*lines, ""] if lines else []

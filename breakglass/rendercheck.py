@@ -46,10 +46,12 @@ class Tools:
 
 @dataclass
 class Proof:
-    """The outcome: ``checked`` renders, ``problems`` (no PR), or why it was ``skipped``."""
+    """The outcome: ``checked`` renders, ``problems`` (no PR), ``notes`` for the reviewer
+    (what the render derives from the change), or why it was ``skipped``."""
 
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -144,7 +146,9 @@ async def prove(
         elif isinstance(before, str):
             result.skipped.append(f"{what} fails on the base branch")
             continue
-        result.problems.extend(proof.compare(before, after, changes, what=what))
+        outcome = proof.compare(before, after, changes, what=what, derived=render.kind == "helm")
+        result.problems.extend(outcome.problems)
+        result.notes.extend(outcome.notes)
         result.checked.append(what)
         branch_docs.append(after)
     if renders and not result.skipped and result.checked:

@@ -397,6 +397,17 @@ def warning(
             f"breakglass: recorded {what} {capture.classification} as {capture.id}; "
             "operational action, no backfill PR"
         )
+    elif (
+        capture.object.subresource == "scale"
+        and not capture.labels
+        and not (
+            repo_rules is not None
+            and repos.claimed({}, namespace=capture.object.namespace, rules=repo_rules)
+        )
+    ):
+        # a Scale carries no labels or annotations: unless a namespace rule owns the object,
+        # who owns it is not known here
+        text = f"{head}; a backfill PR will follow if a repository owns this object"
     elif repo_rules is not None and not repos.claimed(
         capture.labels, namespace=capture.object.namespace, rules=repo_rules
     ):

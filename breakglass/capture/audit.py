@@ -152,7 +152,11 @@ def decide(
     patch_type: str | None = None
     if verb == "patch" and request_object is not None:
         patch = policy.redactor.patch(request_object, kind=kind)
-        patch_type = "json" if isinstance(request_object, list) else "merge"
+        if isinstance(request_object, list):
+            patch_type = "json"
+        else:
+            # only a server-side apply takes `force` (kubectl always sends it)
+            patch_type = "apply" if "force" in query else "merge"
 
     annotations = mapping(event.get("annotations"), "annotations")
     capture_id = _capture_id(annotations)

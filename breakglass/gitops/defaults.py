@@ -13,6 +13,9 @@ import copy
 from collections.abc import Callable
 from typing import Any, Final
 
+from breakglass.gitops import edit
+from breakglass.gitops.edit import AddItemOp, Op, SetOp
+
 JSON = Any
 
 _CONTAINER: Final[dict[str, JSON]] = {
@@ -194,3 +197,34 @@ ITEM_CLEANERS: Final[dict[str, Callable[[JSON], JSON]]] = {
     "initContainers": clean_container,
     "ports": clean_port,
 }
+
+
+def delta_ops(before: dict[str, JSON], after: dict[str, JSON]) -> list[Op]:
+    """The operations of a sparse change, without what the server fills in by itself.
+
+    An added container or port loses its defaulted fields, and ``serviceAccount`` is dropped
+    where it only mirrors ``serviceAccountName`` (``kubectl set serviceaccount`` sets the one;
+    the API server copies it into the deprecated other).  The engine writes these operations
+    and the render check expects them, so both use this one function.
+    """
+    ops = edit.ops_from_delta(before, after)
+    names = {
+        op.path[:-1]: op.value
+        for op in ops
+        if isinstance(op, SetOp) and op.path and op.path[-1] == "serviceAccountName"
+    }
+    cleaned: list[Op] = []
+    for op in ops:
+        if (
+            isinstance(op, SetOp)
+            and op.path
+            and op.path[-1] == "serviceAccount"
+            and names.get(op.path[:-1], object()) == op.value
+        ):
+            continue
+        if isinstance(op, AddItemOp) and op.path and op.path[-1] in ITEM_CLEANERS:
+            item = ITEM_CLEANERS[str(op.path[-1])](op.item)
+            cleaned.append(AddItemOp(op.path, item, op.key))
+        else:
+            cleaned.append(op)
+    return cleaned

@@ -18,7 +18,7 @@ import copy
 import difflib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from breakglass import delta
@@ -49,10 +49,16 @@ Path = tuple[Step, ...]
 
 @dataclass(frozen=True)
 class SetOp:
-    """Set ``path`` to ``value``; a mapping set onto a mapping merges key by key."""
+    """Set ``path`` to ``value``; a mapping set onto a mapping merges key by key.
+
+    ``was`` is the live value before the change, when known: for a list without a merge key
+    it tells which of Git's items each live item is (the live ones carry server defaults Git
+    leaves out), so only the items that really changed are edited.
+    """
 
     path: Path
     value: JSON
+    was: JSON = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def _flatten(path: Path, before: dict[str, JSON], after: dict[str, JSON], ops: l
                 if mkey is not None:
                     _flatten_list(here, mkey, old, new, ops)
                     continue
-            ops.append(SetOp(here, copy.deepcopy(new)))
+            ops.append(SetOp(here, copy.deepcopy(new), copy.deepcopy(old)))
         elif key in after:
             _flatten_one_side(here, key, after[key], ops, added=True)
         else:
@@ -260,7 +266,9 @@ def _plain_one(data: JSON, op: Op) -> None:
                 index = len(parent) - 1
             last = index
         current = parent.get(last) if isinstance(last, str) else parent[last]
-        if isinstance(current, dict) and isinstance(op.value, dict):
+        if isinstance(current, list) and isinstance(op.value, list) and op.value:
+            parent[last] = list_result(current, op.value, op.was)
+        elif isinstance(current, dict) and isinstance(op.value, dict):
             _merge(current, op.value)
         else:
             parent[last] = copy.deepcopy(op.value)
@@ -445,6 +453,14 @@ class _TextEdit:
             raise EditError("cannot find the '-' of a list item")
         return index
 
+    def _item_has_comment(self, node: YSeq, index: int) -> bool:
+        """Whether block-list item ``index`` has comment lines right above its dash."""
+        if index >= len(node.items) or node.flow:
+            return False
+        dash = self._dash(node.items[index])
+        line = _line_start(self.text, dash)
+        return self._with_comments_above(line, dash - line) != line
+
     def _with_comments_above(self, start: int, column: int) -> int:
         """Extend a line-start index upwards over comment lines at ``column``."""
         while start > 0:
@@ -512,17 +528,20 @@ class _TextEdit:
         if isinstance(node, YMap) and isinstance(value, dict):
             return self.text, [SetOp((*op.path, k), v) for k, v in value.items()]
         if isinstance(node, YSeq) and isinstance(value, list):
-            return self.text, self._list_ops(op.path, node, value)
+            return self.text, self._list_ops(op.path, node, value, op.was)
         if isinstance(node, YScalar) and not isinstance(value, dict | list):
             return self._replace_scalar(node, key, value, op.path), []
         return self._replace_node(op.path, key, node, value)
 
-    def _list_ops(self, path: Path, node: YSeq, value: list[JSON]) -> list[_TextOp]:
+    def _list_ops(
+        self, path: Path, node: YSeq, value: list[JSON], was: JSON = None
+    ) -> list[_TextOp]:
         old = roundtrip.to_plain(node)
         if not value:
             return [_FlowReplace(path, value)]
         a = [json.dumps(v, sort_keys=True) for v in old]
         b = [json.dumps(v, sort_keys=True) for v in value]
+        live = _stand_ins(old, a, b, was)
         ops: list[_TextOp] = []
         opcodes = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
         for tag, i1, i2, j1, j2 in reversed(opcodes):
@@ -543,7 +562,12 @@ class _TextEdit:
                 # the same items, edited: change them key by key, so their comments, quoting
                 # and layout stay (an Ingress rule whose host changed keeps its comments)
                 for n in range(i2 - i1):
-                    ops.extend(_item_ops((*path, i1 + n), old[i1 + n], value[j1 + n]))
+                    here = (*path, i1 + n)
+                    source = live.get(i1 + n)
+                    if source is not None:
+                        ops.extend(_delta_item_ops(here, old[i1 + n], source, value[j1 + n]))
+                    else:
+                        ops.extend(_item_ops(here, old[i1 + n], value[j1 + n]))
                 continue
             added = j2 - j1
             ops.extend(InsertOp(path, i1 + n, value[j1 + n]) for n in range(added))
@@ -741,11 +765,118 @@ class _TextEdit:
         line = _line_start(self.text, dash)
         if self.text[line:dash].strip():
             raise EditError("cannot remove a list item that shares its line")
-        # comment lines above an item go with it, except above the first item: those sit
-        # right under the list's key and may describe the whole list, so they stay
-        start = line if index == 0 else self._with_comments_above(line, dash - line)
+        # comment lines above an item go with it.  Above the first item they sit right under
+        # the list's key and may describe the whole list: they go with the item only when
+        # the next item has its own comment too (then each item carries one)
+        start = self._with_comments_above(line, dash - line)
+        if index == 0 and start != line and not self._item_has_comment(node, 1):
+            start = line
         end = _line_end(self.text, max(self._content_end(item), dash + 1) - 1)
         return self._splice(start, min(end + 1, len(self.text)), "")
+
+
+def list_result(git: list[JSON], new: list[JSON], was: JSON = None) -> list[JSON]:
+    """The list a ``SetOp`` of ``new`` leaves where Git holds ``git`` (``was``: the live list
+    before the change): Git's items the change kept stay as Git writes them (without the
+    server's defaults), changed ones take the change, and the rest is ``new``'s.  The text
+    edit makes exactly this list; the read-back check compares with it."""
+    a = [json.dumps(v, sort_keys=True) for v in git]
+    b = [json.dumps(v, sort_keys=True) for v in new]
+    live = _stand_ins(git, a, b, was)
+    out: list[JSON] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.extend(copy.deepcopy(git[i1:i2]))
+        elif (
+            tag == "replace"
+            and i2 - i1 == j2 - j1
+            and all(isinstance(v, dict) for v in [*git[i1:i2], *new[j1:j2]])
+        ):
+            for n in range(i2 - i1):
+                source = live.get(i1 + n)
+                if source is None:
+                    out.append(copy.deepcopy(new[j1 + n]))
+                else:
+                    out.append(_item_result(git[i1 + n], source, new[j1 + n]))
+        else:
+            out.extend(copy.deepcopy(new[j1:j2]))
+    return out
+
+
+def _item_result(git: JSON, live: JSON, new: JSON) -> JSON:
+    """Git's item with the change from ``live`` to ``new`` (see ``_delta_item_ops``)."""
+    if not (isinstance(git, dict) and isinstance(live, dict) and isinstance(new, dict)):
+        return copy.deepcopy(new)
+    out = copy.deepcopy(git)
+    for key in live:
+        if key not in new:
+            out.pop(key, None)
+    for key, value in new.items():
+        if key in live and live[key] == value:
+            continue
+        if key in git and isinstance(git[key], dict) and isinstance(value, dict):
+            out[key] = _item_result(git[key], live.get(key, {}), value)
+        elif key in git and isinstance(git[key], list) and isinstance(value, list) and value:
+            out[key] = list_result(git[key], value, live.get(key))
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _covers(live: JSON, git: JSON) -> bool:
+    """Whether ``live`` is ``git`` with, at most, fields added (the server's defaults)."""
+    if isinstance(git, dict):
+        return isinstance(live, dict) and all(
+            k in live and _covers(live[k], v) for k, v in git.items()
+        )
+    if isinstance(git, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(git)
+            and all(_covers(x, y) for x, y in zip(live, git, strict=True))
+        )
+    return bool(live == git)
+
+
+def _stand_ins(old: list[JSON], a: list[str], b: list[str], was: JSON) -> dict[int, JSON]:
+    """Git's items that are live items with server defaults added: each such item's entry in
+    ``a`` becomes the live item's text, so an unchanged one matches the new list exactly.
+    Returns, by position in Git, the live item each one stands for."""
+    if not isinstance(was, list):
+        return {}
+    found: dict[int, JSON] = {}
+    taken: set[int] = set()
+    wanted = set(b)
+    for i, item in enumerate(old):
+        if a[i] in wanted:
+            continue
+        for j, live in enumerate(was):
+            if j not in taken and _covers(live, item):
+                taken.add(j)
+                found[i] = live
+                a[i] = json.dumps(live, sort_keys=True)
+                break
+    return found
+
+
+def _delta_item_ops(path: Path, git: JSON, live: JSON, new: JSON) -> list[_TextOp]:
+    """Operations that bring Git's item the change from ``live`` to ``new``: keys the change
+    removed go (where Git has them), changed and added keys are set; the server's defaults,
+    the same in ``live`` and ``new``, are left out."""
+    if not (isinstance(git, dict) and isinstance(live, dict) and isinstance(new, dict)):
+        return [SetOp(path, copy.deepcopy(new))]
+    ops: list[_TextOp] = [RemoveOp((*path, key)) for key in live if key not in new and key in git]
+    for key, value in new.items():
+        if key in live and live[key] == value:
+            continue
+        here = (*path, key)
+        if key in git and isinstance(git[key], dict) and isinstance(value, dict):
+            ops.extend(_delta_item_ops(here, git[key], live.get(key, {}), value))
+        elif key in git and isinstance(git[key], list) and isinstance(value, list):
+            ops.append(SetOp(here, copy.deepcopy(value), copy.deepcopy(live.get(key))))
+        else:
+            ops.append(SetOp(here, copy.deepcopy(value)))
+    return ops
 
 
 def _item_ops(path: Path, old: dict[str, JSON], new: dict[str, JSON]) -> list[_TextOp]:

@@ -40,6 +40,7 @@ from breakglass.gitops.edit import AddItemOp, Op, RemoveOp, SetOp
 JSON = Any
 
 _DNS_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9._:]{0,251}[a-z0-9])?$")
+_HEAD_KEYS: Final = ("apiVersion", "kind", "metadata")
 _KIND: Final = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 _SHORT_KINDS: Final = {
     "Deployment": ("deploy", "deployment"),
@@ -269,18 +270,6 @@ def _sops_configured(ctx: _Context) -> bool:
     return sops.covers(ctx.subpath, ctx.idx.exists)
 
 
-def _ops(kind: str, before: dict[str, JSON], after: dict[str, JSON]) -> list[Op]:
-    ops = edit.ops_from_delta(before, after)
-    cleaned: list[Op] = []
-    for op in ops:
-        if isinstance(op, AddItemOp) and op.path and op.path[-1] in defaults.ITEM_CLEANERS:
-            item = defaults.ITEM_CLEANERS[str(op.path[-1])](op.item)
-            cleaned.append(AddItemOp(op.path, item, op.key))
-        else:
-            cleaned.append(op)
-    return cleaned
-
-
 def _update(
     ctx: _Context,
     wanted: locate.Wanted,
@@ -290,7 +279,7 @@ def _update(
     after: dict[str, JSON],
     shown: str,
 ) -> Result:
-    ops = _ops(wanted.kind, before, after)
+    ops = defaults.delta_ops(before, after)
     if not ops:
         return NoChange(
             "the change only touched fields the server or GitOps tools manage", tuple(ctx.notes)
@@ -710,7 +699,12 @@ def _create(ctx: _Context, wanted: locate.Wanted, obj: dict[str, JSON], shown: s
     filename = _file_name(ctx, directory, wanted, [p.doc for p in siblings])
     path = posixpath.join(directory, filename) if directory else filename
     _check_new_path(ctx, path)
-    content = copy.deepcopy(obj)
+    # apiVersion, kind, metadata first, as manifests are written (kubectl sends a built-in
+    # kind's fields in Go struct order, kind first; a custom resource's in alphabetical order)
+    content: dict[str, JSON] = {
+        **{k: copy.deepcopy(obj[k]) for k in _HEAD_KEYS if k in obj},
+        **{k: copy.deepcopy(v) for k, v in obj.items() if k not in _HEAD_KEYS},
+    }
     meta = content.setdefault("metadata", {})
     if sum(1 for p in siblings if p.doc.namespace) * 2 < len(siblings):
         meta.pop("namespace", None)

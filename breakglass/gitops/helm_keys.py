@@ -59,7 +59,11 @@ def map_op(op: Op, values: dict[str, JSON], old: Mapping[str, JSON]) -> list[Op]
         return _map_image(str(was), op.value, values, where)
     if rest and rest[0] == "resources":
         _, was = edit.plain_get(old, op.path[: cut + 1])
-        hits = [p for p, v in _walk(values) if p and p[-1] == "resources" and v == (was or {})]
+        hits = [
+            p
+            for p, v in _walk(values)
+            if p and p[-1] == "resources" and isinstance(v, dict) and _agrees(v, was or {})
+        ]
         if len(hits) != 1:
             return f"{where} ({len(hits)} values 'resources' mappings equal the live ones)"
         inner = rest[1:]
@@ -69,6 +73,30 @@ def map_op(op: Op, values: dict[str, JSON], old: Mapping[str, JSON]) -> list[Op]
             return [RemoveOp((*hits[0], *inner))]
         return f"{where} (unsupported change to resources)"
     return f"{where} (not a replicas, image or resources field)"
+
+
+def _agrees(values: dict[str, JSON], live: JSON) -> bool:
+    """Whether a values ``resources`` mapping holds every value the live object is known to
+    have there.  The worker knows only the fields a change touched (a sparse delta), so a
+    mapping that also sets others still agrees; an empty ``live`` agrees only with an empty
+    mapping."""
+    if not isinstance(live, dict):
+        return False
+    if not live:
+        return not values
+    for key, value in live.items():
+        if isinstance(value, dict):
+            inner = values.get(key)
+            if not isinstance(inner, dict) or not _agrees(inner, value):
+                return False
+        elif key not in values or not _same_quantity(values[key], value):
+            return False
+    return True
+
+
+def _same_quantity(git: JSON, live: JSON) -> bool:
+    """``1`` in values is ``"1"`` in the API server's answer (quantities are strings there)."""
+    return git == live or (isinstance(git, int | float) and str(git) == live)
 
 
 def _map_image(was: str, new: str, values: dict[str, JSON], where: str) -> list[Op] | str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -29,7 +30,6 @@ import yaml
 
 from breakglass import delta
 from breakglass.gitops import defaults, edit, index, kustomize
-from breakglass.gitops.edit import AddItemOp, Op
 
 JSON = Any
 Key = tuple[str, str, str | None, str]  # group, kind, namespace (None: left out), name
@@ -91,10 +91,12 @@ class HelmApp:
 
 @dataclass
 class Outcome:
-    """What the check found; ``problems`` empty means the render proves the change."""
+    """What the check found; ``problems`` empty means the render proves the change, and
+    ``notes`` are what a reviewer should see besides (derived changes, generated names)."""
 
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -192,67 +194,135 @@ def keyed(docs: Iterable[dict[str, JSON]]) -> dict[Key, dict[str, JSON]]:
 # Comparing
 
 
-def delta_ops(kind: str, before: JSON, after: JSON) -> list[Op]:
-    """The operations of a sparse change, with server defaults taken out of added items (as
-    the engine writes them)."""
-    ops = edit.ops_from_delta(before, after)
-    cleaned: list[Op] = []
-    for op in ops:
-        if isinstance(op, AddItemOp) and op.path and op.path[-1] in defaults.ITEM_CLEANERS:
-            item = defaults.ITEM_CLEANERS[str(op.path[-1])](op.item)
-            cleaned.append(AddItemOp(op.path, item, op.key))
-        else:
-            cleaned.append(op)
-    return cleaned
-
-
 def compare(
     base: Sequence[dict[str, JSON]],
     branch: Sequence[dict[str, JSON]],
     changes: Sequence[Change],
     *,
     what: str,
-) -> list[str]:
-    """Problems with ``branch`` as a render of ``base`` plus ``changes`` (oldest first).
+    derived: bool = False,
+) -> Outcome:
+    """Problems (and notes) with ``branch`` as a render of ``base`` plus ``changes`` (oldest
+    first).
 
     ``what`` names the render in messages (``kustomize build apps/checkout``).  Only objects
     the render contains are judged: a change to an object this render does not hold is
-    another render's business, but one of the renders must hold it (see ``missing``).
+    another render's business, but one of the renders must hold it (``holds_somewhere``).
+
+    Every field a change touched must hold its live value.  Anything else that differs is a
+    problem, except what the render derives from the change by design, which becomes a note:
+    with ``derived`` (a Helm chart, whose templates may use one value in several places) any
+    other difference; always, a kustomize generator's new content-hash name and the
+    references that follow it.  Items of keyed lists (containers, env, ports) are compared
+    by key, whatever their order.
     """
-    before = keyed(base)
+    out = Outcome(checked=[what])
+    renames = _hash_renames(keyed(base), keyed(branch))
+    before = keyed(_renamed(d, renames) for d in base)
     after = keyed(branch)
-    problems: list[str] = []
+    for was, now in renames.items():
+        out.notes.append(
+            f"{what}: kustomize names the generated object {was} {now} now (its content hash), "
+            "and the objects that refer to it follow"
+        )
     touched: set[Key] = set()
     by_object: dict[Key, list[Change]] = {}
     for change in changes:
         by_object.setdefault(change.key, []).append(change)
     for key, mine in by_object.items():
-        base_key = _find(before, key)
-        branch_key = _find(after, key)
+        renamed = (key[0], key[1], key[2], renames.get(key[3], key[3]))
+        base_key = _find(before, renamed)
+        branch_key = _find(after, renamed)
         if base_key is None and branch_key is None:
             continue
         touched.update(k for k in (base_key, branch_key) if k is not None)
         expected = before.get(base_key) if base_key is not None else None
         expected = _strip(expected) if expected is not None else None
         for change in mine:
-            expected = _apply(expected, change)
+            expected = _apply(expected, _renamed_change(change, renames))
         actual = after.get(branch_key) if branch_key is not None else None
-        problems.extend(_judge(mine[-1], expected, actual, what=what))
+        problems, notes = _judge(mine, expected, actual, what=what, derived=derived)
+        out.problems.extend(problems)
+        out.notes.extend(notes)
     for key in sorted(set(before) | set(after), key=str):
         if key in touched:
             continue
         old, new = before.get(key), after.get(key)
+        found = out.notes if derived else out.problems
         if old is None or new is None:
             verb = "adds" if old is None else "removes"
-            problems.append(f"{what} also {verb} {_describe(key)}, which the change does not")
+            found.append(f"{what} also {verb} {_describe(key)}, which the change does not")
             continue
-        if _strip(old) != _strip(new):
+        if _canonical(_strip(old)) != _canonical(_strip(new)):
             paths = _diff_paths(_strip(old), _strip(new))
-            problems.append(
+            found.append(
                 f"{what} also changes {_describe(key)} at {_paths(paths)}, which the change "
                 "does not touch"
             )
-    return problems
+    return out
+
+
+#: kustomize appends a 10-character content hash to generated ConfigMap and Secret names
+_HASHED: Final = re.compile(r"^(?P<stem>.+)-[a-z0-9]{10}$")
+
+
+def _hash_renames(before: Mapping[Key, JSON], after: Mapping[Key, JSON]) -> dict[str, str]:
+    """Old → new names of generated objects whose content hash changed between the renders."""
+    gone = [k for k in before if k not in after and k[1] in ("ConfigMap", "Secret")]
+    new = [k for k in after if k not in before and k[1] in ("ConfigMap", "Secret")]
+    renames: dict[str, str] = {}
+    for old in gone:
+        match = _HASHED.match(old[3])
+        if match is None:
+            continue
+        same = [
+            k
+            for k in new
+            if k[:3] == old[:3] and (m := _HASHED.match(k[3])) and m["stem"] == match["stem"]
+        ]
+        if len(same) == 1:
+            renames[old[3]] = same[0][3]
+    return renames
+
+
+def _renamed(value: JSON, renames: Mapping[str, str]) -> JSON:
+    """``value`` with every string equal to an old generated name replaced by the new one."""
+    if not renames:
+        return value
+    if isinstance(value, dict):
+        return {k: _renamed(v, renames) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, renames) for v in value]
+    if isinstance(value, str):
+        return renames.get(value, value)
+    return value
+
+
+def _renamed_change(change: Change, renames: Mapping[str, str]) -> Change:
+    if not renames:
+        return change
+    return Change(
+        change.group,
+        change.kind,
+        change.namespace,
+        renames.get(change.name, change.name),
+        _renamed(change.before, renames),
+        _renamed(change.after, renames),
+    )
+
+
+def _canonical(value: JSON, field: str = "") -> JSON:
+    """``value`` with the items of keyed lists in key order: kustomize's strategic merge puts
+    a patched-in item first, a live object may have it last, and neither order is a change."""
+    if isinstance(value, dict):
+        return {k: _canonical(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v, field) for v in value]
+        key = delta.merge_key(field, items) if items else None
+        if key is not None:
+            return sorted(items, key=lambda i: json.dumps(i[key], sort_keys=True, default=str))
+        return items
+    return value
 
 
 def holds_somewhere(
@@ -304,18 +374,28 @@ def _apply(expected: JSON | None, change: Change) -> JSON | None:
     if change.before is None or expected is None:
         created = defaults.clean_object(delta.strip_server_fields(change.after))
         return _strip(created)
-    ops = delta_ops(change.kind, _strip(change.before), _strip(change.after))
+    ops = defaults.delta_ops(_strip(change.before), _strip(change.after))
     return edit.apply_plain(expected, ops)
 
 
-def _judge(change: Change, expected: JSON | None, actual: JSON | None, *, what: str) -> list[str]:
+def _judge(
+    changes: Sequence[Change],
+    expected: JSON | None,
+    actual: JSON | None,
+    *,
+    what: str,
+    derived: bool,
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) for one object: ``expected`` is the base render with ``changes``
+    applied, ``actual`` the branch render."""
+    change = changes[-1]
     secret = (change.group, change.kind) == ("", "Secret")
     if expected is None and actual is None:
-        return []
+        return [], []
     if expected is None:
-        return [f"{what} still holds {change.describe()}, which was deleted"]
+        return [f"{what} still holds {change.describe()}, which was deleted"], []
     if actual is None:
-        return [f"{what} no longer holds {change.describe()}"]
+        return [f"{what} no longer holds {change.describe()}"], []
     actual = _strip(actual)
     if secret:
         # values are encrypted in Git (SOPS) and redacted in captures: the engine checks
@@ -327,19 +407,49 @@ def _judge(change: Change, expected: JSON | None, actual: JSON | None, *, what: 
         if missing:
             return [
                 f"{what} renders {change.describe()} without what was created at {_paths(missing)}"
-            ]
-        return []
+            ], []
+        return [], []
+    expected, actual = _canonical(expected), _canonical(actual)
     if expected == actual:
-        return []
+        return [], []
     old, new = delta.sparse_delta(expected, actual)
     paths = delta.changed_paths(old, new)
-    shown = [_show(p, old, new) for p in paths[:SHOWN]]
-    more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
-    return [
-        f"{what} renders {change.describe()} differently from the live object: "
-        + "; ".join(shown)
-        + more
-    ]
+    touched = [p for c in changes for p in _change_paths(c)]
+    mine = [p for p in paths if _within(p, touched)]
+    others = [p for p in paths if not _within(p, touched)]
+    problems: list[str] = []
+    notes: list[str] = []
+    if mine:
+        shown = [_show(p, old, new) for p in mine[:SHOWN]]
+        more = f" and {len(mine) - SHOWN} more" if len(mine) > SHOWN else ""
+        problems.append(
+            f"{what} renders {change.describe()} differently from the live object: "
+            + "; ".join(shown)
+            + more
+        )
+    if others:
+        text = (
+            f"{what} also changes {change.describe()} at {_paths(others)}, which the live "
+            "change did not touch"
+        )
+        (notes if derived else problems).append(
+            text + (" (the chart derives it from the same values)" if derived else "")
+        )
+    return problems, notes
+
+
+def _change_paths(change: Change) -> list[str]:
+    before = _strip(change.before) if change.before is not None else {}
+    after = _strip(change.after) if change.after is not None else {}
+    return delta.changed_paths(before, after)
+
+
+def _within(path: str, touched: Sequence[str]) -> bool:
+    """Whether ``path`` is a field a change touched, inside one, or holds one."""
+    return any(
+        path == t or path.startswith((t + ".", t + "[")) or t.startswith((path + ".", path + "["))
+        for t in touched
+    )
 
 
 def _missing_paths(expected: JSON, actual: JSON) -> list[str]:
