@@ -150,13 +150,16 @@ def decide(
         too_deep = str(exc)
     patch: Any = None
     patch_type: str | None = None
+    if verb == "patch" and "force" in query:
+        # only a server-side apply takes `force` (kubectl always sends it); the URI says so
+        # even where the policy logs no request body (Metadata level, custom resources)
+        patch_type = "apply"
     if verb == "patch" and request_object is not None:
         patch = policy.redactor.patch(request_object, kind=kind)
         if isinstance(request_object, list):
             patch_type = "json"
-        else:
-            # only a server-side apply takes `force` (kubectl always sends it)
-            patch_type = "apply" if "force" in query else "merge"
+        elif patch_type is None:
+            patch_type = "merge"
 
     annotations = mapping(event.get("annotations"), "annotations")
     capture_id = _capture_id(annotations)

@@ -93,11 +93,11 @@ def apply_confirmation(capture: model.Capture, item: Confirmation, now: datetime
     else:
         status = capture.status
     delta = capture.delta
-    if item.patch is not None:
+    if item.patch is not None or item.patch_type is not None:
         delta = model.Delta(
             before=delta.before,
             after=delta.after,
-            patch=item.patch,
+            patch=item.patch if item.patch is not None else delta.patch,
             patch_type=item.patch_type,
             paths=delta.paths,
         )
