@@ -795,8 +795,18 @@ class Worker:
             return rendercheck.Proof()
         helm_app = None
         skipped = None
+        flux_release = None
         if target.flux_helm:
-            skipped = "the values of a Flux HelmRelease are rendered by helm-controller"
+            hints = {
+                k: v
+                for c in applied
+                for k, v in {**self._live_hints.get(c.id, {}), **c.labels}.items()
+            }
+            name = hints.get(repos.FLUX_HR_NAME)
+            if name:
+                flux_release = (name, hints.get(repos.FLUX_HR_NAMESPACE) or "flux-system")
+            else:
+                skipped = "the HelmRelease that renders this object is not named on it"
         elif target.helm:
             chart = target.path.strip("/")
             if (tree / chart / "Chart.yaml").is_file():
@@ -833,6 +843,7 @@ class Worker:
                     helm=helm_app,
                     tools=tools,
                     cache=self._base_renders,
+                    flux_release=flux_release,
                 )
             self.metrics.render_seconds.observe(checked.seconds)
         result = "failed" if not checked.ok else "skipped" if checked.skipped else "proven"

@@ -14,7 +14,8 @@ What a failed or impossible check means:
 - the base does not render either → the repository was broken before: the check cannot say
   anything, and the pull request says so (``skipped``);
 - no kustomize or helm binary → ``skipped`` in ``auto`` mode (said in the PR), a problem in
-  ``required`` mode.
+  ``required`` mode;
+- a Flux HelmRelease whose chart or values are not all in the checkout → ``skipped``.
 
 Rendered documents may hold Secret values in the clear: they stay in memory, are never logged
 and never reach a message (problems name Secret fields only as "differs").
@@ -94,6 +95,7 @@ async def prove(
     helm: proof.HelmApp | None,
     tools: Tools,
     cache: BaseRenders | None = None,
+    flux_release: tuple[str, str] | None = None,
 ) -> Proof:
     """Render ``changed`` files' applications on the branch and on ``base_commit`` (whose
     checkout ``base_tree`` makes, only when a base render is not in ``cache``) and judge the
@@ -103,8 +105,12 @@ async def prove(
     if tools.mode == "off":
         return result
     cache = cache if cache is not None else BaseRenders()
-    tree = await asyncio.to_thread(kustomize.Tree.build, idx)
-    renders = proof.plan(changed, tree=tree, subpath=subpath, helm=helm)
+    if flux_release is not None:
+        release, namespace = flux_release
+        renders = [proof.Render("flux-helm", "", release=release, namespace=namespace)]
+    else:
+        tree = await asyncio.to_thread(kustomize.Tree.build, idx)
+        renders = proof.plan(changed, tree=tree, subpath=subpath, helm=helm)
     branch_docs: list[list[dict[str, object]]] = []
 
     async def base(render: proof.Render) -> BaseRender:
@@ -117,7 +123,7 @@ async def prove(
             else:
                 try:
                     found = await asyncio.to_thread(_render, render, root, tools)
-                except (renderexec.RenderError, ValueError) as exc:
+                except (renderexec.RenderError, ValueError, proof.Unrenderable) as exc:
                     found = str(exc) or type(exc).__name__
             cache.put(key, found)
         return found
@@ -131,6 +137,9 @@ async def prove(
                 result.problems.append(f"{what} could not run: {exc}")
             else:
                 result.skipped.append(f"{what} needs a binary that is not installed ({exc.hint})")
+            continue
+        except proof.Unrenderable as exc:
+            result.skipped.append(f"{what}: {exc}")
             continue
         except (renderexec.RenderError, ValueError) as exc:
             if isinstance(await base(render), str):
@@ -177,6 +186,19 @@ def _render(render: proof.Render, root: Path, tools: Tools) -> list[dict[str, ob
             namespace=render.namespace,
             values_files=[f for f in render.values_files if (root / f).is_file()],
             values=render.values,
+        )
+        return proof.documents(text)
+    if render.kind == "flux-helm":
+        app = proof.flux_helm_app(index.Index.build(root), render.release, render.namespace)
+        if isinstance(app, str):
+            raise proof.Unrenderable(app)
+        text = renderexec.helm_template(
+            tools.helm,
+            root,
+            app.chart,
+            release=app.release,
+            namespace=app.namespace,
+            values=app.values,
         )
         return proof.documents(text)
     path = root / render.path

@@ -29,7 +29,7 @@ from typing import Any, Final
 import yaml
 
 from breakglass import delta
-from breakglass.gitops import defaults, edit, index, kustomize
+from breakglass.gitops import defaults, edit, helm, helm_values, index, kustomize
 
 JSON = Any
 Key = tuple[str, str, str | None, str]  # group, kind, namespace (None: left out), name
@@ -75,6 +75,8 @@ class Render:
             return f"kustomize build {self.path or '.'}"
         if self.kind == "helm":
             return f"helm template {self.release} {self.path or '.'}"
+        if self.kind == "flux-helm":
+            return f"helm template of HelmRelease {self.namespace}/{self.release}"
         return f"the manifest {self.path}"
 
 
@@ -87,6 +89,44 @@ class HelmApp:
     namespace: str
     values_files: tuple[str, ...] = ()
     values: Mapping[str, JSON] | None = None
+
+
+class Unrenderable(Exception):
+    """What a render needs is not in the checkout; the message says what."""
+
+
+def flux_helm_app(idx: index.Index, release: str, namespace: str) -> HelmApp | str:
+    """The chart and values of the Flux HelmRelease ``namespace/release`` in a checkout, as
+    helm-controller would render it, or why that cannot be known from the checkout.
+
+    Only a chart kept in this repository (a ``GitRepository`` source whose chart directory is
+    here) can be rendered; its values are every layer Flux merges (the chart's values or
+    ``valuesFiles``, ``valuesFrom``, ``spec.values``), each read from this checkout.
+    """
+    read = idx.read
+    tree = kustomize.Tree.build(idx)
+    found = [
+        r
+        for r in helm.all_releases(idx, read)
+        if r.flux and r.doc.name == release and (r.doc.namespace or namespace) == namespace
+    ]
+    if len(found) != 1:
+        return f"{len(found)} HelmRelease manifests named {namespace}/{release} in the checkout"
+    data = helm_values.document(read, found[0].doc)
+    spec = helm_values.mapping(data.get("spec"))
+    template = helm_values.mapping(helm_values.mapping(spec.get("chart")).get("spec"))
+    if helm_values.mapping(template.get("sourceRef")).get("kind") != "GitRepository":
+        return "the HelmRelease's chart comes from a Helm or OCI repository, not from Git"
+    chart = helm_values.chart_dir(read, {"path": template.get("chart")})
+    if chart is None:
+        return "the HelmRelease's chart is not a directory of this repository"
+    layers = helm.layers_of(found[0], helm_values.Context(read, idx, tree))
+    unreadable = [layer.label for layer in layers.layers if layer.values is None]
+    if unreadable:
+        return "values the checkout does not hold: " + ", ".join(unreadable)
+    name = str(spec.get("releaseName") or release)
+    target = str(spec.get("targetNamespace") or namespace)
+    return HelmApp(chart, name, target, values=helm_values.merge(layers.layers))
 
 
 @dataclass

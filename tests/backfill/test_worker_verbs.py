@@ -245,3 +245,109 @@ async def test_the_pr_says_what_render_proved_it(env):
         "**Render check:** `kustomize build apps/payments` on this branch shows the live change"
         in (record["body"])
     )
+
+
+CHART_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+  labels:
+    app: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels:
+      app: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app: {{ .Release.Name }}
+    spec:
+      containers:
+        - name: app
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+"""
+FLUX_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: payments
+spec:
+  chart:
+    spec:
+      chart: ./charts/web
+      reconcileStrategy: Revision
+      sourceRef: {kind: GitRepository, name: fleet, namespace: flux-system}
+  values:
+    replicaCount: 2  # baseline
+"""
+
+
+async def test_a_flux_helmrelease_with_its_chart_in_git_is_render_checked(tmp_path):
+    from tests.backfill.conftest import bare_remote
+
+    work = tmp_path / "seed"
+    chart = work / "charts" / "web"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    (chart / "values.yaml").write_text(
+        "replicaCount: 1\nimage:\n  repository: registry.example/web\n  tag: '1.0'\n"
+    )
+    (chart / "templates" / "deployment.yaml").write_text(CHART_DEPLOYMENT)
+    (work / "clusters" / "prod").mkdir(parents=True)
+    (work / "clusters" / "prod" / "web-release.yaml").write_text(FLUX_RELEASE)
+    remote = bare_remote(work)
+    cluster = FakeCluster()
+    cluster.put(
+        "helmreleases",
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {
+                "name": "web",
+                "namespace": "payments",
+                "labels": {
+                    "kustomize.toolkit.fluxcd.io/name": "prod",
+                    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+                },
+            },
+            "spec": {"chart": {"spec": {"chart": "./charts/web"}}},
+        },
+    )
+    cluster.put(
+        "kustomizations",
+        {
+            "kind": "Kustomization",
+            "metadata": {"name": "prod", "namespace": "flux-system"},
+            "spec": {
+                "path": "./clusters/prod",
+                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+            },
+        },
+    )
+    cluster.put(
+        "gitrepositories",
+        {
+            "kind": "GitRepository",
+            "metadata": {"name": "fleet", "namespace": "flux-system"},
+            "spec": {"url": str(remote), "ref": {"branch": "main"}},
+        },
+    )
+    old = p.deployment(name="web")
+    old["metadata"]["labels"] = {
+        "app": "web",
+        "helm.toolkit.fluxcd.io/name": "web",
+        "helm.toolkit.fluxcd.io/namespace": "payments",
+    }
+    old["metadata"]["annotations"] = {"meta.helm.sh/release-name": "web"}
+    async for env in build_env(tmp_path, remote, cluster=cluster, repos=[]):
+        cluster.put("deployments", p.edited(old, lambda d: d["spec"].update(replicas=5)))
+        c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=5), old=old))
+        summary = await env.worker.run_once()
+        assert summary.backfilled == 1, (await env.status(c.id)).reason
+        [record] = env.records()
+        assert "**Render check:** `helm template of HelmRelease payments/web`" in record["body"]
+        text = git("show", f"{record['branch']}:clusters/prod/web-release.yaml", cwd=remote)
+        assert "    replicaCount: 5  # baseline\n" in text
