@@ -14,57 +14,20 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-TESTBIN = ROOT / "tests" / "e2e" / "testbin.sh"
-
-
-@functools.cache
-def _outcome() -> tuple[Path, Path] | str:
-    """Run testbin.sh once per process: the two paths, or why they cannot be had.
-
-    A failure is remembered as well, so a broken build is tried once, not once per test.
-    """
-    if shutil.which("go") is None and not os.environ.get("BREAKGLASS_TESTBIN_DIR"):
-        cached = Path.home() / ".cache" / "breakglass" / "testbin"
-        if not any(cached.glob("sops-*/.complete")):
-            return (
-                "Go is not installed, so sops and age-keygen cannot be built; install Go "
-                "(>= 1.25) and run tests/e2e/testbin.sh (or `make testbin`)"
-            )
-    proc = subprocess.run(["bash", str(TESTBIN)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        return (
-            f"tests/e2e/testbin.sh failed (exit {proc.returncode}); run it by hand (or "
-            f"`make testbin`) to see why:\n{proc.stderr[-4000:]}"
-        )
-    found = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    paths = []
-    for key in ("SOPS", "AGE_KEYGEN"):
-        if key not in found or not Path(found[key]).is_file():
-            return f"tests/e2e/testbin.sh did not produce {key}"
-        paths.append(Path(found[key]).resolve())
-    return paths[0], paths[1]
+from tests import testbin
 
 
 @functools.cache
 def sops_tools() -> tuple[Path, Path]:
     """(sops, age-keygen), built into the test-binary cache if needed; skips or fails if not."""
-    mode = os.environ.get("BREAKGLASS_E2E", "")
-    if mode == "skip":
-        pytest.skip("BREAKGLASS_E2E=skip")
-    outcome = _outcome()
-    if isinstance(outcome, str):
-        if mode == "required":
-            pytest.fail(f"BREAKGLASS_E2E=required but sops/age-keygen are unavailable: {outcome}")
-        pytest.skip(f"{outcome} (set BREAKGLASS_E2E=required to make this a failure)")
-    return outcome
+    sops, age_keygen = testbin.tools(
+        ("SOPS", "AGE_KEYGEN"), cache_glob="sops-*/.complete", what="sops/age-keygen"
+    )
+    return sops, age_keygen
 
 
 @dataclass(frozen=True)

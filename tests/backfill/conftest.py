@@ -232,3 +232,57 @@ async def build_env(
 def edit_review(mutate, *, user=None, old=None, **kw) -> dict[str, Any]:
     old = old or p.deployment()
     return p.review(operation="UPDATE", obj=p.edited(old, mutate), old=old, user=user, **kw)
+
+
+def flux_helm_cluster(remote: Path, chart: dict[str, Any]) -> FakeCluster:
+    """A cluster where Flux Kustomization ``flux-system/prod`` (``./clusters/prod`` of
+    ``remote``) applied HelmRelease ``payments/web`` with ``chart`` as its ``spec.chart.spec``."""
+    cluster = FakeCluster()
+    cluster.put(
+        "helmreleases",
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {
+                "name": "web",
+                "namespace": "payments",
+                "labels": {
+                    "kustomize.toolkit.fluxcd.io/name": "prod",
+                    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+                },
+            },
+            "spec": {"chart": {"spec": chart}},
+        },
+    )
+    cluster.put(
+        "kustomizations",
+        {
+            "kind": "Kustomization",
+            "metadata": {"name": "prod", "namespace": "flux-system"},
+            "spec": {
+                "path": "./clusters/prod",
+                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+            },
+        },
+    )
+    cluster.put(
+        "gitrepositories",
+        {
+            "kind": "GitRepository",
+            "metadata": {"name": "fleet", "namespace": "flux-system"},
+            "spec": {"url": str(remote), "ref": {"branch": "main"}},
+        },
+    )
+    return cluster
+
+
+def helm_rendered_deployment() -> dict[str, Any]:
+    """Deployment ``payments/web`` as helm-controller leaves it: release labels and annotation."""
+    old = p.deployment(name="web")
+    old["metadata"]["labels"] = {
+        "app": "web",
+        "helm.toolkit.fluxcd.io/name": "web",
+        "helm.toolkit.fluxcd.io/namespace": "payments",
+    }
+    old["metadata"]["annotations"] = {"meta.helm.sh/release-name": "web"}
+    return old

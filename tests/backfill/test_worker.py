@@ -7,7 +7,15 @@ import json
 
 from breakglass import model
 from tests import payloads as p
-from tests.backfill.conftest import FakeCluster, build_env, edit_review, git, read_branch
+from tests.backfill.conftest import (
+    FakeCluster,
+    build_env,
+    edit_review,
+    flux_helm_cluster,
+    git,
+    helm_rendered_deployment,
+    read_branch,
+)
 
 BRANCH = "breakglass/prod-eu-1/payments/deployment/checkout"
 
@@ -370,48 +378,10 @@ async def test_a_helm_rendered_object_is_backfilled_into_its_flux_helmrelease(tm
     git("add", ".", cwd=work)
     git("commit", "-q", "-m", "helm release", cwd=work)
     git("push", "-q", "origin", "main", cwd=work)
-    cluster = FakeCluster()
-    cluster.put(
-        "helmreleases",
-        {
-            "apiVersion": "helm.toolkit.fluxcd.io/v2",
-            "kind": "HelmRelease",
-            "metadata": {
-                "name": "web",
-                "namespace": "payments",
-                "labels": {
-                    "kustomize.toolkit.fluxcd.io/name": "prod",
-                    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
-                },
-            },
-            "spec": {"chart": {"spec": {"chart": "web", "sourceRef": {"kind": "HelmRepository"}}}},
-        },
+    cluster = flux_helm_cluster(
+        remote, {"chart": "web", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}
     )
-    cluster.put(
-        "kustomizations",
-        {
-            "kind": "Kustomization",
-            "metadata": {"name": "prod", "namespace": "flux-system"},
-            "spec": {
-                "path": "./clusters/prod",
-                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
-            },
-        },
-    )
-    cluster.put(
-        "gitrepositories",
-        {
-            "kind": "GitRepository",
-            "metadata": {"name": "fleet", "namespace": "flux-system"},
-            "spec": {"url": str(remote), "ref": {"branch": "main"}},
-        },
-    )
-    old = p.deployment(name="web")
-    old["metadata"]["labels"] = {
-        "helm.toolkit.fluxcd.io/name": "web",
-        "helm.toolkit.fluxcd.io/namespace": "payments",
-    }
-    old["metadata"]["annotations"] = {"meta.helm.sh/release-name": "web"}
+    old = helm_rendered_deployment()
     review = edit_review(lambda d: d["spec"].update(replicas=5), old=old)
     async for env in build_env(tmp_path, remote, cluster=cluster, repos=[]):
         c = await env.capture(review)

@@ -11,7 +11,14 @@ from typing import Any
 
 from breakglass import model
 from tests import payloads as p
-from tests.backfill.conftest import FakeCluster, build_env, edit_review, git
+from tests.backfill.conftest import (
+    FakeCluster,
+    build_env,
+    edit_review,
+    flux_helm_cluster,
+    git,
+    helm_rendered_deployment,
+)
 
 BRANCH = "breakglass/prod-eu-1/payments/deployment/checkout"
 
@@ -299,49 +306,8 @@ async def test_a_flux_helmrelease_with_its_chart_in_git_is_render_checked(tmp_pa
     (work / "clusters" / "prod").mkdir(parents=True)
     (work / "clusters" / "prod" / "web-release.yaml").write_text(FLUX_RELEASE)
     remote = bare_remote(work)
-    cluster = FakeCluster()
-    cluster.put(
-        "helmreleases",
-        {
-            "apiVersion": "helm.toolkit.fluxcd.io/v2",
-            "kind": "HelmRelease",
-            "metadata": {
-                "name": "web",
-                "namespace": "payments",
-                "labels": {
-                    "kustomize.toolkit.fluxcd.io/name": "prod",
-                    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
-                },
-            },
-            "spec": {"chart": {"spec": {"chart": "./charts/web"}}},
-        },
-    )
-    cluster.put(
-        "kustomizations",
-        {
-            "kind": "Kustomization",
-            "metadata": {"name": "prod", "namespace": "flux-system"},
-            "spec": {
-                "path": "./clusters/prod",
-                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
-            },
-        },
-    )
-    cluster.put(
-        "gitrepositories",
-        {
-            "kind": "GitRepository",
-            "metadata": {"name": "fleet", "namespace": "flux-system"},
-            "spec": {"url": str(remote), "ref": {"branch": "main"}},
-        },
-    )
-    old = p.deployment(name="web")
-    old["metadata"]["labels"] = {
-        "app": "web",
-        "helm.toolkit.fluxcd.io/name": "web",
-        "helm.toolkit.fluxcd.io/namespace": "payments",
-    }
-    old["metadata"]["annotations"] = {"meta.helm.sh/release-name": "web"}
+    cluster = flux_helm_cluster(remote, {"chart": "./charts/web"})
+    old = helm_rendered_deployment()
     async for env in build_env(tmp_path, remote, cluster=cluster, repos=[]):
         cluster.put("deployments", p.edited(old, lambda d: d["spec"].update(replicas=5)))
         c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=5), old=old))
