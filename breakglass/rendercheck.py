@@ -192,15 +192,10 @@ def _render(render: proof.Render, root: Path, tools: Tools) -> list[dict[str, ob
         app = proof.flux_helm_app(index.Index.build(root), render.release, render.namespace)
         if isinstance(app, str):
             raise proof.Unrenderable(app)
-        text = renderexec.helm_template(
-            tools.helm,
-            root,
-            app.chart,
-            release=app.release,
-            namespace=app.namespace,
-            values=app.values,
+        chart = proof.Render(
+            "helm", app.chart, release=app.release, namespace=app.namespace, values=app.values
         )
-        return proof.documents(text)
+        return _render(chart, root, tools)
     path = root / render.path
     if not path.is_file():
         return []  # deleted (or not yet created) on this side
