@@ -953,6 +953,7 @@ class Worker:
             if capture.pr_url:
                 by_pr[capture.pr_url].append(capture)
         for url, captures in by_pr.items():
+            captures.sort(key=lambda c: c.id)  # the journal lists newest first
             first = captures[0]
             try:
                 target = await self.locate(first)

@@ -226,11 +226,12 @@ def plain_get(data: JSON, path: Path) -> tuple[bool, JSON]:
     return True, node
 
 
-def _plain_container(data: JSON, path: Path) -> JSON:
-    """The container at ``path``, created (as mappings / keyed items) where missing."""
+def _plain_container(data: JSON, path: Path, then: Step | None = None) -> JSON:
+    """The container at ``path``, created (as mappings / keyed items) where missing; ``then``
+    is the step that will be taken into it (a list item needs a list)."""
     node = data
     for pos, step in enumerate(path):
-        nxt = path[pos + 1] if pos + 1 < len(path) else None
+        nxt = path[pos + 1] if pos + 1 < len(path) else then
         fresh: JSON = [] if isinstance(nxt, Match | int) else {}
         if isinstance(step, str):
             if not isinstance(node.get(step), dict | list):
@@ -257,7 +258,7 @@ def _merge(target: dict[str, JSON], value: dict[str, JSON]) -> None:
 
 def _plain_one(data: JSON, op: Op) -> None:
     if isinstance(op, SetOp):
-        parent = _plain_container(data, op.path[:-1])
+        parent = _plain_container(data, op.path[:-1], op.path[-1])
         last = op.path[-1]
         if isinstance(last, Match):
             index = _find_item(parent, last)

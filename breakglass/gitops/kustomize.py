@@ -754,7 +754,9 @@ def _new_overlay_patch(
         if patch.ref.kustomization == kust.path and patch.ref.file and not patch.json6902:
             target = Target(patch.ref.file, patch.chunk)
             for op in ops:
-                routing.add(target, op)
+                # a removal is a directive in the patch (`$patch: delete`, a null), never a
+                # removal from the patch, which would leave the base's value in effect
+                routing.add(target, _as_patch_op(op))
             lead = f"{why}; " if why else ""
             routing.notes.append(f"{lead}added the change to the overlay patch {patch.ref.file}")
             return

@@ -137,6 +137,9 @@ class Outcome:
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the changed objects this render holds (by the key of the change, followed through a
+    #: generator's new hashed name)
+    held: set[Key] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -174,17 +177,47 @@ def plan(
         ]
     roots: list[str] = []
     plain: list[str] = []
+    patches = {
+        ref.file: kust.dir
+        for kust in tree.kustomizations.values()
+        for ref in kust.patches
+        if ref.file
+    }
     for path in sorted(set(changed)):
-        directory = posixpath.dirname(path)
-        target = directory if index.is_kustomization(path) else path
-        found = [c[0] for c in tree.chains(target, subpath) if c]
-        if target in tree.kustomizations and not found and index.under(target, subpath):
-            found = [target]  # a kustomization nothing inside the application includes
+        found: list[str] = []
+        for target in _targets(path, tree, patches):
+            found = _roots(target, tree, subpath)
+            if found:
+                break
         if found:
             roots.extend(r for r in found if r not in roots)
         elif not index.is_kustomization(path):
             plain.append(path)
     return [Render("kustomize", r) for r in roots] + [Render("plain", p) for p in plain]
+
+
+def _targets(path: str, tree: kustomize.Tree, patches: Mapping[str, str]) -> list[str]:
+    """What builds a changed file, nearest first: the file itself (a resource), the
+    kustomization listing it as a patch, then each enclosing kustomization directory (a
+    generator's env or config file, a component's files)."""
+    out = [posixpath.dirname(path) if index.is_kustomization(path) else path]
+    if path in patches:
+        out.append(patches[path])
+    directory = posixpath.dirname(path)
+    while True:
+        if directory in tree.kustomizations and directory not in out:
+            out.append(directory)
+        if not directory:
+            return out
+        directory = posixpath.dirname(directory)
+
+
+def _roots(target: str, tree: kustomize.Tree, subpath: str) -> list[str]:
+    """The outermost kustomizations inside ``subpath`` that build ``target``."""
+    found = [c[0] for c in tree.chains(target, subpath) if c]
+    if not found and target in tree.kustomizations and index.under(target, subpath):
+        found = [target]  # a kustomization nothing inside the application includes
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,6 +306,8 @@ def compare(
         renamed = (key[0], key[1], key[2], renames.get(key[3], key[3]))
         base_key = _find(before, renamed)
         branch_key = _find(after, renamed)
+        if branch_key is not None:
+            out.held.add(key)
         if base_key is None and branch_key is None:
             continue
         touched.update(k for k in (base_key, branch_key) if k is not None)
@@ -352,10 +387,13 @@ def _renamed_change(change: Change, renames: Mapping[str, str]) -> Change:
 
 
 def _canonical(value: JSON, field: str = "") -> JSON:
-    """``value`` with the items of keyed lists in key order: kustomize's strategic merge puts
-    a patched-in item first, a live object may have it last, and neither order is a change."""
+    """``value`` with the items of keyed lists in key order, and without empty lists and
+    mappings: kustomize's strategic merge puts a patched-in item first where a live object may
+    have it last, and leaves ``env: []`` where a patch deleted the last item, which the API
+    server stores as no ``env`` at all; neither is a change."""
     if isinstance(value, dict):
-        return {k: _canonical(v, str(k)) for k, v in value.items()}
+        out = {k: _canonical(v, str(k)) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v != [] and v != {}}
     if isinstance(value, list):
         items = [_canonical(v, field) for v in value]
         key = delta.merge_key(field, items) if items else None
@@ -365,21 +403,15 @@ def _canonical(value: JSON, field: str = "") -> JSON:
     return value
 
 
-def holds_somewhere(
-    renders: Sequence[Sequence[dict[str, JSON]]], changes: Sequence[Change]
-) -> list[str]:
-    """Problems for changes of objects that none of the branch ``renders`` holds (a
-    deletion is satisfied by its absence)."""
+def unheld(changes: Sequence[Change], held: set[Key]) -> list[str]:
+    """Problems for changed objects that no render of the branch holds (``held``: what the
+    renders' ``compare`` found); a deletion is satisfied by its absence."""
     problems: list[str] = []
-    seen: set[Key] = set()
+    last: dict[Key, Change] = {}
     for change in changes:
-        if change.key in seen:
-            continue
-        seen.add(change.key)
-        last = [c for c in changes if c.key == change.key][-1]
-        if last.after is None:
-            continue
-        if not any(_find(keyed(r), change.key) is not None for r in renders):
+        last[change.key] = change
+    for key, change in last.items():
+        if change.after is not None and key not in held:
             problems.append(
                 f"no render of the branch contains {change.describe()}: the edited files do "
                 "not deploy it"

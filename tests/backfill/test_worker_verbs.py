@@ -317,3 +317,33 @@ async def test_a_flux_helmrelease_with_its_chart_in_git_is_render_checked(tmp_pa
         assert "**Render check:** `helm template of HelmRelease payments/web`" in record["body"]
         text = git("show", f"{record['branch']}:clusters/prod/web-release.yaml", cwd=remote)
         assert "    replicaCount: 5  # baseline\n" in text
+
+
+async def test_an_undo_after_a_colleagues_change_is_not_a_sync_revert(tmp_path, remote):
+    """alice sets the image, bob scales (same PR), alice undoes her image: the PR keeps bob's
+    replicas and must not be labelled as reverted by a sync."""
+    cluster = FakeCluster()
+    async for env in build_env(tmp_path, remote, cluster=cluster):
+        fixed = p.edited(p.deployment(), image("1.4.3"))
+        await env.capture(edit_review(image("1.4.3"), field_manager="kubectl-set"))
+        scaled = p.edited(fixed, lambda d: d["spec"].update(replicas=5))
+        await env.capture(
+            p.review(operation="UPDATE", obj=scaled, old=fixed, user=p.BOB, field_manager=None)
+        )
+        cluster.put("deployments", scaled)
+        await env.worker.run_once()
+        undone = p.edited(scaled, image("1.4.2"))
+        cluster.put("deployments", undone)
+        await env.capture(p.review(operation="UPDATE", obj=undone, old=scaled, field_manager=None))
+        await env.worker.run_once()
+        poll_now(env.worker)
+        await env.worker.run_once()
+        [record] = env.records()
+        assert record["state"] == "open"
+        assert "breakglass/reverted-by-sync" not in record["labels"]
+        assert not any("GitOps controller reverted" in c["body"] for c in record["comments"])
+        assert changed_lines(env.remote) == [
+            "-  replicas: 2  # HA minimum, do not go below 2",
+            "+  replicas: 5  # HA minimum, do not go below 2",
+        ]
+        assert "kubectl rollout undo" in record["comments"][-1]["body"]

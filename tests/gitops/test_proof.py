@@ -134,7 +134,10 @@ def test_secret_values_are_never_named():
 
 
 def test_no_render_holding_the_object_is_a_problem():
-    [problem] = proof.holds_somewhere([[CM]], [change(replicas(2), replicas(6))])
+    c = change(replicas(2), replicas(6))
+    assert proof.compare([DEPLOY], [DEPLOY], [c], what="r").held == {c.key}
+    assert proof.compare([CM], [CM], [c], what="r").held == set()
+    [problem] = proof.unheld([c], set())
     assert "no render of the branch contains Deployment shop/web" in problem
 
 
@@ -223,3 +226,26 @@ def test_a_generated_configmap_renamed_by_its_hash_is_followed():
     assert "flags-7h2mt5c4g8 flags-b4k9d7m2tf now" in outcome.notes[0]
     stale = [gen("b4k9d7m2tf", "on"), using("flags-b4k9d7m2tf")]
     assert "data.X" in proof.compare(base, stale, [c], what="k").problems[0]
+
+
+def test_plan_renders_the_kustomization_a_patch_or_generator_file_belongs_to(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "kustomization.yaml").write_text(
+        "resources: [deploy.yaml]\nconfigMapGenerator:\n  - name: cfg\n    envs: [app.env]\n"
+    )
+    (tmp_path / "base" / "deploy.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
+    (tmp_path / "base" / "app.env").write_text("A=1\n")
+    for overlay in ("prod", "staging"):
+        (tmp_path / overlay).mkdir()
+        (tmp_path / overlay / "kustomization.yaml").write_text(
+            "resources: [../base]\npatches:\n  - path: limits.yaml\n"
+        )
+        (tmp_path / overlay / "limits.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
+    tree = kustomize.Tree.build(index.Index.build(tmp_path))
+    [patch] = proof.plan(["prod/limits.yaml"], tree=tree, subpath="prod")
+    assert patch.describe() == "kustomize build prod"
+    generated = proof.plan(["base/app.env"], tree=tree, subpath="")
+    assert sorted(r.describe() for r in generated) == [
+        "kustomize build prod",
+        "kustomize build staging",
+    ]
