@@ -1128,6 +1128,32 @@ CASES: tuple[Case, ...] = (
         "overlay, listed in its `patches:`",
     ),
     Case(
+        id="patch-generated-configmap-kustomize",
+        kind="ConfigMap",
+        layout="kustomize",
+        app_path="apps/storefront",
+        runs=single(
+            "patch (merge)",
+            "patch",
+            "configmap/storefront-config-k5bgm7t69f",
+            "--type=merge",
+            "-p",
+            '{"data":{"CATALOGUE_TIMEOUT":"60"}}',
+        ),
+        expect=PullRequest(
+            diff={
+                "apps/storefront/kustomization.yaml": [
+                    "-      - CATALOGUE_TIMEOUT=30",
+                    "+      - CATALOGUE_TIMEOUT=60",
+                ]
+            },
+            title=("kubectl patch of configmap patch-generated-configmap-kustomize/",),
+            body=("kustomize names the generated object storefront-config-k5bgm7t69f",),
+        ),
+        summary="the `configMapGenerator` literal; the render check follows the ConfigMap's "
+        "new hashed name and the Deployment that refers to it, and the PR names both",
+    ),
+    Case(
         id="set-resources-deployment-kustomize",
         kind="Deployment",
         layout="kustomize",
