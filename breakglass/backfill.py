@@ -873,7 +873,13 @@ class Worker:
                 handles.append(handle)
         url = await provider.open_issue(
             title=prtext.pr_title(applied) + " (needs a human)",
-            body=prtext.render_failed(applied, problems=checked.problems, diff=diff, source=source),
+            body=prtext.render_failed(
+                applied,
+                problems=checked.problems,
+                diff=diff,
+                source=source,
+                cluster=self.settings.cluster,
+            ),
             labels=self.settings.backfill.labels,
             assignees=handles,
         )

@@ -8,6 +8,8 @@ A traceback is shown only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -122,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`breakglass journal list | head`): stop quietly, as cat does;
+        # point stdout at nothing so the interpreter's final flush does not complain again
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if debug:
             traceback.print_exc()

@@ -371,6 +371,12 @@ def _walk_pair(prefix: str, old: Any, new: Any, out: set[str]) -> None:
                     out,
                 )
             return
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        # a list without a merge key whose items kept their places: name the items by place
+        # (``spec.rules[0].host``), as reviewers count them
+        for position, (was, now) in enumerate(zip(old, new, strict=True)):
+            _walk_pair(f"{prefix}[{position}]", was, now, out)
+        return
     if old is _ABSENT or new is _ABSENT:
         present = new if old is _ABSENT else old
         if isinstance(present, dict) and present:

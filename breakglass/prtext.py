@@ -148,13 +148,36 @@ def describe_object(ref: model.ObjectRef) -> str:
 
 
 def _replicas_note(capture: model.Capture) -> str:
+    """The value change when it is simple: replicas, or one container's image tag."""
     paths = capture.delta.paths
     if paths == ("spec.replicas",):
         before = (capture.delta.before or {}).get("spec", {}).get("replicas")
         after = (capture.delta.after or {}).get("spec", {}).get("replicas")
         if before is not None and after is not None:
             return f" ({before} → {after} replicas)"
+    if len(paths) == 1 and paths[0].endswith("].image"):
+        was, now = _leaf(capture.delta.before, paths[0]), _leaf(capture.delta.after, paths[0])
+        if isinstance(was, str) and isinstance(now, str):
+            repo_was, _, tag_was = was.rpartition(":")
+            repo_now, _, tag_now = now.rpartition(":")
+            if repo_was and repo_was == repo_now and "/" not in tag_now:
+                return f" ({tag_was} → {tag_now})"
+            return f" ({was} → {now})"
     return ""
+
+
+def _leaf(side: object, path: str) -> object:
+    """The value at a ``changed_paths`` path (``a.b[name=x].c``) of a sparse side."""
+    node = side
+    for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", path):
+        if part.startswith("[") and isinstance(node, list):
+            key, _, value = part[1:-1].partition("=")
+            node = next((i for i in node if isinstance(i, dict) and str(i.get(key)) == value), None)
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return node
 
 
 def title(capture: model.Capture) -> str:
@@ -281,7 +304,7 @@ def _render_lines(
     if rendered:
         lines.append(
             "**Render check:** "
-            + ", ".join(code(r) for r in rendered)
+            + ", ".join(_rendered(r) for r in rendered)
             + " on this branch shows the live change"
             + (" and what follows from it" if notes else " and nothing else")
             + " (compared with the base branch)."
@@ -292,6 +315,13 @@ def _render_lines(
     if not_rendered:
         lines.append("**Not render-checked:** " + "; ".join(md(n) for n in not_rendered) + ".")
     return [*lines, ""] if lines else []
+
+
+def _rendered(what: str) -> str:
+    """A render for the body: the command as code, a plain manifest by its path."""
+    if what.startswith("the manifest "):
+        return f"the manifest {code(what.removeprefix('the manifest '))}"
+    return code(what)
 
 
 def _who(captures: Sequence[model.Capture]) -> str:
@@ -400,32 +430,65 @@ def cannot_express(capture: model.Capture, *, why: str, delta: str, source: Sour
 
 
 def render_failed(
-    captures: Sequence[model.Capture], *, problems: Sequence[str], diff: str, source: Source
+    captures: Sequence[model.Capture],
+    *,
+    problems: Sequence[str],
+    diff: str,
+    source: Source,
+    cluster: str = "",
 ) -> str:
-    """Issue body when the branch breakglass wrote does not render as the live change: what
-    it wrote, and what the render shows instead.  No pull request was opened."""
-    people = ", ".join(dict.fromkeys(code(c.actor.username) for c in captures))
+    """Issue body when the branch breakglass wrote does not render as the live change: who
+    changed what, what the render shows instead, what breakglass wrote, and what to do.  No
+    pull request was opened."""
     last = captures[-1]
+    people = "; ".join(
+        _who([c for c in captures if c.actor.username == name])
+        for name in dict.fromkeys(c.actor.username for c in captures)
+    )
+    at = captures[0].received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    why = next((r for r in (reason(c) for c in reversed(captures)) if r), None)
+    paths = list(dict.fromkeys(p for c in captures for p in c.delta.paths))
+    rows = [
+        ("Who", people),
+        ("When", md(at)),
+        (
+            "What",
+            f"{code(describe_object(last.object))} — "
+            + (", ".join(code(p) for p in paths[:8]) or "the object"),
+        ),
+        ("Why", code(why) if why else "not given"),
+        (
+            "Source",
+            f"{code(source.path or '/')} ({md(source.owner)}, branch {code(source.branch)})",
+        ),
+    ]
     return "\n".join(
         [
-            f"### Manual change in {md(last.cluster)} needs a human: the render does not match",
+            f"### Manual change in {md(cluster or last.cluster)} needs a human: "
+            "the render does not match",
             "",
-            f"{people} changed {code(describe_object(last.object))} "
-            f"({md(', '.join(dict.fromkeys(how(c) for c in captures)))}). breakglass wrote the "
-            "change into Git, then rendered what that branch would deploy and compared it with "
-            "the live object. They differ, so no pull request was opened: merging it would "
-            "not give production what it runs now.",
+            "| | |",
+            "|---|---|",
+            *(f"| {k} | {v} |" for k, v in rows),
+            "",
+            "breakglass wrote the change into Git, rendered what that branch would deploy and "
+            "compared it with the live object. They differ, so **no pull request was opened**: "
+            "merging it would not give production what it runs now. Until Git holds this "
+            "change, the next sync (or self-heal) puts production back to what Git says.",
             "",
             "**What the render shows:**",
             "",
             *(f"- {md(p, limit=1000)}" for p in problems[:20]),
             "",
-            f"**What breakglass wrote** into {code(source.path or '/')} ({md(source.owner)}):",
+            f"**What breakglass wrote** into {code(source.path or '/')}:",
             "",
             fenced(reviewable_diff(diff) or "(no textual diff)", "diff"),
             "",
-            "Write the change into Git by hand (the diff above is a starting point), or fix "
-            "what makes the render differ and the next manual change is backfilled again.",
+            "**What to do:** find what sets the field in the render (often a kustomize "
+            "transformer breakglass does not follow: `replacements`, `vars`, a patch of "
+            "another kustomization, or a Helm template that computes it), change the value "
+            "there by hand, and check with the same render command. The diff above shows "
+            "where breakglass tried to write it.",
             "",
             "Captures: " + ", ".join(code(c.id) for c in captures) + ".",
         ]

@@ -132,6 +132,20 @@ RESOURCE_KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io", "rolebindings"): "RoleBinding",
     ("rbac.authorization.k8s.io", "clusterroles"): "ClusterRole",
     ("rbac.authorization.k8s.io", "clusterrolebindings"): "ClusterRoleBinding",
+    ("", "persistentvolumes"): "PersistentVolume",
+    ("", "limitranges"): "LimitRange",
+    ("", "resourcequotas"): "ResourceQuota",
+    ("storage.k8s.io", "storageclasses"): "StorageClass",
+    ("scheduling.k8s.io", "priorityclasses"): "PriorityClass",
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): (
+        "ValidatingWebhookConfiguration"
+    ),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): (
+        "MutatingWebhookConfiguration"
+    ),
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "CustomResourceDefinition",
+    ("autoscaling", "verticalpodautoscalers"): "VerticalPodAutoscaler",
+    ("networking.k8s.io", "ingressclasses"): "IngressClass",
 }
 
 #: Resources that are never configuration a human would backfill into Git.

@@ -864,8 +864,9 @@ def _redacted_reason(paths: list[str]) -> str:
     return (
         f"{fields}: the new value looks secret (its name matches a redaction pattern), so "
         "breakglass recorded only a marker for it and never copies it into Git or a pull "
-        "request; set the value in Git by hand, or better, move it into a Secret and refer "
-        "to it (valueFrom.secretKeyRef)"
+        "request, so nothing of this change is written; set the value in Git by hand with "
+        "the rest of the change, or better, move it into a Secret and refer to it "
+        "(valueFrom.secretKeyRef)"
     )
 
 

@@ -39,6 +39,8 @@ def encrypted(remote: Path, sops_bin: Path, age_key: AgeKey) -> Path:
         env={"PATH": "/usr/bin:/bin", "HOME": str(work)},
         check=True,
     )
+    kustomization = work / "apps" / "payments" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - db-creds-secret.yaml\n")
     git("add", ".", cwd=work)
     git("commit", "-q", "-m", "encrypted secret", cwd=work)
     git("push", "-q", "origin", "main", cwd=work)
