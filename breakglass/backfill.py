@@ -207,8 +207,10 @@ class Worker:
         self.mirrors = settings.state_dir / "mirrors"
         # reasons found on live objects (an engineer may annotate after the fix)
         self._live_reasons: dict[tuple[str, str, str], str] = {}
-        # owner labels and annotations read from live objects while locating, by capture id
+        # what locating read from the cluster, by capture id: the live object's owner labels
+        # and annotations, and the Argo CD Application (for a Helm chart it names)
         self._live_hints: dict[str, dict[str, str]] = {}
+        self._live_apps: dict[str, dict[str, Any]] = {}
         self._indexes: dict[Path, index.Index] = {}
         self._base_renders = rendercheck.BaseRenders()
 
@@ -462,6 +464,7 @@ class Worker:
             if app is not None:
                 found = await self.cluster.get(**dataclasses.asdict(app))
                 if found is not None and (target := repos.from_argo(found)) is not None:
+                    self._live_apps[capture.id] = found
                     return target
             owner_ref = repos.flux_owner(metadata)
             if owner_ref is not None:
@@ -510,6 +513,7 @@ class Worker:
             await self._backfill_located(captures, summary)
         finally:
             self._live_hints.pop(captures[0].id, None)
+            self._live_apps.pop(captures[0].id, None)
 
     async def _backfill_located(self, captures: list[model.Capture], summary: PassSummary) -> None:
         first = captures[0]
@@ -624,6 +628,7 @@ class Worker:
                     with_owner_hints(new, hints, other=old),
                     subpath=target.path,
                     secrets=secrets,
+                    applications=[app] if (app := self._live_apps.get(captures[0].id)) else [],
                 )
                 if isinstance(result, engine.NoChange) and open_pr is not None:
                     # already on the pull request's branch (a pass that crashed after the push)
@@ -964,6 +969,7 @@ class Worker:
             try:
                 target = await self.locate(first)
                 self._live_hints.pop(first.id, None)
+                self._live_apps.pop(first.id, None)
                 if target is None:
                     continue
                 forge = self._forge_for(target)

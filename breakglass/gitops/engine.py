@@ -17,7 +17,7 @@ import copy
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -94,6 +94,7 @@ class _Context:
     tree: kustomize.Tree
     subpath: str
     secrets: sops.Secrets | None = None
+    applications: Sequence[Mapping[str, JSON]] = ()
     notes: list[str] = field(default_factory=list)
     cache: dict[str, str] = field(default_factory=dict)
     exact: dict[str, str] = field(default_factory=dict)
@@ -157,11 +158,14 @@ def backfill(
     *,
     subpath: str = "",
     secrets: sops.Secrets | None = None,
+    applications: Sequence[Mapping[str, JSON]] = (),
 ) -> Result:
     """Work out the file changes that write the human's change into the repository.
 
     ``secrets`` lets a Secret whose manifest is SOPS-encrypted be written (encrypted again for
     the repository's age recipients); without it such a change cannot be expressed.
+    ``applications`` are Argo CD Applications read from the cluster, for a Helm chart whose
+    Application is not kept in this repository.
     """
     if old is None and new is None:
         raise errors.InputError("give the object before (--old), after (--new), or both")
@@ -182,7 +186,7 @@ def backfill(
     subpath = subpath.strip("/")
     if subpath in (".", ""):
         subpath = ""
-    ctx = _Context(idx, kustomize.Tree.build(idx), subpath, secrets)
+    ctx = _Context(idx, kustomize.Tree.build(idx), subpath, secrets, applications)
     ctx.notes.extend(idx.problems())
     ctx.notes.extend(ctx.tree.notes)
     stripped_old = delta.strip_server_fields(old) if old is not None else None
@@ -293,7 +297,13 @@ def _update(
     if isinstance(outcome, locate.NotFound):
         if secret_keys:
             raise _Refused(_never_written(wanted, secret_keys))
-        releases = helm.find_releases(live, idx=ctx.idx, read=ctx.read, subpath=ctx.subpath)
+        releases = helm.find_releases(
+            live,
+            idx=ctx.idx,
+            read=ctx.read,
+            subpath=ctx.subpath,
+            applications=ctx.applications,
+        )
         if len(releases) > 1:
             names = ", ".join(r.describe() for r in releases)
             raise _Refused(f"{wanted.describe()} may come from several Helm releases: {names}")

@@ -12,8 +12,8 @@ anywhere below it has no effect.  Everything else is refused with a reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from breakglass.gitops import edit, helm_keys, helm_values, helm_valuesfrom, index, kustomize
@@ -35,15 +35,22 @@ class Release:
 
     doc: index.DocRef
     at: Path = ("spec",)  # Flux: ("spec",); Argo CD: ("spec", "source") or ("spec", "sources", i)
+    #: the Application itself, when it lives only in the cluster (``doc`` then names it but no
+    #: file of the checkout holds it): its inline values are read, never edited
+    data: Mapping[str, JSON] | None = field(default=None, compare=False)
 
     @property
     def flux(self) -> bool:
         return self.doc.kind == "HelmRelease"
 
     def describe(self) -> str:
+        doc = self.doc.describe()
+        if self.data is not None:
+            where = f"{self.doc.namespace}/" if self.doc.namespace else ""
+            doc = f"Application {where}{self.doc.name} (read from the cluster)"
         if self.flux or self.at == ("spec", "source"):
-            return self.doc.describe()
-        return f"{self.doc.describe()} {edit.format_path(self.at)}"
+            return doc
+        return f"{doc} {edit.format_path(self.at)}"
 
 
 def owners(live: Mapping[str, JSON]) -> tuple[set[str], set[str]]:
@@ -69,10 +76,24 @@ def owners(live: Mapping[str, JSON]) -> tuple[set[str], set[str]]:
     return flux, argo
 
 
+#: where a cluster-only Application is said to be (it is in no file of the checkout)
+IN_CLUSTER: Final = "(in the cluster)"
+
+
 def find_releases(
-    live: Mapping[str, JSON], *, idx: index.Index, read: kustomize.Loader, subpath: str = ""
+    live: Mapping[str, JSON],
+    *,
+    idx: index.Index,
+    read: kustomize.Loader,
+    subpath: str = "",
+    applications: Sequence[Mapping[str, JSON]] = (),
 ) -> list[Release]:
-    """Releases in the repository whose name matches the live object's Helm metadata."""
+    """Releases in the repository whose name matches the live object's Helm metadata.
+
+    ``applications`` are Argo CD Applications read from the cluster: one the repository does
+    not hold (Applications kept in another repository, or made by an ApplicationSet) still
+    names its chart directory and value files in this repository.
+    """
     flux, argo = owners(live)
     found: list[Release] = []
     if not flux and not argo:
@@ -84,9 +105,22 @@ def find_releases(
         names = {doc.name, str(spec.get("releaseName") or "")}
         if names & flux and index.under(doc.path, subpath):
             found.append(Release(doc))
+    in_repo = set()
     for doc in idx.docs_of_kind("argoproj.io", "Application"):
         if doc.name in argo:
+            in_repo.add(doc.name)
             found.extend(_argo_sources(doc, helm_values.document(read, doc), read))
+    for app in applications:
+        meta = app.get("metadata") if isinstance(app.get("metadata"), dict) else {}
+        assert isinstance(meta, dict)
+        name = str(meta.get("name") or "")
+        if name in argo and name not in in_repo:
+            doc = index.DocRef(
+                IN_CLUSTER, 0, 0, "argoproj.io/v1alpha1", "Application", name,
+                str(meta.get("namespace") or "") or None,
+            )  # fmt: skip
+            data = dict(app)
+            found.extend(Release(r.doc, r.at, data) for r in _argo_sources(doc, data, read))
     return found
 
 
@@ -125,7 +159,11 @@ def _argo_sources(
 
 def layers_of(release: Release, ctx: helm_values.Context) -> helm_values.Sources:
     """Where the release's values come from, lowest precedence first."""
-    data = helm_values.document(ctx.read, release.doc)
+    data = (
+        dict(release.data)
+        if release.data is not None
+        else helm_values.document(ctx.read, release.doc)
+    )
     if release.flux:
         return helm_valuesfrom.flux_layers(ctx, release.doc, data)
     return helm_values.argo_layers(ctx, release.doc, release.at, data)

@@ -234,6 +234,24 @@ def argo_layers(ctx: Context, doc: index.DocRef, at: Path, data: dict[str, JSON]
     where = f"{doc.path} {edit.format_path((*at, 'helm'))}"
     values_object = helm.get("valuesObject")
     values_string = helm.get("values")
+    if ctx.idx.files.get(doc.path) is None:
+        # the Application is in the cluster only: its inline values count, but no file of
+        # this repository holds them
+        where = f"Application {doc.name} {edit.format_path((*at, 'helm'))}"
+        inline = mapping(values_object) if values_object is not None else None
+        if inline is None and isinstance(values_string, str):
+            parsed = parse_values(where, values_string)
+            inline = parsed[1] if not isinstance(parsed, str) else None
+        if values_object is not None or isinstance(values_string, str):
+            out.layers.append(
+                Layer(
+                    f"{where}.{'valuesObject' if values_object is not None else 'values'}",
+                    inline,
+                    blocked="the Application is not in this repository (it was read from the "
+                    "cluster), so its inline values are not edited here",
+                )
+            )
+        values_object = values_string = None
     if values_object is not None:
         target = kustomize.Target(doc.path, doc.chunk)
         prefix: Path = (*at, "helm", "valuesObject")

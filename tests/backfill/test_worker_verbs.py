@@ -347,3 +347,55 @@ async def test_an_undo_after_a_colleagues_change_is_not_a_sync_revert(tmp_path, 
             "+  replicas: 5  # HA minimum, do not go below 2",
         ]
         assert "kubectl rollout undo" in record["comments"][-1]["body"]
+
+
+async def test_a_helm_chart_whose_application_is_only_in_the_cluster(tmp_path):
+    """The Application (made by an ApplicationSet, say) is not in the repository; its chart
+    and value files are: a scale lands in the value file that sets replicaCount."""
+    from tests.backfill.conftest import bare_remote
+
+    work = tmp_path / "seed"
+    chart = work / "charts" / "web"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    (chart / "values.yaml").write_text(
+        "replicaCount: 1\nimage:\n  repository: registry.example/web\n  tag: '1.0'\n"
+    )
+    (chart / "templates" / "deployment.yaml").write_text(CHART_DEPLOYMENT)
+    (work / "envs" / "prod").mkdir(parents=True)
+    (work / "envs" / "prod" / "web.yaml").write_text("replicaCount: 3  # prod traffic\n")
+    remote = bare_remote(work)
+    cluster = FakeCluster()
+    cluster.put(
+        "applications",
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "web", "namespace": "argocd"},
+            "spec": {
+                "source": {
+                    "repoURL": str(remote),
+                    "targetRevision": "main",
+                    "path": "charts/web",
+                    "helm": {"valueFiles": ["../../envs/prod/web.yaml"]},
+                },
+                "destination": {"namespace": "payments"},
+            },
+        },
+    )
+    old = p.deployment(name="web", replicas=3)
+    old["metadata"]["annotations"] = {
+        "argocd.argoproj.io/tracking-id": "web:apps/Deployment:payments/web"
+    }
+    cluster.put("deployments", p.edited(old, lambda d: d["spec"].update(replicas=5)))
+    async for env in build_env(tmp_path, remote, cluster=cluster, repos=[]):
+        c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=5), old=old))
+        summary = await env.worker.run_once()
+        assert summary.backfilled == 1, (await env.status(c.id)).reason
+        [record] = env.records()
+        branch = record["branch"]
+        assert changed_lines(remote, branch) == [
+            "-replicaCount: 3  # prod traffic",
+            "+replicaCount: 5  # prod traffic",
+        ]
+        assert "**Render check:** `helm template web charts/web`" in record["body"]
