@@ -290,7 +290,8 @@ class Demo:
             time.sleep(0.3)
         self.step(
             f"Argo CD's identity synced {gitops.APP_PATH} into namespace {gitops.NAMESPACE} "
-            "(breakglass ignores it)"
+            "(breakglass ignores it; the demo has no Application object, so a repos: rule "
+            "for the namespace says which repository owns it)"
         )
 
     def _dry_runs_seen(self) -> bool:
