@@ -719,15 +719,11 @@ class Worker:
         if live_reason and not prtext.reason(all_captures[-1]):
             labels = {**all_captures[-1].labels, prtext.REASON_ANNOTATION: live_reason}
             all_captures[-1] = dataclasses.replace(all_captures[-1], labels=labels)
-        handles: list[str] = []
-        for username in dict.fromkeys(c.actor.username for c in all_captures):
-            handle = handle_for(identity_for(self.settings, username), forge.kind)
-            if handle is None:
-                notes.append(
-                    f"{username} has no {forge.kind} handle in `users:`, so is not assigned"
-                )
-            elif handle not in handles:
-                handles.append(handle)
+        handles, unassigned = self._assignees(all_captures, forge)
+        notes.extend(
+            f"{name} has no {forge.kind} handle in `users:`, so is not assigned"
+            for name in unassigned
+        )
         source = prtext.Source(target.url, target.branch, target.path, target.owner, tuple(files))
         spec = PullRequestSpec(
             branch=branch,
@@ -777,6 +773,20 @@ class Worker:
             action=event.value,
         )
 
+    def _assignees(
+        self, captures: Sequence[model.Capture], forge: ForgeSettings
+    ) -> tuple[list[str], list[str]]:
+        """The forge handles of everyone who made ``captures``, and who has none."""
+        handles: list[str] = []
+        unassigned: list[str] = []
+        for username in dict.fromkeys(c.actor.username for c in captures):
+            handle = handle_for(identity_for(self.settings, username), forge.kind)
+            if handle is None:
+                unassigned.append(username)
+            elif handle not in handles:
+                handles.append(handle)
+        return handles, unassigned
+
     async def _prove(
         self,
         applied: Sequence[model.Capture],
@@ -790,9 +800,10 @@ class Worker:
     ) -> rendercheck.Proof:
         """Render the base (``start``) and the branch (``tree``) and judge the branch.
 
-        A change that no render can hold (Helm values of a chart that is not in this
-        repository, or a Flux HelmRelease, which helm-controller renders) is not checked, and
-        the pull request says so.
+        What renders the change: the kustomizations or manifests of the changed files, the
+        Argo CD Application's chart, or the Flux HelmRelease named on the object.  A change no
+        render can hold (Helm values of a chart that is not in this repository) is not
+        checked, and the pull request says so.
         """
         conf = self.settings.backfill
         tools = rendercheck.Tools(conf.render_check, conf.kustomize_binary, conf.helm_binary)
@@ -871,11 +882,7 @@ class Worker:
         head = await mirror.git.run("rev-parse", "HEAD", cwd=tree)
         diff = await mirror.diff(start, head.strip())
         source = prtext.Source(target.url, target.branch, target.path, target.owner)
-        handles = []
-        for username in dict.fromkeys(c.actor.username for c in applied):
-            handle = handle_for(identity_for(self.settings, username), forge.kind)
-            if handle and handle not in handles:
-                handles.append(handle)
+        handles, _ = self._assignees(applied, forge)
         url = await provider.open_issue(
             title=prtext.pr_title(applied) + " (needs a human)",
             body=prtext.render_failed(
