@@ -7,11 +7,15 @@ object.  This module decides that, with no I/O: the worker renders the base and 
 (``breakglass.rendercheck`` runs the tools) and hands both streams here.
 
 - ``plan`` says what to render for a set of changed files: each kustomization root that
-  includes one of them (the outermost kustomization inside the application's path), the
-  chart of a Helm application, or the files themselves when no kustomization includes them.
+  builds one of them (as a resource, a patch or a generator's file; the outermost
+  kustomization inside the application's path), the chart of a Helm application, or the
+  files themselves when no kustomization builds them; ``flux_helm_app`` finds a Flux
+  HelmRelease's chart and values in a checkout.
 - ``compare`` takes the base render, the branch render and the changes (each capture's sparse
   before/after) and returns the problems: the object the change is about must equal the base
-  render with the change applied, every other object must be untouched.
+  render with the change applied, every other object must be untouched, except what the
+  render derives from the change by design (a chart's templates, a generator's hashed name),
+  which becomes a note for the reviewer.
 
 Values are named in problems so a reviewer can act, except a Secret's data, which are only
 said to differ.
@@ -29,6 +33,7 @@ from typing import Any, Final
 import yaml
 
 from breakglass import delta
+from breakglass.capture.redact import SECRET_FIELDS
 from breakglass.gitops import defaults, edit, helm, helm_values, index, kustomize
 
 JSON = Any
@@ -36,7 +41,6 @@ Key = tuple[str, str, str | None, str]  # group, kind, namespace (None: left out
 
 #: How many differences one problem lists before it summarises the rest.
 SHOWN: Final = 6
-_SECRET_FIELDS: Final = ("data", "stringData")
 
 
 @dataclass(frozen=True)
@@ -472,8 +476,8 @@ def _judge(
     if secret:
         # values are encrypted in Git (SOPS) and redacted in captures: the engine checks
         # them by reading its output back; here only the rest of the Secret is compared
-        expected = {k: v for k, v in expected.items() if k not in _SECRET_FIELDS}
-        actual = {k: v for k, v in actual.items() if k not in _SECRET_FIELDS}
+        expected = {k: v for k, v in expected.items() if k not in SECRET_FIELDS}
+        actual = {k: v for k, v in actual.items() if k not in SECRET_FIELDS}
     if change.before is None:
         missing = _missing_paths(expected, actual)
         if missing:
