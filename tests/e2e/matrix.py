@@ -309,6 +309,7 @@ CASES: tuple[Case, ...] = (
             "label-namespace-plain",
             "pod-security.kubernetes.io/enforce=baseline",
             "pod-security.kubernetes.io/warn-",
+            "cost-center=cc-4411",
             "--overwrite",
         ),
         expect=PullRequest(
@@ -319,12 +320,14 @@ CASES: tuple[Case, ...] = (
                     "-    pod-security.kubernetes.io/warn: restricted",
                     "+    pod-security.kubernetes.io/enforce: baseline  # the baseline for app "
                     "namespaces",
+                    "+    cost-center: cc-4411",
                 ]
             },
             title=("kubectl label of namespace label-namespace-plain by alice",),
             body=("v1 Namespace label-namespace-plain",),
         ),
-        summary="a changed label edited, a removed label deleted (cluster-scoped object)",
+        summary="a changed label edited, a removed one deleted, a new one added after its "
+        "siblings (cluster-scoped object)",
     ),
     Case(
         id="annotate-namespace-plain",
