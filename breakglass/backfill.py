@@ -223,9 +223,10 @@ class Worker:
         return self._providers[key]
 
     async def _save(self, capture: model.Capture, **changes: Any) -> model.Capture:
-        updated = dataclasses.replace(capture, updated_at=model.utcnow(), **changes)
-        await self.journal.update(updated)
-        return updated
+        """Set ``changes`` on the stored capture (never the copy this pass read: an audit
+        confirmation may have arrived since) and return it as stored."""
+        stored = await self.journal.update(capture.id, changes)
+        return stored if stored is not None else dataclasses.replace(capture, **changes)
 
     async def _record(
         self, capture: model.Capture, kind: EventType, *, reason: str | None = None

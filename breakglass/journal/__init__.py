@@ -9,10 +9,10 @@ imported only when a URL asks for it, so SQLite users never load the PostgreSQL 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from breakglass import model
 from breakglass.capture.audit import AuditCapture, Confirmation
@@ -68,8 +68,15 @@ class Journal(Protocol):
         self, *, status: str | None = None, limit: int = 100
     ) -> Sequence[model.Capture]: ...
 
-    async def update(self, capture: model.Capture) -> None:
-        """Replace a stored capture (status changes by the worker)."""
+    async def update(self, capture_id: str, changes: Mapping[str, Any]) -> model.Capture | None:
+        """Set ``changes`` (``Capture`` fields → values) on the stored capture and return it as
+        stored now, or ``None`` if there is none.
+
+        The row is read and written in one transaction, so what another writer changed in the
+        meantime (an audit confirmation: its ID, the exact patch, what only the audit event
+        knows of the actor) is kept: a caller never writes back a copy it read earlier.
+        ``updated_at`` is set to now unless ``changes`` names it.
+        """
 
     async def check_writable(self) -> None:
         """Raise ``JournalUnavailable`` unless a write would succeed now."""
@@ -82,6 +89,14 @@ class Journal(Protocol):
         that replica closes the journal or loses its connection.  Raises ``JournalError`` when
         it cannot tell; the worker then treats itself as not leading.
         """
+
+
+def apply_changes(
+    capture: model.Capture, changes: Mapping[str, Any], now: datetime
+) -> model.Capture:
+    """``capture`` with ``changes`` set (and ``updated_at``, unless given): what ``update``
+    writes, the same on every back-end."""
+    return dataclasses.replace(capture, **{"updated_at": now, **changes})
 
 
 def apply_confirmation(capture: model.Capture, item: Confirmation, now: datetime) -> model.Capture:

@@ -57,7 +57,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -69,7 +69,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from breakglass import logs, model
 from breakglass.capture.audit import AuditCapture, Confirmation
 from breakglass.errors import JournalError, JournalInterrupted, JournalUnavailable
-from breakglass.journal import AuditResult, InsertResult, apply_confirmation
+from breakglass.journal import AuditResult, InsertResult, apply_changes, apply_confirmation
 from breakglass.urls import redact_url
 
 T = TypeVar("T")
@@ -355,19 +355,30 @@ class PostgreSQLJournal:
     ) -> AuditResult:
         return await self._run("record_audit", lambda conn: _record_audit(conn, items, now))
 
-    async def update(self, capture: model.Capture) -> None:
-        async def _update(conn: Connection) -> None:
-            await conn.execute(
-                "UPDATE captures SET status = %s, updated_at = %s, data = %s::json WHERE id = %s",
-                (
-                    capture.status.value,
-                    capture.updated_at or model.utcnow(),
-                    _dump(capture),
-                    capture.id,
-                ),
-            )
+    async def update(self, capture_id: str, changes: Mapping[str, Any]) -> model.Capture | None:
+        async def _update(conn: Connection) -> model.Capture | None:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "SELECT data::text FROM captures WHERE id = %s FOR UPDATE", (capture_id,)
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return None
+                changed = apply_changes(_load(row[0]), changes, model.utcnow())
+                await conn.execute(
+                    "UPDATE captures SET status = %s, audit_id = %s, updated_at = %s,"
+                    " data = %s::json WHERE id = %s",
+                    (
+                        changed.status.value,
+                        changed.audit_id,
+                        changed.updated_at or model.utcnow(),
+                        _dump(changed),
+                        capture_id,
+                    ),
+                )
+            return changed
 
-        await self._run("update", _update)
+        return await self._run("update", _update)
 
     async def check_writable(self) -> None:
         async def _probe(conn: Connection) -> tuple[Any, ...] | None:

@@ -21,7 +21,7 @@ import asyncio
 import concurrent.futures
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -31,7 +31,7 @@ import orjson
 from breakglass import model
 from breakglass.capture.audit import AuditCapture, Confirmation
 from breakglass.errors import JournalError, JournalUnavailable
-from breakglass.journal import AuditResult, InsertResult, apply_confirmation
+from breakglass.journal import AuditResult, InsertResult, apply_changes, apply_confirmation
 
 T = TypeVar("T")
 
@@ -201,21 +201,36 @@ class SQLiteJournal:
     ) -> AuditResult:
         return await self._run(lambda conn: _record_audit(conn, items, now))
 
-    async def update(self, capture: model.Capture) -> None:
-        def _update(conn: sqlite3.Connection) -> None:
+    async def update(self, capture_id: str, changes: Mapping[str, Any]) -> model.Capture | None:
+        def _update(conn: sqlite3.Connection) -> model.Capture | None:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "UPDATE captures SET status = ?, updated_at = ?, data = ? WHERE id = ?",
-                (
-                    capture.status.value,
-                    model.format_time(capture.updated_at or model.utcnow()),
-                    _dump(capture),
-                    capture.id,
-                ),
-            )
-            conn.execute("COMMIT")
+            try:
+                row = conn.execute(
+                    "SELECT data FROM captures WHERE id = ?", (capture_id,)
+                ).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    return None
+                changed = apply_changes(_load(row[0]), changes, model.utcnow())
+                conn.execute(
+                    "UPDATE captures SET status = ?, audit_id = ?, updated_at = ?, data = ?"
+                    " WHERE id = ?",
+                    (
+                        changed.status.value,
+                        changed.audit_id,
+                        model.format_time(changed.updated_at or model.utcnow()),
+                        _dump(changed),
+                        capture_id,
+                    ),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return changed
 
-        await self._run(_update)
+        return await self._run(_update)
 
     async def check_writable(self) -> None:
         def _probe(conn: sqlite3.Connection) -> None:

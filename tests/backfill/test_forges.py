@@ -116,8 +116,7 @@ async def test_crash_after_pr_created_resumes_without_a_duplicate(github):
     c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
     await env.worker.run_once()
     # the journal write after the PR was opened never happened
-    lost = dataclasses.replace(await env.status(c.id), status=model.Status.CONFIRMED, pr_url=None)
-    await env.journal.update(lost)
+    await env.journal.update(c.id, {"status": model.Status.CONFIRMED, "pr_url": None})
     head = fake.repo.sha(BRANCH)
     await env.worker.run_once()
     assert len(fake.pulls) == 1

@@ -126,7 +126,7 @@ async def test_an_engineers_own_rollout_undo_is_not_a_sync_revert(tmp_path, remo
         assert record["labels"] == ["breakglass"]
         assert record["comments"] == []
         # the confirmation arrives: the PR is withdrawn, as the engineer meant
-        await env.journal.update((await env.status(undo.id)).with_status(model.Status.CONFIRMED))
+        await env.journal.update(undo.id, {"status": model.Status.CONFIRMED})
         await env.worker.run_once()
         [record] = env.records()
         assert record["state"] == "closed"

@@ -11,6 +11,7 @@ import pytest
 
 from breakglass import model
 from breakglass.capture import admission, audit
+from breakglass.capture.audit import Confirmation
 from breakglass.errors import JournalError, JournalUnavailable
 from breakglass.journal import open_journal
 from breakglass.journal.sqlite import SCHEMA_VERSION
@@ -95,14 +96,49 @@ async def test_update_moves_a_capture_between_statuses(journal, policy, now):
     await journal.insert(c)
     later = now.replace(minute=30)
     for status in (model.Status.CONFIRMED, model.Status.PR_OPEN, model.Status.MERGED):
-        c = dataclasses.replace(
-            c, status=status, updated_at=later, pr_url="https://git.example/pr/1", attempts=2
-        )
-        await journal.update(c)
+        changes = {
+            "status": status,
+            "updated_at": later,
+            "pr_url": "https://git.example/pr/1",
+            "attempts": 2,
+        }
+        stored = await journal.update(c.id, changes)
+        c = dataclasses.replace(c, **changes)
+        assert stored == c
         assert await journal.get(c.id) == c
         assert [x.id for x in await journal.list(status=status.value)] == [c.id]
     assert await journal.list(status="confirmed") == []
     assert await journal.get("01NOSUCHCAPTURE0000000000") is None
+    assert await journal.update("01NOSUCHCAPTURE0000000000", {"reason": "x"}) is None
+
+
+async def test_an_update_keeps_what_an_audit_confirmation_wrote_meanwhile(journal, policy, now):
+    """The worker read a capture, the audit event confirmed it, then the worker saved its
+    outcome: the audit ID, the exact patch and the user agent must survive."""
+    c = capture(policy, now)
+    await journal.insert(c)
+    read_by_worker = await journal.get(c.id)
+    assert read_by_worker is not None and read_by_worker.audit_id is None
+    confirmation = Confirmation(
+        capture_id=c.id,
+        audit_id="audit-7f3e",
+        actor=dataclasses.replace(c.actor, user_agent="kubectl/v1.36.3"),
+        patch={"spec": {"replicas": 6}},
+        patch_type="merge",
+        at=now,
+    )
+    await journal.record_audit([confirmation], now=now)
+    stored = await journal.update(
+        read_by_worker.id, {"status": model.Status.PR_OPEN, "pr_url": "https://git.example/pr/9"}
+    )
+    assert stored is not None
+    for found in (stored, await journal.get(c.id)):
+        assert found is not None
+        assert found.status is model.Status.PR_OPEN
+        assert found.pr_url == "https://git.example/pr/9"
+        assert found.audit_id == "audit-7f3e"
+        assert found.delta.patch == {"spec": {"replicas": 6}}
+        assert found.actor.user_agent == "kubectl/v1.36.3"
 
 
 async def test_a_stored_capture_keeps_key_order_and_every_character(journal, policy, now):
