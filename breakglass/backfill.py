@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # kubernetes_asyncio costs ~36 MiB; it is imported only when 
 log = logs.get(__name__)
 
 SELF_HEALED_LABEL = "breakglass/reverted-by-sync"
+#: captures read from the journal at a time
+_PAGE = 500
 _EMAIL_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -194,8 +196,10 @@ class Worker:
         audit_log: AuditLog | None = None,
         redactor: Redactor | None = None,
         git: Git | None = None,
+        clock: Callable[[], datetime] = model.utcnow,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # every timing decision reads it, so tests can move time
         self.journal = journal
         self.metrics = metrics
         self.cluster = cluster
@@ -203,7 +207,7 @@ class Worker:
         self.redactor = redactor
         self.git = git or Git()
         self._providers: dict[str, Provider] = dict(providers or {})
-        self._last_poll = datetime.min.replace(tzinfo=model.utcnow().tzinfo)
+        self._last_poll = datetime.min.replace(tzinfo=clock().tzinfo)
         self.mirrors = settings.state_dir / "mirrors"
         # reasons found on live objects (an engineer may annotate after the fix)
         self._live_reasons: dict[tuple[str, str, str], str] = {}
@@ -213,6 +217,7 @@ class Worker:
         self._live_apps: dict[str, dict[str, Any]] = {}
         self._indexes: dict[Path, index.Index] = {}
         self._base_renders = rendercheck.BaseRenders()
+        self._leadership_failing = False
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -268,7 +273,7 @@ class Worker:
         summary = PassSummary()
         await self.confirm_provisional(summary)
         await self.backfill_confirmed(summary)
-        now = model.utcnow()
+        now = self.clock()
         if poll and _ago(self._last_poll, now) >= self.settings.backfill.pr_poll_interval:
             await self.track_pull_requests(summary)
             self._last_poll = now
@@ -306,58 +311,79 @@ class Worker:
                     waiter.cancel()
 
     async def _leadership(self, was: bool | None) -> bool:
-        """Whether this process runs the next pass; logged only when that changes."""
-        error = None
+        """Whether this process runs the next pass; logged only when that changes.
+
+        Another replica holding the lock is standby, said at info.  A journal that cannot
+        answer is an error: logged with its traceback when it starts failing, counted every
+        time, and this process stands by until the journal answers again.
+        """
         try:
             now = await self.journal.leadership()
-        except Exception as exc:  # cannot tell: stand by until the journal answers again
-            now, error = False, str(exc)
+        except Exception as exc:
+            self.metrics.worker_errors.labels("leadership").inc()
+            if was is not False or not self._leadership_failing:
+                log.exception("worker_leadership_failed", journal=self.journal.url, error=str(exc))
+            self._leadership_failing = True
+            return False
+        if self._leadership_failing:
+            self._leadership_failing = False
+            was = None  # say where this process stands again
         if now and was is not True:
             log.info("worker_leading", journal=self.journal.url)
         elif not now and was is not False:
             log.info(
                 "worker_standby",
                 journal=self.journal.url,
-                reason=error or "another replica holds the worker lock",
+                reason="another replica holds the worker lock",
             )
         return now
 
     # -- 1. confirm ------------------------------------------------------------------------
 
     async def confirm_provisional(self, summary: PassSummary) -> None:
-        now = model.utcnow()
-        grace = self.settings.backfill.grace_seconds
-        for capture in reversed(await self.journal.list(status="provisional", limit=1000)):
-            if _ago(capture.received_at, now) < grace or self.cluster is None:
-                continue
-            if capture.classification == model.OPAQUE:
-                continue  # its object cannot be compared; only its audit event confirms it
+        for capture in await self._all("provisional"):
             try:
-                verdict, reason = await self._verify_live(capture)
-            except TemporaryError as exc:
-                log.warning("confirm_retry", capture_id=capture.id, error=str(exc))
-                continue
-            except PermanentError as exc:
-                log.error("confirm_failed", capture_id=capture.id, error=str(exc))
-                continue
-            if verdict is None:
-                if _ago(capture.received_at, now) < self.settings.backfill.confirm_timeout:
-                    continue
-                verdict = False
-            if verdict:
-                saved = await self._save(
-                    capture, status=model.Status.CONFIRMED, confirmed_at=now, reason=reason
-                )
-                await self._record(saved, EventType.CONFIRMATION, reason=reason)
-                summary.confirmed += 1
-            else:
-                saved = await self._save(capture, status=model.Status.DISCARDED, reason=reason)
-                await self._record(saved, EventType.DISCARD, reason=reason)
-                self.metrics.backfills.labels("discarded").inc()
-                summary.discarded += 1
-            log.info(
-                "capture_checked", capture_id=capture.id, status=saved.status.value, reason=reason
-            )
+                await self._confirm(capture, summary)
+            except Exception as exc:  # a bug: say so loudly, and go on with the next capture
+                self.metrics.worker_errors.labels("confirm").inc()
+                log.exception("confirm_crashed", capture_id=capture.id, error=type(exc).__name__)
+
+    async def _confirm(self, capture: model.Capture, summary: PassSummary) -> None:
+        now = self.clock()
+        if _ago(capture.received_at, now) < self.settings.backfill.grace_seconds:
+            return
+        if self.cluster is None or capture.classification == model.OPAQUE:
+            return  # only its audit event can confirm it
+        try:
+            verdict, reason = await self._verify_live(capture)
+        except TemporaryError as exc:
+            log.warning("confirm_retry", capture_id=capture.id, error=str(exc))
+            return
+        except PermanentError as exc:
+            log.error("confirm_failed", capture_id=capture.id, error=str(exc))
+            return
+        if verdict is None:
+            if _ago(capture.received_at, now) < self.settings.backfill.confirm_timeout:
+                return
+            verdict = False
+        status = model.Status.CONFIRMED if verdict else model.Status.DISCARDED
+        changes: dict[str, Any] = {"status": status, "reason": reason}
+        if verdict:
+            changes["confirmed_at"] = now
+        # only while still provisional: an audit event that confirmed it meanwhile wins
+        saved = await self.journal.update(
+            capture.id, changes, expect_status=model.Status.PROVISIONAL
+        )
+        if saved is None or saved.status is not status:
+            return
+        if verdict:
+            await self._record(saved, EventType.CONFIRMATION, reason=reason)
+            summary.confirmed += 1
+        else:
+            await self._record(saved, EventType.DISCARD, reason=reason)
+            self.metrics.backfills.labels("discarded").inc()
+            summary.discarded += 1
+        log.info("capture_checked", capture_id=capture.id, status=saved.status.value, reason=reason)
 
     async def _verify_live(self, capture: model.Capture) -> tuple[bool | None, str]:
         assert self.cluster is not None
@@ -384,9 +410,9 @@ class Worker:
     # -- 2. backfill -------------------------------------------------------------------------
 
     async def backfill_confirmed(self, summary: PassSummary) -> None:
-        pending = list(reversed(await self.journal.list(status="confirmed", limit=1000)))
+        pending = await self._all("confirmed")
         groups: dict[tuple[str, str, str, str], list[model.Capture]] = defaultdict(list)
-        now = model.utcnow()
+        now = self.clock()
         for capture in pending:
             ignored = _not_backfilled(capture, self.settings.record_only)
             if ignored is not None:
@@ -394,10 +420,8 @@ class Worker:
                 await self._record(saved, EventType.DISCARD, reason=saved.reason)
                 summary.ignored += 1
                 continue
-            if capture.attempts and _ago(capture.updated_at or capture.received_at, now) < (
-                min(300.0, 2.0**capture.attempts)
-            ):
-                continue  # backing off after a temporary failure
+            if capture.next_attempt_at is not None and now < capture.next_attempt_at:
+                continue  # waiting after a temporary failure (a rate limit's reset, a backoff)
             ref = capture.object
             groups[(ref.group, ref.kind, ref.namespace, ref.name)].append(capture)
         for captures in groups.values():
@@ -405,17 +429,7 @@ class Worker:
             try:
                 await self._backfill_object(captures, summary)
             except TemporaryError as exc:
-                for capture in captures:
-                    current = await self.journal.get(capture.id) or capture
-                    if current.status is not model.Status.CONFIRMED:
-                        continue
-                    attempts = current.attempts + 1
-                    if attempts >= self.settings.backfill.max_attempts:
-                        await self._fail(current, f"gave up after {attempts} attempts: {exc}")
-                        summary.failed += 1
-                    else:
-                        await self._save(current, attempts=attempts, reason=str(exc))
-                        summary.retried += 1
+                await self._retry_later(captures, exc, summary)
                 log.warning("backfill_retry", error=str(exc), captures=[c.id for c in captures])
             except BreakglassError as exc:
                 for capture in captures:
@@ -424,6 +438,45 @@ class Worker:
                         await self._fail(current, str(exc))
                         summary.failed += 1
                 log.error("backfill_failed", error=str(exc), captures=[c.id for c in captures])
+            except Exception as exc:  # a bug: say so loudly, and go on with the next object
+                self.metrics.worker_errors.labels("backfill").inc()
+                log.exception(
+                    "backfill_crashed", error=type(exc).__name__, captures=[c.id for c in captures]
+                )
+                failure = TemporaryError(f"internal error {type(exc).__name__}: {exc}")
+                await self._retry_later(captures, failure, summary)
+
+    async def _retry_later(
+        self, captures: Sequence[model.Capture], exc: TemporaryError, summary: PassSummary
+    ) -> None:
+        """Each capture still ``confirmed`` waits: at least as long as the forge asked
+        (``exc.delay``: Retry-After, a rate limit's reset), and by an exponential backoff
+        (at most 5 minutes) when it asked nothing.  A capture fails only once it has been
+        retried for ``backfill.retry_deadline_hours``, however many attempts that took."""
+        now = self.clock()
+        deadline = timedelta(hours=self.settings.backfill.retry_deadline_hours)
+        for capture in captures:
+            current = await self.journal.get(capture.id) or capture
+            if current.status is not model.Status.CONFIRMED:
+                continue
+            attempts = current.attempts + 1
+            since = current.confirmed_at or current.received_at
+            if now - since >= deadline:
+                await self._fail(
+                    current,
+                    f"gave up after {attempts} attempts over {_hours(now - since)}: {exc}",
+                )
+                summary.failed += 1
+                continue
+            wait = timedelta(seconds=max(exc.delay, min(300.0, 2.0**attempts)))
+            await self._save(
+                current,
+                attempts=attempts,
+                reason=str(exc),
+                # never past the deadline: the capture is tried once more then, and fails
+                next_attempt_at=min(now + wait, since + deadline),
+            )
+            summary.retried += 1
 
     async def _fail(self, capture: model.Capture, reason: str, *, url: str | None = None) -> None:
         saved = await self._save(
@@ -942,10 +995,24 @@ class Worker:
     ) -> list[model.Capture]:
         found = {c.id: c for c in extra}
         if pr_url:
-            for capture in await self.journal.list(status="pr_open", limit=1000):
+            for capture in await self._all("pr_open"):
                 if capture.pr_url == pr_url:
                     found.setdefault(capture.id, capture)
         return sorted(found.values(), key=lambda c: c.id)
+
+    async def _all(self, status: str) -> list[model.Capture]:
+        """Every capture in ``status``, oldest first, read page by page: a backlog larger
+        than a page is worked through from its oldest end, never starved."""
+        found: list[model.Capture] = []
+        after: str | None = None
+        while True:
+            page = await self.journal.list(
+                status=status, limit=_PAGE, after=after, oldest_first=True
+            )
+            found.extend(page)
+            if len(page) < _PAGE:
+                return found
+            after = page[-1].id
 
     async def _newer_captures(self, capture: model.Capture) -> list[model.Capture]:
         """Captures of the same object after ``capture`` that the worker has not finished
@@ -953,7 +1020,7 @@ class Worker:
         ref = capture.object
         found: list[model.Capture] = []
         for status in ("provisional", "confirmed"):
-            for other in await self.journal.list(status=status, limit=1000):
+            for other in await self._all(status):
                 theirs = other.object
                 if other.id > capture.id and (
                     theirs.group,
@@ -968,7 +1035,7 @@ class Worker:
 
     async def track_pull_requests(self, summary: PassSummary) -> None:
         by_pr: dict[str, list[model.Capture]] = defaultdict(list)
-        for capture in await self.journal.list(status="pr_open", limit=1000):
+        for capture in await self._all("pr_open"):
             if capture.pr_url:
                 by_pr[capture.pr_url].append(capture)
         for url, captures in by_pr.items():
@@ -991,7 +1058,7 @@ class Worker:
                     continue
                 status = model.Status.MERGED if pr.state == "merged" else model.Status.CLOSED
                 event = EventType.PR_MERGED if pr.state == "merged" else EventType.PR_CLOSED
-                now = model.utcnow()
+                now = self.clock()
                 for capture in captures:
                     saved = await self._save(
                         capture, status=status, reason=f"pull request {pr.state}"
@@ -1006,6 +1073,9 @@ class Worker:
                 log.warning("pr_poll_retry", url=url, error=str(exc))
             except BreakglassError as exc:
                 log.error("pr_poll_failed", url=url, error=str(exc))
+            except Exception as exc:  # a bug: say so loudly, and go on with the next PR
+                self.metrics.worker_errors.labels("track").inc()
+                log.exception("pr_poll_crashed", url=url, error=type(exc).__name__)
 
     async def _check_self_heal(
         self, provider: Provider, pr: PullRequest, captures: list[model.Capture]
@@ -1040,6 +1110,11 @@ class Worker:
         )
         await provider.add_labels(pr, [SELF_HEALED_LABEL])
         log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
+
+
+def _hours(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours >= 1 else f"{span.total_seconds() / 60:.0f} min"
 
 
 def _not_backfilled(capture: model.Capture, record_only: Sequence[str]) -> str | None:

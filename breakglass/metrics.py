@@ -111,6 +111,13 @@ class Metrics:
             buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
             registry=r,
         )
+        self.worker_errors = Counter(
+            "breakglass_worker_errors",
+            "Unexpected errors in the worker, by stage (confirm, backfill, track, leadership); "
+            "each is logged at error with its traceback, and the worker goes on.",
+            ["stage"],
+            registry=r,
+        )
         self.render_seconds = Histogram(
             "breakglass_render_check_seconds",
             "Time to render a backfill branch and its base and compare them (render check).",

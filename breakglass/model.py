@@ -237,6 +237,8 @@ class Capture:
     pr_url: str | None = None
     attempts: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: not before this time is a temporary failure retried (a forge's rate-limit reset)
+    next_attempt_at: datetime | None = None
 
     def with_status(self, status: Status, *, reason: str | None = None) -> Capture:
         return replace(self, status=status, reason=reason if reason is not None else self.reason)
@@ -261,12 +263,16 @@ class Capture:
             "pr_url": self.pr_url,
             "attempts": self.attempts,
             "labels": dict(self.labels),
+            "next_attempt_at": (
+                format_time(self.next_attempt_at) if self.next_attempt_at else None
+            ),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, JSON]) -> Capture:
         confirmed = data.get("confirmed_at")
         updated = data.get("updated_at")
+        retry = data.get("next_attempt_at")
         return cls(
             id=str(data["id"]),
             cluster=str(data.get("cluster", "")),
@@ -286,4 +292,5 @@ class Capture:
             pr_url=data.get("pr_url"),
             attempts=int(data.get("attempts", 0)),
             labels=dict(data.get("labels") or {}),
+            next_attempt_at=parse_time(retry) if retry else None,
         )

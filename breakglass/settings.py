@@ -166,7 +166,10 @@ class BackfillSettings:
     branch_prefix: str = "breakglass"
     committer: UserIdentity = UserIdentity("breakglass", "breakglass@users.noreply.invalid")
     forge: str = "local"
-    max_attempts: int = 8
+    max_attempts: int = 8  # ignored since retry_deadline_hours; still accepted in files
+    #: how long temporary failures (network, forge outages, rate limits) are retried before a
+    #: capture is ``failed``; each retry waits at least what the forge asked (Retry-After)
+    retry_deadline_hours: float = 24.0
     sops_binary: str | None = None  # else $BREAKGLASS_SOPS, else sops on PATH
     kustomize_binary: str | None = None  # else $BREAKGLASS_KUSTOMIZE, else kustomize on PATH
     helm_binary: str | None = None  # else $BREAKGLASS_HELM, else helm on PATH
@@ -391,6 +394,7 @@ _KNOWN_KEYS: Final = frozenset(
         "backfill.committer.email",
         "backfill.forge",
         "backfill.max_attempts",
+        "backfill.retry_deadline_hours",
         "backfill.sops_binary",
         "backfill.kustomize_binary",
         "backfill.helm_binary",
@@ -470,6 +474,9 @@ def _backfill_part(
         ),
         forge=r.get("backfill.forge", "local", _as_str, "a name from forges"),
         max_attempts=r.get("backfill.max_attempts", 8, _as_positive_int, "a positive count"),
+        retry_deadline_hours=r.get(
+            "backfill.retry_deadline_hours", 24.0, _as_positive_float, "a positive number of hours"
+        ),
         sops_binary=r.get("backfill.sops_binary", None, _as_str, "a path to the sops binary"),
         kustomize_binary=r.get(
             "backfill.kustomize_binary", None, _as_str, "a path to the kustomize binary"

@@ -65,12 +65,26 @@ class Journal(Protocol):
     async def get(self, capture_id: str) -> model.Capture | None: ...
 
     async def list(
-        self, *, status: str | None = None, limit: int = 100
-    ) -> Sequence[model.Capture]: ...
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        oldest_first: bool = False,
+    ) -> Sequence[model.Capture]:
+        """Captures, newest first (or ``oldest_first``), at most ``limit``; with ``after``,
+        only those whose id sorts after it, so a reader can page through all of them."""
 
-    async def update(self, capture_id: str, changes: Mapping[str, Any]) -> model.Capture | None:
+    async def update(
+        self,
+        capture_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_status: model.Status | None = None,
+    ) -> model.Capture | None:
         """Set ``changes`` (``Capture`` fields → values) on the stored capture and return it as
-        stored now, or ``None`` if there is none.
+        stored now, or ``None`` if there is none.  With ``expect_status``, nothing is written
+        unless the capture is still in that status (the stored one is returned as it is).
 
         The row is read and written in one transaction, so what another writer changed in the
         meantime (an audit confirmation: its ID, the exact patch, what only the audit event

@@ -355,7 +355,13 @@ class PostgreSQLJournal:
     ) -> AuditResult:
         return await self._run("record_audit", lambda conn: _record_audit(conn, items, now))
 
-    async def update(self, capture_id: str, changes: Mapping[str, Any]) -> model.Capture | None:
+    async def update(
+        self,
+        capture_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_status: model.Status | None = None,
+    ) -> model.Capture | None:
         async def _update(conn: Connection) -> model.Capture | None:
             async with conn.transaction():
                 cur = await conn.execute(
@@ -364,7 +370,10 @@ class PostgreSQLJournal:
                 row = await cur.fetchone()
                 if row is None:
                     return None
-                changed = apply_changes(_load(row[0]), changes, model.utcnow())
+                current = _load(row[0])
+                if expect_status is not None and current.status is not expect_status:
+                    return current
+                changed = apply_changes(current, changes, model.utcnow())
                 await conn.execute(
                     "UPDATE captures SET status = %s, audit_id = %s, updated_at = %s,"
                     " data = %s::json WHERE id = %s",
@@ -404,17 +413,29 @@ class PostgreSQLJournal:
 
         return await self._run("get", _get)
 
-    async def list(self, *, status: str | None = None, limit: int = 100) -> Sequence[model.Capture]:
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        oldest_first: bool = False,
+    ) -> Sequence[model.Capture]:
+        where: list[str] = []
+        params: list[object] = []
+        if status:
+            where.append("status = %s")
+            params.append(status)
+        if after:
+            where.append("id > %s")
+            params.append(after)
+        query = "SELECT data::text FROM captures"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += f" ORDER BY id {'ASC' if oldest_first else 'DESC'} LIMIT %s"
+
         async def _list(conn: Connection) -> list[model.Capture]:
-            if status:
-                cur = await conn.execute(
-                    "SELECT data::text FROM captures WHERE status = %s ORDER BY id DESC LIMIT %s",
-                    (status, limit),
-                )
-            else:
-                cur = await conn.execute(
-                    "SELECT data::text FROM captures ORDER BY id DESC LIMIT %s", (limit,)
-                )
+            cur = await conn.execute(query.encode(), (*params, limit))
             return [_load(r[0]) for r in await cur.fetchall()]
 
         return await self._run("list", _list)

@@ -201,7 +201,13 @@ class SQLiteJournal:
     ) -> AuditResult:
         return await self._run(lambda conn: _record_audit(conn, items, now))
 
-    async def update(self, capture_id: str, changes: Mapping[str, Any]) -> model.Capture | None:
+    async def update(
+        self,
+        capture_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_status: model.Status | None = None,
+    ) -> model.Capture | None:
         def _update(conn: sqlite3.Connection) -> model.Capture | None:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -211,7 +217,11 @@ class SQLiteJournal:
                 if row is None:
                     conn.execute("ROLLBACK")
                     return None
-                changed = apply_changes(_load(row[0]), changes, model.utcnow())
+                current = _load(row[0])
+                if expect_status is not None and current.status is not expect_status:
+                    conn.execute("ROLLBACK")
+                    return current
+                changed = apply_changes(current, changes, model.utcnow())
                 conn.execute(
                     "UPDATE captures SET status = ?, audit_id = ?, updated_at = ?, data = ?"
                     " WHERE id = ?",
@@ -254,18 +264,30 @@ class SQLiteJournal:
 
         return await self._run(_get)
 
-    async def list(self, *, status: str | None = None, limit: int = 100) -> Sequence[model.Capture]:
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        oldest_first: bool = False,
+    ) -> Sequence[model.Capture]:
+        where: list[str] = []
+        params: list[object] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if after:
+            where.append("id > ?")
+            params.append(after)
+        query = "SELECT data FROM captures"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += f" ORDER BY id {'ASC' if oldest_first else 'DESC'} LIMIT ?"
+        params.append(limit)
+
         def _list(conn: sqlite3.Connection) -> list[model.Capture]:
-            if status:
-                rows = conn.execute(
-                    "SELECT data FROM captures WHERE status = ? ORDER BY id DESC LIMIT ?",
-                    (status, limit),
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT data FROM captures ORDER BY id DESC LIMIT ?", (limit,)
-                ).fetchall()
-            return [_load(r[0]) for r in rows]
+            return [_load(r[0]) for r in conn.execute(query, params).fetchall()]
 
         return await self._run(_list)
 

@@ -32,7 +32,7 @@ class ScriptedJournal:
         return answer
 
 
-async def run_with(tmp_path, answers: list[bool | Exception]) -> tuple[int, list[dict]]:
+async def run_with(tmp_path, answers: list[bool | Exception]) -> tuple[int, list[dict], Metrics]:
     conf = settings.from_mapping({"backfill": {"interval": 0.001}}, source="test", base=tmp_path)
     stop = asyncio.Event()
     worker = Worker(settings=conf, journal=ScriptedJournal(answers, stop), metrics=Metrics())
@@ -46,27 +46,33 @@ async def run_with(tmp_path, answers: list[bool | Exception]) -> tuple[int, list
     worker.run_once = run_once  # type: ignore[method-assign]
     with structlog.testing.capture_logs() as logs:
         await asyncio.wait_for(worker.run(stop), timeout=10)
-    return passes, [e for e in logs if e["event"] in ("worker_leading", "worker_standby")]
+    events = ("worker_leading", "worker_standby", "worker_leadership_failed")
+    return passes, [e for e in logs if e["event"] in events], worker.metrics
 
 
 async def test_passes_only_while_leading_and_one_log_line_per_change(tmp_path):
     gone = JournalInterrupted("journal postgresql://…: worker lock: server closed the connection")
-    passes, logs = await run_with(
-        tmp_path, [False, False, True, True, True, gone, False, True, True]
+    passes, logs, metrics = await run_with(
+        tmp_path, [False, False, True, True, True, gone, gone, False, True, True]
     )
     assert passes == 5
     assert [e["event"] for e in logs] == [
         "worker_standby",
         "worker_leading",
+        "worker_leadership_failed",
         "worker_standby",
         "worker_leading",
     ]
     assert logs[0]["reason"] == "another replica holds the worker lock"
-    assert "server closed the connection" in logs[2]["reason"]
+    # a journal that cannot answer is an error, with its traceback, once per outage, counted
+    failed = logs[2]
+    assert failed["log_level"] == "error" and failed["exc_info"] is True
+    assert "server closed the connection" in failed["error"]
+    assert metrics.worker_errors.labels("leadership")._value.get() == 2
     assert all(e["journal"] == ScriptedJournal.url for e in logs)
 
 
 async def test_a_journal_that_always_leads_logs_once(tmp_path):
-    passes, logs = await run_with(tmp_path, [True] * 5)
+    passes, logs, _ = await run_with(tmp_path, [True] * 5)
     assert passes == 5
     assert [e["event"] for e in logs] == ["worker_leading"]
