@@ -360,6 +360,9 @@ def _rewrite(text: str, original: JSON, expected: JSON, path: str) -> Edited:
     if _same(original, expected):
         return Edited(text)
     layout = detect_layout(text)
+    spliced = _splice_scalars(text, original, expected, layout)
+    if spliced is not None and _reads_back(spliced, expected):
+        return Edited(spliced)
     before, after = dump(original, layout), dump(expected, layout)
     for candidate, rewritten, whole in _candidates(text, before, after):
         if not _reads_back(candidate, expected):
@@ -380,6 +383,117 @@ def _rewrite(text: str, original: JSON, expected: JSON, path: str) -> Edited:
             "of the file is unchanged",
         )
     raise EditError(f"{path}: the edited JSON did not read back as the intended document")
+
+
+def _splice_scalars(text: str, original: JSON, expected: JSON, layout: Layout) -> str | None:
+    """``text`` with each changed scalar replaced where it stands, when the change is only
+    scalars taking new values (the same keys in the same order, lists of the same lengths):
+    whatever the layout around them (an object kept on one line, hand alignment), only the
+    values change.  ``None`` when the change is more than that."""
+    changed: list[tuple[tuple[Any, ...], JSON]] = []
+    if not _scalar_changes(original, expected, (), changed):
+        return None
+    try:
+        spans = _scalar_spans(text)
+    except (ValueError, IndexError):
+        return None
+    out = text
+    for path, value in sorted(changed, key=lambda c: spans.get(c[0], (-1, -1)), reverse=True):
+        span = spans.get(path)
+        if span is None:
+            return None
+        rendered = dump(value, replace(layout, head="", tail="", indent=None))
+        out = out[: span[0]] + rendered + out[span[1] :]
+    return out
+
+
+def _scalar_changes(
+    old: JSON, new: JSON, path: tuple[Any, ...], out: list[tuple[tuple[Any, ...], JSON]]
+) -> bool:
+    """Collect the scalars that differ into ``out``; False if anything else differs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if list(old) != list(new):
+            return False
+        return all(_scalar_changes(old[k], new[k], (*path, k), out) for k in old)
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            return False
+        pairs = enumerate(zip(old, new, strict=True))
+        return all(_scalar_changes(o, n, (*path, i), out) for i, (o, n) in pairs)
+    if isinstance(old, dict | list) or isinstance(new, dict | list):
+        return False
+    if not _same(old, new):
+        out.append((path, new))
+    return True
+
+
+_NUMBER_OR_WORD: Final = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
+
+
+def _scalar_spans(text: str) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """Where each scalar of a JSON text stands, by its path (keys and list positions)."""
+    spans: dict[tuple[Any, ...], tuple[int, int]] = {}
+
+    def value(pos: int, path: tuple[Any, ...]) -> int:
+        pos = _skip(text, pos)
+        char = text[pos]
+        if char == "{":
+            pos = _skip(text, pos + 1)
+            if text[pos] == "}":
+                return pos + 1
+            while True:
+                start = _skip(text, pos)
+                pos = _string_end(text, start)
+                key = json.loads(text[start:pos])
+                pos = _skip(text, pos)
+                if text[pos] != ":":
+                    raise ValueError("expected ':'")
+                pos = _skip(text, value(pos + 1, (*path, key)))
+                if text[pos] == "}":
+                    return pos + 1
+                if text[pos] != ",":
+                    raise ValueError("expected ','")
+                pos += 1
+        if char == "[":
+            pos = _skip(text, pos + 1)
+            if text[pos] == "]":
+                return pos + 1
+            index = 0
+            while True:
+                pos = _skip(text, value(pos, (*path, index)))
+                index += 1
+                if text[pos] == "]":
+                    return pos + 1
+                if text[pos] != ",":
+                    raise ValueError("expected ','")
+                pos += 1
+        if char == '"':
+            end = _string_end(text, pos)
+            spans[path] = (pos, end)
+            return end
+        match = _NUMBER_OR_WORD.match(text, pos)
+        if match is None:
+            raise ValueError(f"unexpected {char!r}")
+        spans[path] = (pos, match.end())
+        return match.end()
+
+    value(_skip(text, 0), ())
+    return spans
+
+
+def _string_end(text: str, pos: int) -> int:
+    """Just past the JSON string that opens at ``pos``."""
+    if text[pos] != '"':
+        raise ValueError("expected a string")
+    index = pos + 1
+    while True:
+        char = text[index]
+        if char == "\\":
+            index += 2
+        elif char == '"':
+            return index + 1
+        else:
+            index += 1
 
 
 def _candidates(original: str, before: str, after: str) -> Iterator[tuple[str, int, bool]]:

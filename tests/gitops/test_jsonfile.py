@@ -170,12 +170,21 @@ def test_a_layout_not_reproduced_keeps_every_line_the_change_leaves_alone() -> N
     assert diff_lines(text, replicas.text) == [('    "replicas": 2,', '    "replicas": 3,')]
     path = ("spec", "template", "spec", "containers", Match("name", "app"), "image")
     image = jsonfile.edit_documents(text, {0: [SetOp(path, "nginx:1.26")]}, path="x.json")
-    assert image.note is not None and "re-serialised with 2-space indentation" in image.note
+    assert image.note is None
+    assert diff_lines(text, image.text) == [
+        (
+            '      { "name": "app", "image": "nginx:1.25", "args": ["--port", "8080"] }',
+            '      { "name": "app", "image": "nginx:1.26", "args": ["--port", "8080"] }',
+        )
+    ]
+    added = ("spec", "template", "spec", "containers", Match("name", "app"), "command")
+    command = jsonfile.edit_documents(text, {0: [SetOp(added, ["web"])]}, path="x.json")
+    assert command.note is not None and "re-serialised with 2-space indentation" in command.note
     kept = [line for line in text.splitlines() if "image" not in line and "containers" not in line]
-    assert all(line in image.text.splitlines() for line in kept[:6])
-    assert json.loads(image.text)["spec"]["template"]["spec"]["containers"][0]["image"] == (
-        "nginx:1.26"
-    )
+    assert all(line in command.text.splitlines() for line in kept[:6])
+    assert json.loads(command.text)["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "web"
+    ]
 
 
 def test_mixed_indentation_outside_the_change_is_kept() -> None:
@@ -428,12 +437,38 @@ LOOKALIKES = """\
 
 
 def test_when_no_merge_reads_back_the_whole_file_is_re_serialised_with_a_note() -> None:
-    path = ("spec", "beta", Match("name", "init"), "mode", "x-y")
+    path = ("spec", "beta", Match("name", "init"), "mode", "extra")
     edited = jsonfile.edit_documents(LOOKALIKES, {0: [SetOp(path, False)]}, path="x.json")
     assert edited.note == (
         "x.json: re-serialised as a whole with 2-space indentation; its layout could not be "
         "kept around the change"
     )
     expected = json.loads(LOOKALIKES)
-    expected["spec"]["beta"][1]["mode"]["x-y"] = False
+    expected["spec"]["beta"][1]["mode"]["extra"] = False
     assert edited.text == json.dumps(expected, indent=2) + "\n"
+
+
+def test_a_changed_value_is_replaced_where_it_stands_whatever_the_layout() -> None:
+    """Only scalars changed: each is replaced in place, so an object kept on one line (a JSON
+    6902 patch file's operations, say) stays on its line."""
+    path = ("spec", "beta", Match("name", "init"), "mode", "x-y")
+    edited = jsonfile.edit_documents(LOOKALIKES, {0: [SetOp(path, False)]}, path="x.json")
+    assert edited.note is None
+    assert diff_lines(LOOKALIKES, edited.text) == [
+        (
+            '      { "name": "init", "mode": { "delta": true, "x-y": 70 } }',
+            '      { "name": "init", "mode": { "delta": true, "x-y": false } }',
+        )
+    ]
+    ops = (
+        '[\n  {"op": "replace", "path": "/spec/replicas", "value": 3},\n'
+        '  {"op": "add", "path": "/metadata/labels/tier", "value": "caf\\u00e9"}\n]\n'
+    )
+    changed = jsonfile.edit_documents(ops, {0: [SetOp((0, "value"), 5)]}, path="p.json")
+    assert changed.note is None
+    assert diff_lines(ops, changed.text) == [
+        (
+            '  {"op": "replace", "path": "/spec/replicas", "value": 3},',
+            '  {"op": "replace", "path": "/spec/replicas", "value": 5},',
+        )
+    ]
