@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from breakglass import model
+from breakglass.errors import PermanentError
 from breakglass.forge import PullRequest, PullRequestSpec
 
 
@@ -35,26 +37,64 @@ class LocalProvider:
         return self.dir / f"{number:06d}.json"
 
     def _load_all(self) -> list[dict[str, Any]]:
+        """Every record; one that cannot be read stops the caller, naming the file: skipping
+        it could open a second pull request for a branch, or reuse its number."""
         if not self.dir.is_dir():
             return []
         out = []
         for path in sorted(self.dir.glob("*.json")):
             try:
-                out.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                continue
+                record = json.loads(path.read_text(encoding="utf-8"))
+                int(record["number"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise PermanentError(
+                    f"local forge record {path} cannot be read: {exc}",
+                    hint="fix the file (it is JSON a person may have edited), or move it out "
+                    f"of {self.dir}",
+                ) from exc
+            out.append(record)
         return out
 
     def _save(self, record: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self._path(int(record["number"]))
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
+        tmp = self._write_tmp(path, record)
+        tmp.replace(path)
+
+    def _save_new(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Write a new record under the first free number from ``record["number"]`` on; the
+        file is linked into place, which fails if the number was taken meanwhile (another
+        process), so a number is never reused."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        number = int(record["number"])
+        while True:
+            taken = {int(p.stem) for p in self.dir.glob("*.json") if p.stem.isdigit()}
+            while number in taken:
+                number += 1
+            kind = record["kind"]
+            record = {**record, "number": number, "url": f"{self.remote}#{kind}/{number}"}
+            path = self._path(number)
+            tmp = self._write_tmp(path, record)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                number += 1
+                continue
+            finally:
+                tmp.unlink(missing_ok=True)
+            return record
+
+    @staticmethod
+    def _write_tmp(path: Path, record: dict[str, Any]) -> Path:
+        """``record`` fsynced to a fresh temporary file beside ``path`` (unique per call, so
+        writers in several threads or processes never share one)."""
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(record, handle, indent=2, sort_keys=True)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        tmp.replace(path)
+        return Path(name)
 
     @staticmethod
     def _pr(record: dict[str, Any]) -> PullRequest:
@@ -106,7 +146,7 @@ class LocalProvider:
             "comments": [],
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()},
         }
-        await asyncio.to_thread(self._save, record)
+        record = await asyncio.to_thread(self._save_new, record)
         return self._pr(record)
 
     async def _change(self, pr: PullRequest, **changes: Any) -> PullRequest:

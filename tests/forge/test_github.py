@@ -16,6 +16,7 @@ from breakglass.forge import Provider, retry
 from breakglass.forge.github import GitHubProvider
 from tests.fakes.github import FakeGitHub
 from tests.forge.conftest import FAST, GH_TOKEN, push_branch, spec
+from tests.forge.protocol import assert_implements_provider
 
 PULLS = r"/repos/acme/gitops/pulls$"
 BRANCH = "breakglass/prod-eu-1/payments/deployment/checkout"
@@ -37,6 +38,7 @@ def gh(fake_github: FakeGitHub) -> GitHubProvider:
 def test_is_a_provider(gh: GitHubProvider) -> None:
     p: Provider = gh
     assert p.name == "github"
+    assert_implements_provider(p)
 
 
 async def test_open_sets_everything(gh: GitHubProvider, fake_github: FakeGitHub) -> None:

@@ -12,6 +12,7 @@ from breakglass.forge import Provider, retry
 from breakglass.forge.gitlab import GitLabProvider
 from tests.fakes.gitlab import FakeGitLab
 from tests.forge.conftest import FAST, GL_TOKEN, push_branch, spec
+from tests.forge.protocol import assert_implements_provider
 
 MRS = r"/projects/platform%2Fgitops/merge_requests$"
 BRANCH = "breakglass/prod-eu-1/payments/deployment/checkout"
@@ -33,6 +34,7 @@ def gl(fake_gitlab: FakeGitLab) -> GitLabProvider:
 def test_is_a_provider(gl: GitLabProvider) -> None:
     p: Provider = gl
     assert p.name == "gitlab"
+    assert_implements_provider(p)
 
 
 async def test_open_sets_everything(gl: GitLabProvider, fake_gitlab: FakeGitLab) -> None:
