@@ -99,7 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except commands.BrokenInstall as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(
+            "hint: breakglass is installed incompletely; reinstall it "
+            "(pip install --force-reinstall breakglass, or `make install` in a checkout)",
+            file=sys.stderr,
+        )
+        return 70
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)

@@ -37,9 +37,15 @@ def all_commands() -> list[Command]:
     for name in names:
         try:
             module = importlib.import_module(f"breakglass.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command whose optional parts are missing
-            if exc.name != f"breakglass.commands.{name}":
-                raise
-            continue
+        except ImportError as exc:
+            # a command that does not import is a broken installation, never a command to
+            # leave out of --help without a word
+            raise BrokenInstall(
+                f"the {name} command cannot be loaded ({type(exc).__name__}: {exc})"
+            ) from exc
         modules.append(module)
     return modules
+
+
+class BrokenInstall(Exception):
+    """A part of breakglass itself cannot be imported: the installation is incomplete."""

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from breakglass import __version__, model
+from breakglass import __version__, cli, model
 from breakglass.capture import admission
 from breakglass.journal import open_journal
 from tests import payloads as p
@@ -87,3 +87,22 @@ def test_missing_config_is_one_line_with_a_hint(tmp_path):
     assert "invalid configuration" in out.stderr
     assert "hint:" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_command_that_cannot_be_loaded_is_a_broken_install_not_a_quiet_omission(
+    monkeypatch, capsys
+):
+    import importlib
+
+    real = importlib.import_module
+
+    def import_module(name, *args):
+        if name == "breakglass.commands.audit":
+            raise ModuleNotFoundError("No module named 'breakglass.commands.audit'", name=name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    assert cli.main(["--help"]) == 70
+    err = capsys.readouterr().err
+    assert "error: the audit command cannot be loaded (ModuleNotFoundError" in err
+    assert "installed incompletely" in err
