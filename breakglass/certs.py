@@ -2,8 +2,11 @@
 cert-manager.
 
 ``breakglass serve`` with no ``tls.cert_file`` generates a CA and a serving certificate under
-``state_dir/tls`` once and reuses them; the CA bundle is what a webhook configuration's
-``caBundle`` needs.  Keys are written with mode 0600.
+``state_dir/tls`` once and reuses them until they come close to expiry (``ensure``): within
+``WARN_DAYS`` it warns at every start, within ``RENEW_DAYS`` (or once expired) it makes a new
+pair, since an expired certificate would make the API server fail every webhook call.  The CA
+bundle is what a webhook configuration's ``caBundle`` needs, so a renewal must be followed by
+a new ``caBundle``.  Keys are written with mode 0600.
 """
 
 from __future__ import annotations
@@ -20,12 +23,27 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+#: warn this many days before the serving certificate expires
+WARN_DAYS = 30
+#: make a new pair this many days before it expires
+RENEW_DAYS = 7
+
 
 @dataclass(frozen=True)
 class CertPaths:
     ca_file: Path
     cert_file: Path
     key_file: Path
+
+
+@dataclass(frozen=True)
+class CertState:
+    """What ``ensure`` did: the certificate's expiry, and whether it replaced a pair that was
+    there (expiring, expired or unreadable)."""
+
+    expires: dt.datetime
+    renewed: bool
+    expiring: bool  # within WARN_DAYS of its expiry
 
 
 def _name(common_name: str) -> x509.Name:
@@ -56,14 +74,20 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 
 def generate(
-    directory: Path, hosts: Sequence[str], *, days: int = 365, force: bool = False
+    directory: Path,
+    hosts: Sequence[str],
+    *,
+    days: int = 365,
+    force: bool = False,
+    now: dt.datetime | None = None,
 ) -> CertPaths:
-    """Create (or reuse) ``ca.crt``, ``tls.crt`` and ``tls.key`` in ``directory``."""
+    """Create (or reuse) ``ca.crt``, ``tls.crt`` and ``tls.key`` in ``directory``, valid for
+    ``days`` from ``now``."""
     paths = CertPaths(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
     if not force and all(p.is_file() for p in (paths.ca_file, paths.cert_file, paths.key_file)):
         return paths
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
@@ -114,3 +138,41 @@ def generate(
     _write(paths.key_file, _key_bytes(key), 0o600)
     _write(paths.cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return paths
+
+
+def ensure(
+    directory: Path,
+    hosts: Sequence[str],
+    *,
+    days: int = 365,
+    now: dt.datetime | None = None,
+) -> tuple[CertPaths, CertState]:
+    """The self-signed pair in ``directory``: reused while it has more than ``RENEW_DAYS``
+    left (``expiring`` once fewer than ``WARN_DAYS``), made anew otherwise (missing,
+    unreadable, expired or about to expire)."""
+    now = now or dt.datetime.now(dt.UTC)
+    paths = CertPaths(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    expires = _expiry(paths)
+    if expires is not None and expires - now > dt.timedelta(days=RENEW_DAYS):
+        left = expires - now
+        return paths, CertState(expires, False, left <= dt.timedelta(days=WARN_DAYS))
+    existed = any(p.exists() for p in (paths.ca_file, paths.cert_file, paths.key_file))
+    paths = generate(directory, hosts, days=days, force=True, now=now)
+    fresh = _expiry(paths)
+    assert fresh is not None
+    return paths, CertState(fresh, existed, False)
+
+
+def _expiry(paths: CertPaths) -> dt.datetime | None:
+    """When the earlier of the serving certificate and its CA expires; None if either is
+    missing or unreadable."""
+    try:
+        found = [
+            x509.load_pem_x509_certificate(p.read_bytes()).not_valid_after_utc
+            for p in (paths.cert_file, paths.ca_file)
+        ]
+    except (OSError, ValueError):
+        return None
+    if not paths.key_file.is_file():
+        return None
+    return min(found)

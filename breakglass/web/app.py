@@ -169,13 +169,30 @@ def serving_files(settings: Settings) -> tuple[Path, Path]:
     if settings.tls.cert_file is not None and settings.tls.key_file is not None:
         return settings.tls.cert_file, settings.tls.key_file
     hosts = ["localhost", "127.0.0.1", "::1", socket.gethostname()]
-    paths = certs.generate(settings.state_dir / "tls", hosts)
+    paths, state = certs.ensure(settings.state_dir / "tls", hosts)
     log.warning(
         "tls_self_signed",
         cert_file=str(paths.cert_file),
         ca_file=str(paths.ca_file),
+        expires=state.expires.isoformat(),
         hint="set tls.cert_file and tls.key_file for a real deployment",
     )
+    if state.renewed:
+        log.error(
+            "tls_self_signed_renewed",
+            ca_file=str(paths.ca_file),
+            hint="the certificate was about to expire and was made anew with a new CA: put "
+            "the new ca.crt in the webhook configuration's caBundle (breakglass manifests "
+            "webhook --ca-file ...) or the API server rejects every call",
+        )
+    elif state.expiring:
+        log.warning(
+            "tls_self_signed_expiring",
+            expires=state.expires.isoformat(),
+            hint=f"breakglass makes a new pair {certs.RENEW_DAYS} days before expiry, with a "
+            "new CA for the webhook's caBundle; use tls.cert_file and tls.key_file (for "
+            "example from cert-manager) to avoid that",
+        )
     return paths.cert_file, paths.key_file
 
 
