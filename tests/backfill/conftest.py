@@ -142,14 +142,16 @@ class Env:
     metrics: Metrics
     cluster: FakeCluster | None
 
-    async def capture(self, review: dict[str, Any], *, confirmed: bool = True) -> model.Capture:
+    async def capture(
+        self, review: dict[str, Any], *, confirmed: bool = True, now: Any = None
+    ) -> model.Capture:
         policy = admission.Policy(
             cluster=self.settings.cluster,
             actors=self.settings.actors,
             redactor=self.worker.redactor,
             record_only=self.settings.record_only,
         )
-        c = admission.decide(review["request"], policy=policy, now=model.utcnow())
+        c = admission.decide(review["request"], policy=policy, now=now or model.utcnow())
         assert isinstance(c, model.Capture), c
         if confirmed:
             c = c.with_status(model.Status.CONFIRMED)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from datetime import timedelta
 
 from breakglass import model
 from tests import payloads as p
@@ -117,8 +117,8 @@ async def test_human_closed_pr_is_not_reopened(env):
     assert [r["state"] for r in env.records()] == ["closed"]
     # a change made after the close is new work and gets a new pull request (forges report
     # whole seconds, so "after" means a second later)
-    await asyncio.sleep(1.1)
-    later = await env.capture(edit_review(lambda d: d["spec"].update(replicas=8)))
+    after_close = model.utcnow() + timedelta(seconds=2)
+    later = await env.capture(edit_review(lambda d: d["spec"].update(replicas=8)), now=after_close)
     await env.worker.run_once()
     assert [r["state"] for r in env.records()] == ["closed", "open"]
     assert (await env.status(later.id)).status is model.Status.PR_OPEN
@@ -202,7 +202,7 @@ async def test_provisional_captures_are_checked_against_the_live_object(tmp_path
             edit_review(lambda d: d["spec"].update(replicas=9), uid="other"), confirmed=False
         )
         cluster.put("deployments", p.deployment(replicas=6))
-        await asyncio.sleep(0.05)  # past the grace period
+        env.worker.clock = lambda: model.utcnow() + timedelta(seconds=1)  # past the grace
         summary = await env.worker.run_once()
         assert summary.confirmed == 1 and summary.discarded == 1
         assert (await env.status(rejected.id)).status is model.Status.DISCARDED
@@ -244,7 +244,9 @@ async def test_crash_between_push_and_pr_resumes_without_duplicates(env):
     assert first.retried == 1
     assert (await env.status(c.id)).attempts == 1
     assert env.records() == []
-    await asyncio.sleep(2.1)  # the first retry waits 2 s
+    waits = (await env.status(c.id)).next_attempt_at - model.utcnow()
+    assert timedelta(seconds=1) < waits <= timedelta(seconds=2)  # the first retry waits 2 s
+    env.worker.clock = lambda: model.utcnow() + timedelta(seconds=3)
     second = await env.worker.run_once()
     assert second.backfilled == 1
     assert len(env.records()) == 1

@@ -3,6 +3,8 @@ the real PyGithub, assigned to the engineer's handle, with the minimal diff."""
 
 from __future__ import annotations
 
+import os
+
 import time
 from collections.abc import Iterator
 
@@ -21,10 +23,15 @@ NAMESPACE = "shop"
 def github_plane(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ControlPlane, FakeGitHub]]:
+    mode = os.environ.get("BREAKGLASS_E2E", "")
+    if mode == "skip":
+        pytest.skip("BREAKGLASS_E2E=skip")
     try:
         bins = binaries()
     except ToolchainMissing as exc:
-        pytest.skip(str(exc))
+        if mode == "required":
+            pytest.fail(f"BREAKGLASS_E2E=required but the control plane is unavailable: {exc}")
+        pytest.skip(f"{exc} (set BREAKGLASS_E2E=required to make this a failure)")
     root = tmp_path_factory.mktemp("github-plane")
     fake = FakeGitHub(
         root / "github",

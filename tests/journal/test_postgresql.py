@@ -195,11 +195,23 @@ async def test_50_concurrent_inserts_are_all_durable(own_server: PostgresServer,
 # -- credentials and the URL -----------------------------------------------------------------
 
 
-async def test_password_from_libpq_environment(pg: Backend, monkeypatch):
+async def test_password_from_libpq_environment(pg: Backend, monkeypatch, policy, now):
+    """No password in the URL or the settings: libpq's PGPASSWORD is used, and the journal
+    really works with it (a write and a read back), while without it the server refuses."""
+    assert pg.password and pg.password not in pg.url
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    refused = open_journal(pg.url)
+    with pytest.raises(JournalUnavailable):
+        await refused.open()
     monkeypatch.setenv("PGPASSWORD", pg.password)
     j = open_journal(pg.url)
     await j.open()
-    await j.close()
+    try:
+        c = capture(policy, now)
+        await j.insert(c)
+        assert await j.get(c.id) == c
+    finally:
+        await j.close()
 
 
 async def test_password_in_the_url_is_masked(pg: Backend):
