@@ -59,6 +59,9 @@ class AuditWebhookSettings:
 class AdmissionSettings:
     mode: str = "observe"
     require_client_cert: bool = False
+    #: /validate answers within this many seconds whatever happens (a slow journal, a slow
+    #: audit log): kept well under the webhook's timeoutSeconds, so kubectl never waits on us
+    deadline_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -367,6 +370,7 @@ _KNOWN_KEYS: Final = frozenset(
         "audit_webhook.token_env",
         "admission.mode",
         "admission.require_client_cert",
+        "admission.deadline_seconds",
         "actors.ignore.users",
         "actors.ignore.groups",
         "capture.record_only",
@@ -691,6 +695,12 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
         mode=r.get("admission.mode", "observe", _choice("observe"), "'observe' (never denies)"),
         require_client_cert=r.get(
             "admission.require_client_cert", False, _as_bool, "true or false"
+        ),
+        deadline_seconds=r.get(
+            "admission.deadline_seconds",
+            1.0,
+            _as_positive_float,
+            "a positive number of seconds, well under the webhook's timeoutSeconds",
         ),
     )
     if admission.require_client_cert and tls.client_ca_file is None:

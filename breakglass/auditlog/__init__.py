@@ -18,10 +18,11 @@ written into backfill commits and PR bodies makes cutting off the tail detectabl
 from __future__ import annotations
 
 from breakglass.auditlog.records import GENESIS, ChainHead, Event, EventType, from_capture
-from breakglass.auditlog.writer import AuditLog, record_safely
+from breakglass.auditlog.writer import WRITE_TIMEOUT, AuditLog, record_safely
 
 __all__ = [
     "GENESIS",
+    "WRITE_TIMEOUT",
     "AuditLog",
     "ChainHead",
     "Event",

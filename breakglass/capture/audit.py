@@ -12,7 +12,9 @@ intent, kept (redacted) in the capture's delta.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +47,10 @@ class Confirmation:
     patch: Any
     patch_type: str | None
     at: datetime
+    #: makes the capture as the audit event alone describes it, under ``capture_id``: stored
+    #: when the admission capture never reached the journal (the webhook answered before it
+    #: was durable), so the change is recorded all the same; built only then
+    fallback: Callable[[], model.Capture] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,25 @@ def decide(
 
     annotations = mapping(event.get("annotations"), "annotations")
     capture_id = _capture_id(annotations)
+
+    def from_audit() -> model.Capture:
+        return _audit_capture(
+            event,
+            policy=policy,
+            now=now,
+            ref=ref,
+            actor=actor,
+            kinds=(group, version, plural, kind, subresource),
+            operation=operation,
+            verb=verb,
+            audit_id=audit_id,
+            received=received,
+            bodies=(request_object, response_object, too_deep),
+            patch=(patch, patch_type),
+        )
+
     if capture_id:
+        confirmed_id = capture_id
         return Confirmation(
             capture_id=capture_id,
             audit_id=audit_id,
@@ -171,23 +195,43 @@ def decide(
             patch=patch,
             patch_type=patch_type,
             at=_timestamp(event.get("stageTimestamp"), now),
+            fallback=lambda: dataclasses.replace(from_audit(), id=confirmed_id),
         )
+    return AuditCapture(from_audit())
 
+
+def _audit_capture(
+    event: wire.AuditEvent,
+    *,
+    policy: Policy,
+    now: datetime,
+    ref: dict[str, Any],
+    actor: model.Actor,
+    kinds: tuple[str, str, str, str, str],
+    operation: str,
+    verb: str,
+    audit_id: str,
+    received: datetime,
+    bodies: tuple[Any, Any, str | None],
+    patch: tuple[Any, str | None],
+) -> model.Capture:
+    """The capture the audit event alone describes (confirmed, source ``audit``)."""
+    group, version, plural, kind, subresource = kinds
+    request_object, response_object, too_deep = bodies
+    patch_body, patch_type = patch
     namespace = text(ref.get("namespace"), "objectRef.namespace")
     if (group, plural) == ("", "namespaces"):
         namespace = ""  # a Namespace is cluster-scoped, whatever objectRef says
     name = text(ref.get("name"), "objectRef.name")
     if too_deep is not None:
-        return AuditCapture(
-            opaque_capture(
-                object_ref(group, version, plural, kind, namespace, name, subresource),
-                operation=operation,
-                actor=actor,
-                why=too_deep,
-                now=received,
-                cluster=policy.cluster,
-                audit_id=audit_id,
-            )
+        return opaque_capture(
+            object_ref(group, version, plural, kind, namespace, name, subresource),
+            operation=operation,
+            actor=actor,
+            why=too_deep,
+            now=received,
+            cluster=policy.cluster,
+            audit_id=audit_id,
         )
     if subresource == "scale":
         replicas = _replicas(response_object if response_object is not None else request_object)
@@ -216,7 +260,7 @@ def decide(
             before, after = dict(ident), (obj if obj is not None else dict(ident))
         if not name:
             name = _name_of(obj)
-    capture = model.Capture(
+    return model.Capture(
         id=model.new_capture_id(received.timestamp()),
         cluster=policy.cluster,
         source=model.Source.AUDIT,
@@ -227,19 +271,20 @@ def decide(
         delta=model.Delta(
             before=before,
             after=after,
-            patch=patch,
+            patch=patch_body,
             patch_type=patch_type,
-            paths=tuple(deltas.changed_paths(patch, {}) if isinstance(patch, dict) else ()),
+            paths=tuple(
+                deltas.changed_paths(patch_body, {}) if isinstance(patch_body, dict) else ()
+            ),
         ),
         received_at=received,
         audit_id=audit_id,
-        classification=classify(patch, {}) if isinstance(patch, dict) else "drift",
+        classification=classify(patch_body, {}) if isinstance(patch_body, dict) else "drift",
         labels=owner_hints(
             response_object if isinstance(response_object, dict) else request_object
         ),
         confirmed_at=_timestamp(event.get("stageTimestamp"), now),
     )
-    return AuditCapture(capture)
 
 
 def _identity(group: str, version: str, kind: str, namespace: str, name: str) -> dict[str, Any]:

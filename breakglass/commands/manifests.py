@@ -142,10 +142,19 @@ def _read(path: str) -> bytes:
 def _webhook(args: argparse.Namespace, *, ca_bundle: bytes | None) -> dict[str, Any]:
     ignore_users: tuple[str, ...] = settings.DEFAULT_IGNORED_USERS
     ignore_groups: tuple[str, ...] = settings.DEFAULT_IGNORED_GROUPS
+    deadline = settings.AdmissionSettings.deadline_seconds
     if args.config:
         loaded = settings.load(args.config)
         ignore_users = loaded.actors.ignore_users
         ignore_groups = loaded.actors.ignore_groups
+        deadline = loaded.admission.deadline_seconds
+    if deadline >= args.timeout * 0.8:
+        raise InputError(
+            f"--timeout {args.timeout}: breakglass answers /validate within "
+            f"admission.deadline_seconds ({deadline:g} s), which must stay well under the "
+            "webhook's timeoutSeconds (at most 80% of it), or the API server gives up first",
+            hint="raise --timeout, or lower admission.deadline_seconds",
+        )
     skip = args.skip_namespace or ["kube-system", args.namespace]
     try:
         return manifests.validating_webhook(

@@ -550,8 +550,22 @@ async def _insert_each(
                     stored = await _stored_by_request_uid(conn, [capture.request_uid])
                     out.append(InsertResult(stored[capture.request_uid or ""], created=False))
             except _ROW_ERRORS as exc:
-                out.append(exc)
+                late = await _recorded_by_audit(conn, capture.id)
+                out.append(InsertResult(late, created=False) if late is not None else exc)
     return out
+
+
+async def _recorded_by_audit(conn: Connection, capture_id: str) -> model.Capture | None:
+    """The capture stored under ``capture_id`` when the audit event recorded it (the webhook
+    answered before its insert was durable, and this insert is that late one)."""
+    cur = await conn.execute("SELECT data::text FROM captures WHERE id = %s", (capture_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    existing = _load(row[0])
+    if existing.source is model.Source.AUDIT and existing.request_uid is None:
+        return existing
+    return None
 
 
 async def _stored_by_request_uid(
@@ -592,7 +606,19 @@ async def _record_audit(
             )
             row = await cur.fetchone()
             if row is None:
-                result.orphaned_confirmations.append(item.capture_id)
+                if item.fallback is None:
+                    result.orphaned_confirmations.append(item.capture_id)
+                    continue
+                # the webhook answered before its capture was durable: the audit event records
+                # the change under the same id (a late insert then finds it)
+                made = item.fallback()
+                await conn.execute(_INSERT, _row(made))
+                await conn.execute(
+                    "UPDATE audit_events SET capture_id = %s WHERE audit_id = %s",
+                    (made.id, audit_id),
+                )
+                result.audit_only += 1
+                result.created_captures.append(made)
                 continue
             confirmed = apply_confirmation(_load(row[0]), item, now)
             await conn.execute(

@@ -339,6 +339,13 @@ def _insert_many(
 
 
 def _insert_one(conn: sqlite3.Connection, capture: model.Capture) -> InsertResult:
+    row = conn.execute("SELECT data FROM captures WHERE id = ?", (capture.id,)).fetchone()
+    if row:
+        existing = _load(row[0])
+        if existing.source is model.Source.AUDIT and existing.request_uid is None:
+            # a late insert: the webhook answered before this was durable, and the audit
+            # event recorded the change under the same id first
+            return InsertResult(existing, created=False)
     if capture.request_uid:
         row = conn.execute(
             "SELECT data FROM captures WHERE request_uid = ?", (capture.request_uid,)
@@ -372,7 +379,19 @@ def _record_audit(
                     "SELECT data FROM captures WHERE id = ?", (item.capture_id,)
                 ).fetchone()
                 if row is None:
-                    result.orphaned_confirmations.append(item.capture_id)
+                    if item.fallback is None:
+                        result.orphaned_confirmations.append(item.capture_id)
+                        continue
+                    # the webhook answered before its capture was durable: the audit event
+                    # records the change under the same id (a late insert then finds it)
+                    made = item.fallback()
+                    conn.execute(_INSERT, _row(made))
+                    conn.execute(
+                        "UPDATE audit_events SET capture_id = ? WHERE audit_id = ?",
+                        (made.id, audit_id),
+                    )
+                    result.audit_only += 1
+                    result.created_captures.append(made)
                     continue
                 confirmed = apply_confirmation(_load(row[0]), item, now)
                 conn.execute(

@@ -1,15 +1,19 @@
 """``POST /validate``: the validating admission webhook.
 
 The handler maps HTTP to the pure decision in ``breakglass.capture.admission`` and back.  Its
-promises to the cluster: it answers in milliseconds; it never denies (``observe`` mode); a
-capture is durable in the journal *before* the answer leaves; if anything of ours fails, the
-request is still allowed and the failure is logged and counted.  Only a body that cannot be
+promises to the cluster: it answers in milliseconds, and always within
+``admission.deadline_seconds``; it never denies (``observe`` mode); a capture is durable in the
+journal *before* the answer leaves, or, past the deadline, the answer says it is not and the
+audit event records the change under the capture's id; if anything of ours fails, the request
+is still allowed and the failure is logged and counted.  Only a body that cannot be
 parsed at all gets an HTTP error (400, or 413 when too large); the API server then applies
 ``failurePolicy: Ignore`` and lets the request through.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -54,6 +58,27 @@ def _describe(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: journal inserts still running after their request was answered (kept referenced)
+_LATE: set[asyncio.Future[Any]] = set()
+
+
+def _left(started: float, budget: float) -> float:
+    """What is left of the request's time budget, in seconds (never negative)."""
+    return max(0.0, budget - (time.monotonic() - started))
+
+
+def _late_insert_done(insert: asyncio.Future[Any]) -> None:
+    _LATE.discard(insert)
+    if insert.cancelled():
+        return
+    error = insert.exception()
+    if error is None:
+        log.info("admission_late_insert", capture_id=insert.result().capture.id)
+    else:
+        # the audit event records the change under the same id when this never lands
+        log.warning("admission_late_insert_failed", error=str(error))
+
+
 async def handle(request: web.Request) -> web.Response:
     return await instrumented(request, endpoint=ENDPOINT, event="admission", inner=_handle)
 
@@ -88,6 +113,7 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
         return allowed(uid), "unusable"
 
     now = model.utcnow()
+    started = time.monotonic()
     try:
         decision = admission.decide(req, policy=deps.policy, now=now)  # type: ignore[arg-type]
     except Unusable as exc:
@@ -107,8 +133,31 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
     # requests do not each hold a full object tree through two fsyncs.
     del review, req, body
 
+    budget = deps.settings.admission.deadline_seconds
+    insert = asyncio.ensure_future(deps.journal.insert(decision))
     try:
-        result = await deps.journal.insert(decision)
+        result = await asyncio.wait_for(asyncio.shield(insert), _left(started, budget))
+    except TimeoutError:
+        # the journal is slow: answer now (kubectl must not wait on us) and let the insert
+        # finish on its own; the audit event carries the capture id and records the change
+        # under it if the insert never lands
+        _LATE.add(insert)
+        insert.add_done_callback(_late_insert_done)
+        deps.metrics.fail_open.labels("deadline").inc()
+        log.error("admission_deadline", capture_id=decision.id, budget_seconds=budget)
+        note = (
+            f"breakglass: recorded {decision.object.describe()} change as {decision.id} too "
+            "slowly to confirm it; the audit log will record it (tell your platform team if "
+            "this repeats)"
+        )
+        return (
+            allowed(
+                uid,
+                warnings=[note],
+                audit_annotations={wire.CAPTURE_ID_ANNOTATION: decision.id},
+            ),
+            "deadline",
+        )
     except Exception as exc:
         deps.metrics.journal_errors.labels("insert").inc()
         deps.metrics.fail_open.labels("journal").inc()
@@ -124,7 +173,12 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
             capture.classification,
         ).inc()
         event = auditlog.from_capture(capture, auditlog.EventType.CAPTURE)
-        await auditlog.record_safely(deps.audit_log, [event], metrics=deps.metrics)
+        await auditlog.record_safely(
+            deps.audit_log,
+            [event],
+            metrics=deps.metrics,
+            wait=min(auditlog.WRITE_TIMEOUT, _left(started, budget)),
+        )
     structlog.contextvars.bind_contextvars(
         decision="capture",
         capture_id=capture.id,

@@ -4,7 +4,6 @@ the real PyGithub, assigned to the engineer's handle, with the minimal diff."""
 from __future__ import annotations
 
 import os
-
 import time
 from collections.abc import Iterator
 

@@ -167,7 +167,11 @@ async def test_a_clashing_audit_id_fails_alone(journal, policy, now):
     assert sorted(c.id for c in await journal.list()) == sorted([first.id, third.id])
 
 
-async def test_confirmation_of_an_unknown_capture_is_orphaned_once(journal, policy, now):
+async def test_a_confirmation_whose_capture_never_landed_records_the_change(
+    journal, policy, now
+):
+    """The webhook answered before its capture was durable (a stalled journal): the audit
+    event carries the capture id, and records the change under it, once."""
     event = p.audit_event(
         verb="patch",
         resource="deployments",
@@ -178,9 +182,34 @@ async def test_confirmation_of_an_unknown_capture_is_orphaned_once(journal, poli
     )
     decision = audit.decide(event, policy=policy, now=now)
     result = await journal.record_audit([decision], now=now)
-    assert result.orphaned_confirmations == ["01NOSUCHCAPTURE0000000000"]
-    assert result.confirmed == 0
+    assert result.orphaned_confirmations == []
+    assert result.confirmed == 0 and result.audit_only == 1
+    stored = await journal.get("01NOSUCHCAPTURE0000000000")
+    assert stored is not None and stored.status is model.Status.CONFIRMED
+    assert stored.source is model.Source.AUDIT and stored.audit_id == event["auditID"]
+    assert stored.delta.patch == {"spec": {"replicas": 5}}
     assert (await journal.record_audit([decision], now=now)).duplicates == 1
+    # the admission insert that was late finds the change recorded, and adds no second one
+    late = dataclasses.replace(capture(policy, now), id="01NOSUCHCAPTURE0000000000")
+    inserted = await journal.insert(late)
+    assert inserted.created is False and inserted.capture.source is model.Source.AUDIT
+    assert len(await journal.list()) == 1
+
+
+async def test_a_confirmation_without_a_fallback_is_orphaned(journal, policy, now):
+    event = p.audit_event(
+        verb="patch",
+        resource="deployments",
+        group="apps",
+        name="checkout",
+        request_object={"spec": {"replicas": 5}},
+        capture_id="01NOSUCHCAPTURE0000000000",
+    )
+    decision = audit.decide(event, policy=policy, now=now)
+    assert isinstance(decision, audit.Confirmation)
+    bare = dataclasses.replace(decision, fallback=None)
+    result = await journal.record_audit([bare], now=now)
+    assert result.orphaned_confirmations == ["01NOSUCHCAPTURE0000000000"]
 
 
 async def test_confirmation_keeps_a_later_status(journal, policy, now):

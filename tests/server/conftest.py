@@ -27,6 +27,7 @@ import trustme
 from aiohttp import web
 
 from breakglass import logs, settings
+from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
 from breakglass.web import app as webapp
 from breakglass.web import tls
@@ -99,14 +100,27 @@ async def server(tmp_path: Path, cert_files, ca: trustme.CA) -> AsyncIterator[Se
 
 
 async def start_server(
-    tmp_path: Path, cert_files, ca: trustme.CA, *, client_cert: bool = False, **overrides: Any
+    tmp_path: Path,
+    cert_files,
+    ca: trustme.CA,
+    *,
+    client_cert: bool = False,
+    journal: Any = None,
+    **overrides: Any,
 ) -> AsyncIterator[Server]:
+    """The production app on loopback TLS; ``journal`` wraps the configured one when given
+    (a callable taking it), to make it slow or failing."""
     stream = io.StringIO()
     logs.configure(fmt="json", stream=stream, cache=False)
     conf = make_settings(tmp_path, cert_files, **overrides)
     metrics = Metrics()
     app = webapp.build(
-        conf, metrics=metrics, salt=SALT, audit_token=TOKEN, audit_log_key=AUDIT_LOG_KEY
+        conf,
+        metrics=metrics,
+        salt=SALT,
+        audit_token=TOKEN,
+        audit_log_key=AUDIT_LOG_KEY,
+        journal=journal(open_journal(conf.journal_url)) if journal is not None else None,
     )
     ctx = tls.make_context(conf.tls.cert_file, conf.tls.key_file, conf.tls.client_ca_file)
     runner = web.AppRunner(app, access_log=None)
