@@ -167,9 +167,7 @@ async def test_a_clashing_audit_id_fails_alone(journal, policy, now):
     assert sorted(c.id for c in await journal.list()) == sorted([first.id, third.id])
 
 
-async def test_a_confirmation_whose_capture_never_landed_records_the_change(
-    journal, policy, now
-):
+async def test_a_confirmation_whose_capture_never_landed_records_the_change(journal, policy, now):
     """The webhook answered before its capture was durable (a stalled journal): the audit
     event carries the capture id, and records the change under it, once."""
     event = p.audit_event(
