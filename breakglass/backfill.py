@@ -231,7 +231,19 @@ class Worker:
         """Set ``changes`` on the stored capture (never the copy this pass read: an audit
         confirmation may have arrived since) and return it as stored."""
         stored = await self.journal.update(capture.id, changes)
-        return stored if stored is not None else dataclasses.replace(capture, **changes)
+        saved = stored if stored is not None else dataclasses.replace(capture, **changes)
+        if "status" in changes:
+            # one line per capture the worker handles, with what became of it
+            log.info(
+                "capture_handled",
+                capture_id=saved.id,
+                object=saved.object.describe(),
+                outcome=saved.status.value,
+                reason=saved.reason,
+                pr_url=saved.pr_url,
+                attempts=saved.attempts,
+            )
+        return saved
 
     async def _record(
         self, capture: model.Capture, kind: EventType, *, reason: str | None = None

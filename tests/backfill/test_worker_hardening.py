@@ -223,3 +223,13 @@ async def test_an_audit_confirmation_beats_a_late_discard(tmp_path, remote):
         stored = await env.status(c.id)
         assert stored.status is model.Status.CONFIRMED
         assert stored.audit_id == "audit-during-pass"
+
+
+async def test_one_log_line_per_capture_handled_with_its_outcome(env):
+    c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    with structlog.testing.capture_logs() as logs:
+        await env.worker.run_once()
+    [line] = [e for e in logs if e["event"] == "capture_handled"]
+    assert line["capture_id"] == c.id
+    assert line["object"] == "deployment payments/checkout"
+    assert line["outcome"] == "pr_open" and line["pr_url"]
