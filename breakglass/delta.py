@@ -37,6 +37,10 @@ SERVER_METADATA: Final = frozenset(
     }
 )
 
+#: The annotation Argo CD tracks the objects of an Application by (``app:group/Kind:ns/name``);
+#: the one spelling every module uses.
+ARGO_TRACKING: Final = "argocd.argoproj.io/tracking-id"
+
 #: Annotations written by the server, controllers, kubectl apply or GitOps tools.
 SERVER_ANNOTATIONS: Final = frozenset(
     {
@@ -45,7 +49,7 @@ SERVER_ANNOTATIONS: Final = frozenset(
         "deprecated.daemonset.template.generation",
         "endpoints.kubernetes.io/last-change-trigger-time",
         "control-plane.alpha.kubernetes.io/leader",
-        "argocd.argoproj.io/tracking-id",
+        ARGO_TRACKING,
         "argocd.argoproj.io/compare-options",
         "argocd.argoproj.io/sync-options",
         "meta.helm.sh/release-name",

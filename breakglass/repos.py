@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from breakglass import delta
+
 if TYPE_CHECKING:
     from breakglass.settings import RepoRuleSettings
 
-ARGO_TRACKING = "argocd.argoproj.io/tracking-id"
+ARGO_TRACKING = delta.ARGO_TRACKING
 ARGO_INSTANCE = "app.kubernetes.io/instance"
 FLUX_KS_NAME = "kustomize.toolkit.fluxcd.io/name"
 FLUX_KS_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"

@@ -76,7 +76,7 @@ def parent_kind(group: str, resource: str) -> str:
 
 
 OWNER_ANNOTATIONS = (
-    "argocd.argoproj.io/tracking-id",
+    deltas.ARGO_TRACKING,
     "meta.helm.sh/release-name",
     "meta.helm.sh/release-namespace",
     "breakglass.dev/reason",

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from breakglass import delta
 from breakglass.gitops import edit, helm_keys, helm_values, helm_valuesfrom, index, kustomize
 from breakglass.gitops.edit import AddItemOp, Op, Path, RemoveOp, SetOp
 from breakglass.gitops.helm_values import Layer
@@ -25,7 +26,7 @@ JSON = Any
 _FLUX_NAME: Final = "helm.toolkit.fluxcd.io/name"
 _FLUX_NAMESPACE: Final = "helm.toolkit.fluxcd.io/namespace"
 _HELM_RELEASE: Final = "meta.helm.sh/release-name"
-_ARGO_TRACKING: Final = "argocd.argoproj.io/tracking-id"
+_ARGO_TRACKING: Final = delta.ARGO_TRACKING
 _INSTANCE: Final = "app.kubernetes.io/instance"
 
 
