@@ -16,6 +16,7 @@ Lists of objects are matched by their strategic-merge key (containers by ``name`
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -334,6 +335,50 @@ def changed_paths(before: Mapping[str, JSON], after: Mapping[str, JSON]) -> list
 
 
 _ABSENT: Final = object()
+_PATH_PART: Final = re.compile(r"\[[^\]]*\]|[^.\[\]]+")
+
+
+def value_at(side: JSON, path: str) -> JSON:
+    """The value a ``changed_paths`` path names in ``side`` (``None`` when there is none).
+
+    Paths join keys with dots and do not escape them, so at a mapping the longest run of
+    parts that is one of its keys is taken (``metadata.labels.app.kubernetes.io/name``);
+    ``[key=value]`` finds a list item by its merge key, ``[n]`` by its position.
+    """
+    parts = _PATH_PART.findall(path)
+    node = side
+    index = 0
+    while index < len(parts):
+        part = parts[index]
+        if part.startswith("["):
+            inner = part[1:-1]
+            if not isinstance(node, list):
+                return None
+            if inner.isdigit():
+                position = int(inner)
+                node = node[position] if position < len(node) else None
+            else:
+                key, _, wanted = inner.partition("=")
+                node = next(
+                    (i for i in node if isinstance(i, dict) and str(i.get(key)) == wanted), None
+                )
+            index += 1
+        elif isinstance(node, dict):
+            for end in range(len(parts), index, -1):
+                run = parts[index:end]
+                if any(p.startswith("[") for p in run):
+                    continue
+                key = ".".join(run)
+                if key in node:
+                    node, index = node[key], end
+                    break
+            else:
+                return None
+        else:
+            return None
+        if node is None:
+            return None
+    return node
 
 
 def _join(prefix: str, key: str) -> str:

@@ -71,7 +71,6 @@ class Status(enum.StrEnum):
     DISCARDED = "discarded"
     IGNORED = "ignored"
     UNMANAGED = "unmanaged"
-    BACKFILLING = "backfilling"
     PR_OPEN = "pr_open"
     MERGED = "merged"
     CLOSED = "closed"

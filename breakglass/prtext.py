@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from breakglass import delta as deltas
 from breakglass import model
 
 REASON_ANNOTATION = "breakglass.dev/reason"
@@ -156,7 +157,8 @@ def _replicas_note(capture: model.Capture) -> str:
         if before is not None and after is not None:
             return f" ({before} → {after} replicas)"
     if len(paths) == 1 and paths[0].endswith("].image"):
-        was, now = _leaf(capture.delta.before, paths[0]), _leaf(capture.delta.after, paths[0])
+        was = deltas.value_at(capture.delta.before, paths[0])
+        now = deltas.value_at(capture.delta.after, paths[0])
         if isinstance(was, str) and isinstance(now, str):
             repo_was, _, tag_was = was.rpartition(":")
             repo_now, _, tag_now = now.rpartition(":")
@@ -164,20 +166,6 @@ def _replicas_note(capture: model.Capture) -> str:
                 return f" ({tag_was} → {tag_now})"
             return f" ({was} → {now})"
     return ""
-
-
-def _leaf(side: object, path: str) -> object:
-    """The value at a ``changed_paths`` path (``a.b[name=x].c``) of a sparse side."""
-    node = side
-    for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", path):
-        if part.startswith("[") and isinstance(node, list):
-            key, _, value = part[1:-1].partition("=")
-            node = next((i for i in node if isinstance(i, dict) and str(i.get(key)) == value), None)
-        elif isinstance(node, dict):
-            node = node.get(part)
-        else:
-            return None
-    return node
 
 
 def title(capture: model.Capture) -> str:

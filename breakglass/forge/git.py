@@ -192,9 +192,6 @@ class Mirror:
         )
         return out.strip() or None
 
-    async def committer_email(self, commit: str) -> str:
-        return (await self.git.run("log", "-1", "--format=%ce", commit, cwd=self.path)).strip()
-
     async def commits_since(self, base: str, head: str) -> list[tuple[str, str]]:
         """``(sha, committer email)`` of commits on ``head`` not on ``base``, oldest first."""
         out = await self.git.run(

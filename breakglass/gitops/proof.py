@@ -540,19 +540,9 @@ def _show(path: str, old: JSON, new: JSON) -> str:
 
 
 def _value(side: JSON, path: str) -> str:
-    node = side
-    for part in path.replace("[", ".[").split("."):
-        if not part:
-            continue
-        if part.startswith("[") and isinstance(node, list):
-            key, _, value = part[1:-1].partition("=")
-            node = next((i for i in node if isinstance(i, dict) and str(i.get(key)) == value), None)
-        elif isinstance(node, dict):
-            node = node.get(part)
-        else:
-            node = None
-        if node is None:
-            return "nothing"
+    node = delta.value_at(side, path)
+    if node is None:
+        return "nothing"
     text = json.dumps(node, sort_keys=True, default=str)
     return text if len(text) <= 80 else text[:79] + "…"
 

@@ -105,6 +105,25 @@ class Journal(Protocol):
         """
 
 
+def list_query(
+    select: str, *, status: str | None, after: str | None, oldest_first: bool, mark: str
+) -> tuple[str, list[object]]:
+    """``Journal.list``'s query (``select`` with its ``WHERE … ORDER BY … LIMIT`` tail) and its
+    parameters but the limit, which comes last (``mark`` is the back-end's placeholder).  The
+    tail is built from fixed text and placeholders only: every value is a parameter."""
+    where: list[str] = []
+    params: list[object] = []
+    if status:
+        where.append(f"status = {mark}")
+        params.append(status)
+    if after:
+        where.append(f"id > {mark}")
+        params.append(after)
+    tail = (" WHERE " + " AND ".join(where)) if where else ""
+    tail += f" ORDER BY id {'ASC' if oldest_first else 'DESC'} LIMIT {mark}"
+    return select + tail, params
+
+
 def apply_changes(
     capture: model.Capture, changes: Mapping[str, Any], now: datetime
 ) -> model.Capture:

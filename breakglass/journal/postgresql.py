@@ -69,7 +69,13 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from breakglass import logs, model
 from breakglass.capture.audit import AuditCapture, Confirmation
 from breakglass.errors import JournalError, JournalInterrupted, JournalUnavailable
-from breakglass.journal import AuditResult, InsertResult, apply_changes, apply_confirmation
+from breakglass.journal import (
+    AuditResult,
+    InsertResult,
+    apply_changes,
+    apply_confirmation,
+    list_query,
+)
 from breakglass.urls import redact_url
 
 T = TypeVar("T")
@@ -421,18 +427,13 @@ class PostgreSQLJournal:
         after: str | None = None,
         oldest_first: bool = False,
     ) -> Sequence[model.Capture]:
-        where: list[str] = []
-        params: list[object] = []
-        if status:
-            where.append("status = %s")
-            params.append(status)
-        if after:
-            where.append("id > %s")
-            params.append(after)
-        query = "SELECT data::text FROM captures"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += f" ORDER BY id {'ASC' if oldest_first else 'DESC'} LIMIT %s"
+        query, params = list_query(
+            "SELECT data::text FROM captures",
+            status=status,
+            after=after,
+            oldest_first=oldest_first,
+            mark="%s",
+        )
 
         async def _list(conn: Connection) -> list[model.Capture]:
             cur = await conn.execute(query.encode(), (*params, limit))

@@ -31,7 +31,13 @@ import orjson
 from breakglass import model
 from breakglass.capture.audit import AuditCapture, Confirmation
 from breakglass.errors import JournalError, JournalUnavailable
-from breakglass.journal import AuditResult, InsertResult, apply_changes, apply_confirmation
+from breakglass.journal import (
+    AuditResult,
+    InsertResult,
+    apply_changes,
+    apply_confirmation,
+    list_query,
+)
 
 T = TypeVar("T")
 
@@ -272,18 +278,13 @@ class SQLiteJournal:
         after: str | None = None,
         oldest_first: bool = False,
     ) -> Sequence[model.Capture]:
-        where: list[str] = []
-        params: list[object] = []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if after:
-            where.append("id > ?")
-            params.append(after)
-        query = "SELECT data FROM captures"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += f" ORDER BY id {'ASC' if oldest_first else 'DESC'} LIMIT ?"
+        query, params = list_query(
+            "SELECT data FROM captures",
+            status=status,
+            after=after,
+            oldest_first=oldest_first,
+            mark="?",
+        )
         params.append(limit)
 
         def _list(conn: sqlite3.Connection) -> list[model.Capture]:

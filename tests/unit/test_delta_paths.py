@@ -66,3 +66,19 @@ def test_a_creation_names_every_leaf_and_items_whole():
     found = delta.changed_paths(before, after)
     assert "metadata.labels.app" in found
     assert f"{C}" in found
+
+
+def test_value_at_reads_back_what_a_path_names():
+    side = {
+        "metadata": {"labels": {"app.kubernetes.io/name": "web", "app": "x"}},
+        "spec": {"rules": [{"host": "a"}, {"host": "b"}], "containers": [{"name": "app"}]},
+    }
+    assert delta.value_at(side, "metadata.labels.app.kubernetes.io/name") == "web"
+    assert delta.value_at(side, "metadata.labels.app") == "x"
+    assert delta.value_at(side, "spec.rules[1].host") == "b"
+    assert delta.value_at(side, "spec.containers[name=app]") == {"name": "app"}
+    assert delta.value_at(side, "spec.containers[name=db]") is None
+    assert delta.value_at(side, "spec.rules[5]") is None
+    assert delta.value_at(side, "nothing.here") is None
+    for path in delta.changed_paths({}, side):
+        assert delta.value_at(side, path) is not None, path
