@@ -55,6 +55,11 @@ _PAGE = 500
 _EMAIL_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
+class LostLeadership(TemporaryError):
+    """This process no longer leads in the term its pass began in; the pass stops before its
+    next write, and the new leader takes the work over."""
+
+
 def identity_for(settings: Settings, username: str) -> UserIdentity:
     """The engineer as Git should show them: from ``users:``, else a clear placeholder."""
     known = settings.user(username)
@@ -218,6 +223,7 @@ class Worker:
         self._indexes: dict[Path, index.Index] = {}
         self._base_renders = rendercheck.BaseRenders()
         self._leadership_failing = False
+        self._term: int | None = None  # set by each leadership check of the run loop
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -230,6 +236,7 @@ class Worker:
     async def _save(self, capture: model.Capture, **changes: Any) -> model.Capture:
         """Set ``changes`` on the stored capture (never the copy this pass read: an audit
         confirmation may have arrived since) and return it as stored."""
+        await self._fence()
         stored = await self.journal.update(capture.id, changes)
         saved = stored if stored is not None else dataclasses.replace(capture, **changes)
         if "status" in changes:
@@ -309,6 +316,10 @@ class Worker:
                     summary = await self.run_once()
                     if summary.total():
                         log.info("backfill_pass", **dataclasses.asdict(summary))
+            except LostLeadership as exc:
+                # another replica leads now: this pass stopped before its next write
+                log.warning("worker_lost_leadership", journal=self.journal.url, error=str(exc))
+                leading = False
             except Exception as exc:  # one bad pass must not end the worker
                 log.exception("backfill_pass_failed", error=type(exc).__name__)
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
@@ -340,6 +351,7 @@ class Worker:
         if self._leadership_failing:
             self._leadership_failing = False
             was = None  # say where this process stands again
+        self._term = now  # the term this pass runs in: every write is fenced with it
         if now and was is not True:
             log.info("worker_leading", journal=self.journal.url)
         elif not now and was is not False:
@@ -348,7 +360,7 @@ class Worker:
                 journal=self.journal.url,
                 reason="another replica holds the worker lock",
             )
-        return now
+        return bool(now)
 
     # -- 1. confirm ------------------------------------------------------------------------
 
@@ -356,6 +368,8 @@ class Worker:
         for capture in await self._all("provisional"):
             try:
                 await self._confirm(capture, summary)
+            except LostLeadership:
+                raise
             except Exception as exc:  # a bug: say so loudly, and go on with the next capture
                 self.metrics.worker_errors.labels("confirm").inc()
                 log.exception("confirm_crashed", capture_id=capture.id, error=type(exc).__name__)
@@ -383,6 +397,7 @@ class Worker:
         if verdict:
             changes["confirmed_at"] = now
         # only while still provisional: an audit event that confirmed it meanwhile wins
+        await self._fence()
         saved = await self.journal.update(
             capture.id, changes, expect_status=model.Status.PROVISIONAL
         )
@@ -440,6 +455,8 @@ class Worker:
             captures.sort(key=lambda c: c.id)
             try:
                 await self._backfill_object(captures, summary)
+            except LostLeadership:
+                raise
             except TemporaryError as exc:
                 await self._retry_later(captures, exc, summary)
                 log.warning("backfill_retry", error=str(exc), captures=[c.id for c in captures])
@@ -754,6 +771,7 @@ class Worker:
                     applied, checked, target, forge, provider, mirror, tree, start, summary
                 )
                 return
+            await self._fence()
             await mirror.push(tree, branch, expected=expected)
         for capture in applied:
             await self._record(capture, EventType.BRANCH_PUSHED)
@@ -761,6 +779,7 @@ class Worker:
         last = applied[-1]
         if open_pr is not None and not diff.strip():
             # the newest edit put the object back as Git has it: the engineer withdrew it
+            await self._fence()
             if SELF_HEALED_LABEL in open_pr.labels:
                 await provider.remove_label(open_pr, SELF_HEALED_LABEL)
             closed = await provider.close(
@@ -812,6 +831,7 @@ class Worker:
             reviewers=self.settings.backfill.reviewers,
             draft=self.settings.backfill.draft,
         )
+        await self._fence()
         if open_pr is not None:
             pr = await provider.update(open_pr, spec)
             for capture in applied:
@@ -1012,6 +1032,22 @@ class Worker:
                     found.setdefault(capture.id, capture)
         return sorted(found.values(), key=lambda c: c.id)
 
+    async def _fence(self) -> None:
+        """Raise ``LostLeadership`` unless this process still leads in the term its pass
+        began in: a leader that lost its database session (and may have been replaced) must
+        not write to the journal or a forge again."""
+        if self._term is None:
+            return  # run_once called directly (tests, `worker --once` checked it already)
+        try:
+            now = await self.journal.leadership()
+        except Exception as exc:
+            raise LostLeadership(f"cannot tell whether this process still leads: {exc}") from exc
+        if now != self._term:
+            raise LostLeadership(
+                f"this process led in term {self._term} and now "
+                + (f"in term {now}" if now else "does not lead")
+            )
+
     async def _all(self, status: str) -> list[model.Capture]:
         """Every capture in ``status``, oldest first, read page by page: a backlog larger
         than a page is worked through from its oldest end, never starved."""
@@ -1081,6 +1117,8 @@ class Worker:
                         summary.merged += 1
                     else:
                         summary.closed += 1
+            except LostLeadership:
+                raise
             except TemporaryError as exc:
                 log.warning("pr_poll_retry", url=url, error=str(exc))
             except BreakglassError as exc:

@@ -95,13 +95,16 @@ class Journal(Protocol):
     async def check_writable(self) -> None:
         """Raise ``JournalUnavailable`` unless a write would succeed now."""
 
-    async def leadership(self) -> bool:
-        """Whether this process should run the backfill worker now; asked before every pass.
+    async def leadership(self) -> int:
+        """Whether this process should run the backfill worker now: ``0`` when it should not,
+        else the *term* it leads in; asked before every pass, and before each write of a pass.
 
-        A store only one process uses (SQLite) always answers ``True``.  A store several
-        replicas share answers ``True`` to one of them at a time, and keeps answering it until
-        that replica closes the journal or loses its connection.  Raises ``JournalError`` when
-        it cannot tell; the worker then treats itself as not leading.
+        A store only one process uses (SQLite) always answers ``1``.  A store several replicas
+        share answers non-zero to one of them at a time, and keeps answering the same term
+        until that replica closes the journal or loses its connection; leading again after
+        that is a new term, so a pass begun in the old one can tell it must stop (fencing).
+        Raises ``JournalError`` when it cannot tell; the worker then treats itself as not
+        leading.
         """
 
 

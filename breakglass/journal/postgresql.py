@@ -248,6 +248,7 @@ class PostgreSQLJournal:
         self._closing = False
         self._lock_conn: Connection | None = None
         self._leading = False
+        self._term = 0  # counts the times this process took the worker lock
         self._lead_guard = asyncio.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -443,8 +444,9 @@ class PostgreSQLJournal:
 
     # -- worker leadership ----------------------------------------------------------------
 
-    async def leadership(self) -> bool:
-        """Hold, or try to take, the worker lock (see the module docstring)."""
+    async def leadership(self) -> int:
+        """Hold, or try to take, the worker lock (see the module docstring): the term this
+        process leads in (a new one each time it takes the lock), or 0."""
         async with self._lead_guard:
             if self._closing:
                 return False
@@ -459,12 +461,14 @@ class PostgreSQLJournal:
                     cur = await self._lock_conn.execute(_TRY_WORKER_LOCK, (_LOCK_CLASS,))
                     row = await cur.fetchone()
                     self._leading = bool(row and row[0])
+                    if self._leading:
+                        self._term += 1
             except psycopg.Error as exc:
                 await self._drop_lock_connection()
                 raise JournalInterrupted(
                     f"journal {self.url}: worker lock: {_reason(exc)}"
                 ) from exc
-            return self._leading
+            return self._term if self._leading else 0
 
     async def _drop_lock_connection(self) -> None:
         """Close the lock's session (which releases the lock, if held)."""

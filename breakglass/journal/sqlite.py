@@ -257,9 +257,9 @@ class SQLiteJournal:
 
         await self._run(_probe)
 
-    async def leadership(self) -> bool:
-        """Always: one process owns the file, so its worker is the only one."""
-        return True
+    async def leadership(self) -> int:
+        """Always, in one term: one process owns the file, so its worker is the only one."""
+        return 1
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 import structlog
 
 from breakglass import model
-from breakglass.backfill import PassSummary
+from breakglass.backfill import LostLeadership, PassSummary
 from breakglass.capture.audit import Confirmation
 from breakglass.errors import RateLimited
 from tests import payloads as p
-from tests.backfill.conftest import edit_review
+from tests.backfill.conftest import edit_review, git
 
 
 class ConfirmingJournal:
@@ -233,3 +235,51 @@ async def test_one_log_line_per_capture_handled_with_its_outcome(env):
     assert line["capture_id"] == c.id
     assert line["object"] == "deployment payments/checkout"
     assert line["outcome"] == "pr_open" and line["pr_url"]
+
+
+class TermJournal:
+    """The real journal, whose leadership answers ``terms`` in turn (then the last one)."""
+
+    def __init__(self, inner: Any, terms: list[int]) -> None:
+        self.inner, self.terms = inner, terms
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def leadership(self) -> int:
+        return self.terms.pop(0) if len(self.terms) > 1 else self.terms[0]
+
+
+async def test_a_leader_that_lost_its_term_writes_nothing(env):
+    """The pass began in term 1; by its first write this process leads in term 2 (it lost
+    its database session and took the lock again; another replica may have worked meanwhile):
+    it stops before pushing, opening a PR or writing the journal."""
+    c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    env.worker.journal = TermJournal(env.journal, [2])
+    env.worker._term = 1
+    with pytest.raises(LostLeadership):
+        await env.worker.run_once()
+    assert env.records() == []
+    assert git("branch", "--list", "breakglass/*", cwd=env.remote).strip() == ""
+    stored = await env.status(c.id)
+    assert stored.status is model.Status.CONFIRMED and stored.attempts == 0
+    # in its own term, the same pass does the work
+    env.worker._term = 2
+    await env.worker.run_once()
+    assert (await env.status(c.id)).status is model.Status.PR_OPEN
+
+
+async def test_the_loop_stands_by_when_a_pass_loses_leadership(env):
+    await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
+    stop = asyncio.Event()
+    # leads in term 1 for the loop's check, then answers 0 (another replica) at the write
+    env.worker.journal = TermJournal(env.journal, [1, 0])
+
+    async def stop_soon() -> None:
+        await asyncio.sleep(0.3)
+        stop.set()
+
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.gather(env.worker.run(stop), stop_soon())
+    assert any(e["event"] == "worker_lost_leadership" for e in logs)
+    assert env.records() == []

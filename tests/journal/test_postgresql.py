@@ -94,15 +94,15 @@ async def test_the_same_request_on_two_replicas_at_once_is_stored_once(replicas,
 async def test_only_one_replica_leads_and_the_other_takes_over_on_close(pg: Backend):
     a, b = await opened(pg), await opened(pg)
     try:
-        assert await a.leadership() is True
-        assert await b.leadership() is False
-        assert await a.leadership() is True  # holding it is idempotent
-        assert await b.leadership() is False
+        assert await a.leadership() == 1  # leads, in its first term
+        assert await b.leadership() == 0
+        assert await a.leadership() == 1  # holding it is idempotent: the same term
+        assert await b.leadership() == 0
         await a.close()
-        assert await b.leadership() is True
+        assert await b.leadership() == 1
         c = await opened(pg)
         try:
-            assert await c.leadership() is False
+            assert await c.leadership() == 0
         finally:
             await c.close()
     finally:
@@ -121,10 +121,13 @@ async def test_a_leader_that_loses_its_session_loses_the_lock(replicas, pg: Back
     )
     assert holders == [(True,)]
     await asyncio.sleep(0.1)
-    assert await b.leadership() is True
+    assert await b.leadership() == 1
     with pytest.raises(JournalInterrupted):
-        await a.leadership()  # the old leader finds out on its next pass
-    assert await a.leadership() is False
+        await a.leadership()  # the old leader finds out on its next pass (or write: fencing)
+    assert await a.leadership() == 0
+    await b.close()
+    # taking the lock again is a new term: a pass begun in term 1 can tell it must stop
+    assert await a.leadership() == 2
 
 
 # -- the server goes away --------------------------------------------------------------------
@@ -158,7 +161,7 @@ async def test_a_restart_fails_the_next_call_temporarily_then_the_journal_recove
             await j.leadership()
         own_server.start()
         await j.check_writable()
-        assert await j.leadership() is True
+        assert await j.leadership() == 1  # the lock was never taken before this
         assert len(await j.list()) == 2
     finally:
         await j.close()
