@@ -299,8 +299,8 @@ def compare(
     after = keyed(branch)
     for was, now in renames.items():
         out.notes.append(
-            f"{what}: kustomize names the generated object {was} {now} now (its content hash), "
-            "and the objects that refer to it follow"
+            f"{what}: kustomize now names the generated object {was} as {now} (its content "
+            "hash changed), and the objects that refer to it follow"
         )
     touched: set[Key] = set()
     by_object: dict[Key, list[Change]] = {}

@@ -1151,7 +1151,7 @@ CASES: tuple[Case, ...] = (
                 ]
             },
             title=("kubectl patch of configmap patch-generated-configmap-kustomize/",),
-            body=("kustomize names the generated object storefront-config-k5bgm7t69f",),
+            body=("kustomize now names the generated object storefront-config-k5bgm7t69f as",),
         ),
         summary="the `configMapGenerator` literal; the render check follows the ConfigMap's "
         "new hashed name and the Deployment that refers to it, and the PR names both",

@@ -223,7 +223,7 @@ def test_a_generated_configmap_renamed_by_its_hash_is_followed():
     )
     outcome = proof.compare(base, branch, [c], what="k")
     assert outcome.problems == []
-    assert "flags-7h2mt5c4g8 flags-b4k9d7m2tf now" in outcome.notes[0]
+    assert "now names the generated object flags-7h2mt5c4g8 as flags-b4k9d7m2tf" in outcome.notes[0]
     stale = [gen("b4k9d7m2tf", "on"), using("flags-b4k9d7m2tf")]
     assert "data.X" in proof.compare(base, stale, [c], what="k").problems[0]
 
