@@ -663,23 +663,13 @@ class Worker:
                         f"(first foreign commit {foreign[0][:12]})",
                     )
             start, expected = base_head, branch_head
-        await self._apply(
-            captures, target, forge, provider, mirror, branch, start, expected, open_pr, summary
-        )
+        job = _Job(captures, target, forge, provider, mirror, branch, start, expected, open_pr)
+        await self._apply(job, summary)
 
-    async def _apply(
-        self,
-        captures: list[model.Capture],
-        target: repos.RepoTarget,
-        forge: ForgeSettings,
-        provider: Provider,
-        mirror: Mirror,
-        branch: str,
-        start: str,
-        expected: str | None,
-        open_pr: PullRequest | None,
-        summary: PassSummary,
-    ) -> None:
+    async def _apply(self, job: _Job, summary: PassSummary) -> None:
+        """Edit, commit, prove, push and open or update the pull request for one object."""
+        captures, target, forge, provider = job.captures, job.target, job.forge, job.provider
+        mirror, branch, start, open_pr = job.mirror, job.branch, job.start, job.open_pr
         committer = self.settings.backfill.committer
         applied: list[model.Capture] = []
         commits: dict[str, str] = {}
@@ -735,6 +725,7 @@ class Worker:
                     source = prtext.Source(target.url, target.branch, target.path, target.owner)
                     ident = identity_for(self.settings, capture.actor.username)
                     handle = handle_for(ident, forge.kind)
+                    await self._fence()
                     url = await provider.open_issue(
                         title=prtext.title(capture) + " (needs a human)",
                         body=prtext.cannot_express(
@@ -767,12 +758,10 @@ class Worker:
                 applied, target, mirror, tree, idx, start=start, files=files
             )
             if not checked.ok:
-                await self._render_failed(
-                    applied, checked, target, forge, provider, mirror, tree, start, summary
-                )
+                await self._render_failed(job, applied, checked, tree, summary)
                 return
             await self._fence()
-            await mirror.push(tree, branch, expected=expected)
+            await mirror.push(tree, branch, expected=job.expected)
         for capture in applied:
             await self._record(capture, EventType.BRANCH_PUSHED)
         diff = await mirror.diff(target.branch, branch)
@@ -954,22 +943,20 @@ class Worker:
 
     async def _render_failed(
         self,
+        job: _Job,
         applied: Sequence[model.Capture],
         checked: rendercheck.Proof,
-        target: repos.RepoTarget,
-        forge: ForgeSettings,
-        provider: Provider,
-        mirror: Mirror,
         tree: Path,
-        start: str,
         summary: PassSummary,
     ) -> None:
         """The branch does not render as the change: push nothing, ask a human, say why."""
-        head = await mirror.git.run("rev-parse", "HEAD", cwd=tree)
-        diff = await mirror.diff(start, head.strip())
+        head = await job.mirror.git.run("rev-parse", "HEAD", cwd=tree)
+        diff = await job.mirror.diff(job.start, head.strip())
+        target = job.target
         source = prtext.Source(target.url, target.branch, target.path, target.owner)
-        handles, _ = self._assignees(applied, forge)
-        url = await provider.open_issue(
+        handles, _ = self._assignees(applied, job.forge)
+        await self._fence()
+        url = await job.provider.open_issue(
             title=prtext.pr_title(applied) + " (needs a human)",
             body=prtext.render_failed(
                 applied,
@@ -1151,7 +1138,8 @@ class Worker:
         before, after = last.delta.before or {}, last.delta.after or {}
         if deltas.holds(stripped, before, after) or not deltas.holds(stripped, after, before):
             return
-        when = model.format_time(model.utcnow())[:19].replace("T", " ") + " UTC"
+        when = model.format_time(self.clock())[:19].replace("T", " ") + " UTC"
+        await self._fence()
         await provider.comment(
             pr,
             f"The live object went back to Git's value at {when} without a manual edit: the "
@@ -1160,6 +1148,22 @@ class Worker:
         )
         await provider.add_labels(pr, [SELF_HEALED_LABEL])
         log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """The backfill of one object in one pass: its captures (oldest first), where they go
+    (repository, forge, mirror, branch) and where the branch starts."""
+
+    captures: list[model.Capture]
+    target: repos.RepoTarget
+    forge: ForgeSettings
+    provider: Provider
+    mirror: Mirror
+    branch: str
+    start: str  # the commit the pass's worktree starts from (the base, or the PR's head)
+    expected: str | None  # the branch head the push must find (compare-and-swap), if any
+    open_pr: PullRequest | None
 
 
 def _hours(span: timedelta) -> str:
