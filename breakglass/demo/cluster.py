@@ -11,8 +11,6 @@ breakglass ignores) and breakglass's own read-only identity.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import json
 import os
 import signal
@@ -25,13 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import NameOID
 
-from breakglass import manifests
+from breakglass import certs, manifests
 
 TESTBIN = Path(__file__).resolve().parents[2] / "tests" / "e2e" / "testbin.sh"
 
@@ -110,46 +105,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def pem_key(key: PrivateKeyTypes) -> bytes:
-    """A private key as unencrypted PKCS#8 PEM."""
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def issue_cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
-    hosts: tuple[str, ...] = (),
-) -> x509.Certificate:
-    """A certificate for ``key``: a self-signed CA without ``issuer``, else a leaf signed by it
-    (with ``hosts`` as IP or DNS subject alternative names)."""
-    now = dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer[0].subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if hosts:
-        sans: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                sans.append(x509.DNSName(host))
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
 
 
 def etcd_command(etcd: str, *, data_dir: Path, client_port: int, peer_port: int) -> list[str]:
@@ -233,15 +188,15 @@ class ControlPlane:
     def _write_files(self) -> None:
         self.pki.mkdir(parents=True, exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = issue_cert("breakglass-demo-ca", ca_key)
+        ca = certs.issue("breakglass-demo-ca", ca_key)
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = issue_cert("kube-apiserver", key, (ca, ca_key), ("127.0.0.1", "localhost"))
+        cert = certs.issue("kube-apiserver", key, (ca, ca_key), ("127.0.0.1", "localhost"))
         sa = ec.generate_private_key(ec.SECP256R1())
         pem = serialization.Encoding.PEM
         (self.pki / "ca.crt").write_bytes(ca.public_bytes(pem))
         (self.pki / "apiserver.crt").write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
-        (self.pki / "apiserver.key").write_bytes(pem_key(key))
-        (self.pki / "sa.key").write_bytes(pem_key(sa))
+        (self.pki / "apiserver.key").write_bytes(certs.pem_key(key))
+        (self.pki / "sa.key").write_bytes(certs.pem_key(sa))
         (self.pki / "sa.pub").write_bytes(
             sa.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
         )

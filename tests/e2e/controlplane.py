@@ -28,13 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from breakglass.demo.cluster import (
-    apiserver_command,
-    etcd_command,
-    free_port,
-    issue_cert,
-    pem_key,
-)
+from breakglass.certs import issue as issue_cert
+from breakglass.certs import pem_key
+from breakglass.demo.cluster import apiserver_command, etcd_command, free_port
 from tests.e2e.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
