@@ -17,14 +17,11 @@ from breakglass.settings import Settings
 log = logs.get(__name__)
 
 
-def load_or_create(path: Path, *, size: int = 32) -> bytes:
-    """The bytes in ``path``; created with ``size`` random bytes (mode 0600) if missing."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
+def create_once(path: Path, data: bytes) -> bytes:
+    """``data`` written to a new file ``path`` (mode 0600 from the start, fsynced), or, when
+    another process created it first, what that process wrote: every generated secret of
+    breakglass is made this way, so two processes starting together agree on one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = os.urandom(size)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process won the race
@@ -34,6 +31,14 @@ def load_or_create(path: Path, *, size: int = 32) -> bytes:
         handle.flush()
         os.fsync(handle.fileno())
     return data
+
+
+def load_or_create(path: Path, *, size: int = 32) -> bytes:
+    """The bytes in ``path``; created with ``size`` random bytes (mode 0600) if missing."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return create_once(path, os.urandom(size))
 
 
 def redaction_salt(settings: Settings) -> bytes:

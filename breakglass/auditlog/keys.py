@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from breakglass import logs
+from breakglass import keyfiles, logs
 from breakglass.errors import AuditLogError
 from breakglass.settings import Settings
 
@@ -98,22 +98,16 @@ def resolve(
 
 
 def _generate(path: Path, env_name: str) -> Key:
-    path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32).encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return from_file(path)
+        stored = keyfiles.create_once(path, secret + b"\n")
     except OSError as exc:
         raise AuditLogError(
             f"cannot create audit log key file {path}: {exc.strerror}",
             hint=f"make the state directory writable, or set {env_name}",
         ) from exc
-    try:
-        os.write(fd, secret + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if stored != secret + b"\n":  # another process made it first: use theirs
+        return from_file(path)
     log.warning(
         "audit_log_key_generated",
         key_file=str(path),
