@@ -449,8 +449,7 @@ class Worker:
                 continue
             if capture.next_attempt_at is not None and now < capture.next_attempt_at:
                 continue  # waiting after a temporary failure (a rate limit's reset, a backoff)
-            ref = capture.object
-            groups[(ref.group, ref.kind, ref.namespace, ref.name)].append(capture)
+            groups[_object_key(capture.object)].append(capture)
         for captures in groups.values():
             captures.sort(key=lambda c: c.id)
             try:
@@ -1049,22 +1048,15 @@ class Worker:
                 return found
             after = page[-1].id
 
-    async def _newer_captures(self, capture: model.Capture) -> list[model.Capture]:
-        """Captures of the same object after ``capture`` that the worker has not finished
-        with yet (provisional or confirmed)."""
-        ref = capture.object
-        found: list[model.Capture] = []
+    async def _unfinished(self) -> dict[tuple[str, str, str, str], str]:
+        """The newest capture id of each object the worker has not finished with yet
+        (provisional or confirmed), read once per tracking pass."""
+        newest: dict[tuple[str, str, str, str], str] = {}
         for status in ("provisional", "confirmed"):
             for other in await self._all(status):
-                theirs = other.object
-                if other.id > capture.id and (
-                    theirs.group,
-                    theirs.kind,
-                    theirs.namespace,
-                    theirs.name,
-                ) == (ref.group, ref.kind, ref.namespace, ref.name):
-                    found.append(other)
-        return found
+                key = _object_key(other.object)
+                newest[key] = max(newest.get(key, other.id), other.id)
+        return newest
 
     # -- 3. track ----------------------------------------------------------------------------
 
@@ -1073,8 +1065,9 @@ class Worker:
         for capture in await self._all("pr_open"):
             if capture.pr_url:
                 by_pr[capture.pr_url].append(capture)
+        unfinished = await self._unfinished() if self.cluster is not None else {}
         for url, captures in by_pr.items():
-            captures.sort(key=lambda c: c.id)  # the journal lists newest first
+            captures.sort(key=lambda c: c.id)  # oldest first: the self-heal check reads the last
             first = captures[0]
             try:
                 target = await self.locate(first)
@@ -1089,7 +1082,7 @@ class Worker:
                     continue
                 pr = await provider.refresh(pr)
                 if pr.state == "open":
-                    await self._check_self_heal(provider, pr, captures)
+                    await self._check_self_heal(provider, pr, captures, unfinished)
                     continue
                 status = model.Status.MERGED if pr.state == "merged" else model.Status.CLOSED
                 event = EventType.PR_MERGED if pr.state == "merged" else EventType.PR_CLOSED
@@ -1115,7 +1108,11 @@ class Worker:
                 log.exception("pr_poll_crashed", url=url, error=type(exc).__name__)
 
     async def _check_self_heal(
-        self, provider: Provider, pr: PullRequest, captures: list[model.Capture]
+        self,
+        provider: Provider,
+        pr: PullRequest,
+        captures: list[model.Capture],
+        unfinished: Mapping[tuple[str, str, str, str], str],
     ) -> None:
         """The live object is back at Git's value and no human edit did it: a sync reverted
         the fix.  Keep the PR (merging re-applies the fix), say so once, and label it."""
@@ -1124,7 +1121,7 @@ class Worker:
         last = captures[-1]
         if last.operation is not model.Operation.UPDATE:
             return
-        if await self._newer_captures(last):
+        if unfinished.get(_object_key(last.object), "") > last.id:
             # a person changed the object again (an engineer's own `rollout undo`, say): the
             # next pass adds that change, or closes the PR as withdrawn; no sync did this
             return
@@ -1148,6 +1145,11 @@ class Worker:
         )
         await provider.add_labels(pr, [SELF_HEALED_LABEL])
         log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
+
+
+def _object_key(ref: model.ObjectRef) -> tuple[str, str, str, str]:
+    """One object, whatever its version or subresource: group, kind, namespace, name."""
+    return (ref.group, ref.kind, ref.namespace, ref.name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -292,9 +292,8 @@ spec:
 """
 
 
-async def test_a_flux_helmrelease_with_its_chart_in_git_is_render_checked(tmp_path):
-    from tests.backfill.conftest import bare_remote
-
+def seed_chart(tmp_path: Any) -> Any:
+    """A repository seed holding the chart ``charts/web`` (Deployment ``web``)."""
     work = tmp_path / "seed"
     chart = work / "charts" / "web"
     (chart / "templates").mkdir(parents=True)
@@ -303,6 +302,13 @@ async def test_a_flux_helmrelease_with_its_chart_in_git_is_render_checked(tmp_pa
         "replicaCount: 1\nimage:\n  repository: registry.example/web\n  tag: '1.0'\n"
     )
     (chart / "templates" / "deployment.yaml").write_text(CHART_DEPLOYMENT)
+    return work
+
+
+async def test_a_flux_helmrelease_with_its_chart_in_git_is_render_checked(tmp_path):
+    from tests.backfill.conftest import bare_remote
+
+    work = seed_chart(tmp_path)
     (work / "clusters" / "prod").mkdir(parents=True)
     (work / "clusters" / "prod" / "web-release.yaml").write_text(FLUX_RELEASE)
     remote = bare_remote(work)
@@ -354,14 +360,7 @@ async def test_a_helm_chart_whose_application_is_only_in_the_cluster(tmp_path):
     and value files are: a scale lands in the value file that sets replicaCount."""
     from tests.backfill.conftest import bare_remote
 
-    work = tmp_path / "seed"
-    chart = work / "charts" / "web"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.0.0\n")
-    (chart / "values.yaml").write_text(
-        "replicaCount: 1\nimage:\n  repository: registry.example/web\n  tag: '1.0'\n"
-    )
-    (chart / "templates" / "deployment.yaml").write_text(CHART_DEPLOYMENT)
+    work = seed_chart(tmp_path)
     (work / "envs" / "prod").mkdir(parents=True)
     (work / "envs" / "prod" / "web.yaml").write_text("replicaCount: 3  # prod traffic\n")
     remote = bare_remote(work)
