@@ -100,9 +100,14 @@ class AuditLogSettings:
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """``listen`` set: ``/metrics`` moves to its own plain-HTTP listener at that address."""
+    """``listen`` set: ``/metrics`` moves to its own plain-HTTP listener at that address.
+
+    ``worker_listen`` set: the backfill worker (its own process) serves its ``/metrics`` there;
+    unset, the worker's metrics are not served (its logs still say everything it does).
+    """
 
     listen: ListenSettings | None = None
+    worker_listen: ListenSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,9 @@ class BackfillSettings:
     #: prove each branch by rendering it before a PR is opened: ``required`` (no render, no
     #: PR), ``auto`` (a missing kustomize/helm binary is said in the PR instead), ``off``
     render_check: str = "auto"
+    #: the worker process's CPU niceness (0-19): under load the kernel gives the webhook's
+    #: process the CPU first, so backfill work does not slow admission down
+    nice: int = 10
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,12 @@ def _as_port(value: Any) -> int:
     return value
 
 
+def _as_niceness(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 19:
+        raise ValueError
+    return value
+
+
 def _as_positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(value)
@@ -383,6 +397,8 @@ _KNOWN_KEYS: Final = frozenset(
         "audit_log.rotate_daily",
         "metrics.listen.host",
         "metrics.listen.port",
+        "metrics.worker_listen.host",
+        "metrics.worker_listen.port",
         "logging.level",
         "logging.format",
         "backfill.enabled",
@@ -403,6 +419,7 @@ _KNOWN_KEYS: Final = frozenset(
         "backfill.kustomize_binary",
         "backfill.helm_binary",
         "backfill.render_check",
+        "backfill.nice",
         "forges",
         "repos",
         "users",
@@ -416,6 +433,7 @@ _KNOWN_KEYS: Final = frozenset(
 _SECTIONS: Final = frozenset(
     {"listen", "tls", "audit_webhook", "admission", "actors", "actors.ignore", "capture"}
     | {"redaction", "logging", "limits", "audit_log", "metrics", "metrics.listen"}
+    | {"metrics.worker_listen"}
     | {"backfill", "backfill.committer", "kube"}
 )
 
@@ -492,6 +510,7 @@ def _backfill_part(
             _choice("required", "auto", "off"),
             "required, auto or off",
         ),
+        nice=r.get("backfill.nice", 10, _as_niceness, "an integer from 0 to 19"),
     )
     forges: list[ForgeSettings] = []
     raw_forges = data.get("forges") or {}
@@ -763,6 +782,22 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
                 metrics_listen.port,
                 "a port other than listen.port: metrics get their own plain-HTTP listener",
             )
+    worker_listen: ListenSettings | None = None
+    if r.section("metrics") and r.section("metrics.worker_listen"):
+        worker_listen = ListenSettings(
+            host=r.get(
+                "metrics.worker_listen.host", _ALL_INTERFACES, _as_str, "an IP address or host"
+            ),
+            port=r.get("metrics.worker_listen.port", 9091, _as_port, "an integer from 0 to 65535"),
+        )
+        taken = {listen.port} | ({metrics_listen.port} if metrics_listen else set())
+        if worker_listen.port in taken and worker_listen.port != 0:
+            r.problem(
+                "metrics.worker_listen.port",
+                worker_listen.port,
+                "a port of its own (not listen.port or metrics.listen.port): the worker is "
+                "another process",
+            )
     logging_settings = LoggingSettings(
         level=r.get(
             "logging.level",
@@ -792,7 +827,7 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
         record_only=record_only,
         redaction=redaction,
         audit_log=audit_log,
-        metrics=MetricsSettings(listen=metrics_listen),
+        metrics=MetricsSettings(listen=metrics_listen, worker_listen=worker_listen),
         logging=logging_settings,
         max_body_bytes=max_body,
         source=source,
