@@ -2,7 +2,7 @@
 
     python -m bench capture_to_pr [--edits 100] [--interval 0.25] [--forges local,github]
 
-The real ``breakglass.backfill.Worker`` runs its loop (``Worker.run``) against a real bare Git
+The real ``breakglass.worker.Worker`` runs its loop (``Worker.run``) against a real bare Git
 repository holding a kustomize app with ``--edits`` Deployments.  Edits arrive one at a time,
 each once the previous one has its PR record; an edit is a confirmed capture inserted into a
 real SQLite journal (as the audit webhook does when it confirms one), and its latency runs from
@@ -36,11 +36,11 @@ from typing import Any
 
 from bench.common import percentile, table, write_result
 from breakglass import logs, model, renderexec, settings
-from breakglass.backfill import Worker
 from breakglass.capture import admission
 from breakglass.capture.redact import Redactor
 from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
+from breakglass.worker import Worker
 from tests import payloads as p
 
 TOKEN = "ghp_bench_token_0123456789abcdef"

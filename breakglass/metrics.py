@@ -113,9 +113,20 @@ class Metrics:
         )
         self.worker_errors = Counter(
             "breakglass_worker_errors",
-            "Unexpected errors in the worker, by stage (confirm, backfill, track, leadership); "
-            "each is logged at error with its traceback, and the worker goes on.",
+            "Unexpected errors in the worker, by stage (confirm, backfill, track, leadership, "
+            "pass); each is logged at error with its traceback, and the worker goes on.",
             ["stage"],
+            registry=r,
+        )
+        self.worker_restarts = Counter(
+            "breakglass_worker_restarts",
+            "Times `serve` restarted its worker process after it exited (the reason is logged "
+            "as worker_process_exited).",
+            registry=r,
+        )
+        self.worker_up = Gauge(
+            "breakglass_worker_process_up",
+            "1 while the worker process that `serve` started is running.",
             registry=r,
         )
         self.render_seconds = Histogram(

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from breakglass import model, settings
+from breakglass import model, settings, wiring
 from breakglass.auditlog import keys, query, verify
 from breakglass.auditlog.records import ChainHead, EventType
+from breakglass.auditlog.writer import log_files
 from breakglass.errors import InputError
 
 NAME = "audit"
@@ -45,7 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     check.add_argument(
         "paths", nargs="*", metavar="PATH", type=Path, help="log files or directories"
     )
-    check.add_argument("--config", metavar="FILE", help="settings file: audit_log.dir and key")
+    check.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file: the key, and both chains (audit_log.dir and "
+        "audit_log.dir/worker), each checked on its own",
+    )
     check.add_argument(
         "--key-env", metavar="NAME", help=f"env var holding the key (default {_DEFAULT_KEY_ENV})"
     )
@@ -70,7 +76,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="List audit records oldest first. Does not verify: run `audit verify`.",
     )
     where = show.add_mutually_exclusive_group(required=True)
-    where.add_argument("--config", metavar="FILE", help="settings file (uses audit_log.dir)")
+    where.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file: reads audit_log.dir and the worker's chain in audit_log.dir/worker",
+    )
     where.add_argument(
         "--dir",
         metavar="DIR",
@@ -114,13 +124,14 @@ def _verify(args: argparse.Namespace) -> int:
     if not paths:
         if loaded is None:
             raise InputError("nothing to verify", hint="give PATH... or --config FILE")
-        paths = [loaded.audit_log.dir]
+        # the webhook's chain, and the worker's: each that has been written
+        paths = [d for d in wiring.audit_dirs(loaded) if log_files(d)] or [loaded.audit_log.dir]
     try:
         anchors = [ChainHead.parse(a) for a in args.anchor]
     except ValueError as exc:
         raise InputError(f"--anchor: {exc}") from None
     key = _key(args, loaded)
-    if args.each:
+    if args.each or not args.paths:  # from the config: one line per chain, named
         return _verify_each(paths, key, anchors)
     report = verify.verify(paths, key=key.secret, anchors=anchors)
     if not report.files:
@@ -241,7 +252,7 @@ def to_csv(found: Sequence[dict[str, Any]]) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    directories = [settings.load(args.config).audit_log.dir] if args.config else args.dir
+    directories = wiring.audit_dirs(settings.load(args.config)) if args.config else args.dir
     for directory in directories:
         if not directory.is_dir():
             raise InputError(f"no audit log directory {directory}")

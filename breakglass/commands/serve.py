@@ -1,11 +1,14 @@
-"""``breakglass serve``: run the admission and audit webhooks over HTTPS."""
+"""``breakglass serve``: run the admission and audit webhooks over HTTPS, and the worker."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+from pathlib import Path
 
-from breakglass import logs, settings
+from breakglass import logs, settings, workerproc
+from breakglass.metrics import Metrics
 from breakglass.web import app
 
 NAME = "serve"
@@ -16,22 +19,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         f"{SUMMARY}.\n\nRecords every manual change durably in the journal before answering, "
         "never denies a request, and exposes /healthz, /readyz and /metrics.\nSecrets come "
-        "from environment variables named in the config (audit_webhook.token_env)."
+        "from environment variables named in the config (audit_webhook.token_env).\n\n"
+        "The backfill worker runs in a process of its own (`breakglass worker`), started, "
+        "woken and restarted by serve, so backfill work never slows admission down. Run it "
+        "as a container of its own instead with --worker none."
     )
     parser.epilog = (
-        "example:\n  BREAKGLASS_AUDIT_TOKEN=s3cret breakglass serve --config "
-        "examples/breakglass.yaml"
+        "examples:\n  BREAKGLASS_AUDIT_TOKEN=s3cret breakglass serve --config "
+        "examples/breakglass.yaml\n"
+        "  breakglass serve --config breakglass.yaml --worker none   # and `breakglass worker` "
+        "beside it"
     )
     parser.add_argument("--config", required=True, metavar="FILE", help="settings file (YAML)")
     parser.add_argument("--port", type=int, help="override listen.port")
     parser.add_argument("--host", help="override listen.host")
+    parser.add_argument(
+        "--worker",
+        choices=("child", "none"),
+        default="child",
+        help="child (default): start `breakglass worker` as a child process when "
+        "backfill.enabled; none: the webhooks only (run the worker yourself)",
+    )
+
+
+async def _main(loaded: settings.Settings, config: Path, worker: str) -> None:
+    metrics = Metrics()
+    child = None
+    if worker == "child" and loaded.backfill.enabled:
+        child = workerproc.WorkerProcess(config, metrics=metrics)
+        await child.start()
+    try:
+        await app.serve(loaded, metrics=metrics, wake_worker=child.wake if child else None)
+    finally:
+        if child is not None:
+            await child.stop()
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = settings.load(args.config)
     if args.port is not None or args.host is not None:
-        import dataclasses
-
         listen = dataclasses.replace(
             loaded.listen,
             port=args.port if args.port is not None else loaded.listen.port,
@@ -39,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
         )
         loaded = dataclasses.replace(loaded, listen=listen)
     logs.configure(level=loaded.logging.level, fmt=loaded.logging.format)
-    asyncio.run(app.serve(loaded))
+    asyncio.run(_main(loaded, Path(args.config).resolve(), args.worker))
     return 0

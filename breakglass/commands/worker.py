@@ -1,4 +1,4 @@
-"""``breakglass worker``: run the backfill worker alone (``--once`` for one pass)."""
+"""``breakglass worker``: the backfill worker in a process of its own (``--once``: one pass)."""
 
 from __future__ import annotations
 
@@ -7,72 +7,111 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 
-from breakglass import backfill, keyfiles, logs, settings
-from breakglass.auditlog import keys as auditlog_keys
-from breakglass.auditlog.writer import AuditLog
-from breakglass.capture.redact import Redactor
+import structlog
+
+from breakglass import logs, settings, wiring
 from breakglass.errors import TemporaryError
-from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
+from breakglass.worker import Worker, connect_cluster
 
 NAME = "worker"
 SUMMARY = "turn confirmed captures into backfill pull requests"
+
+log = logs.get(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         f"{SUMMARY}.\n\nEach pass confirms provisional captures against the live object, "
         "backfills confirmed ones (locate repo, edit, commit, push, open or update the pull "
-        "request) and tracks open pull requests. `breakglass serve` runs the same worker in "
-        "the background; use this command for one-off passes and troubleshooting."
+        "request) and tracks open pull requests. `breakglass serve` starts this command as "
+        "its child process; run it yourself beside `serve --worker none` (its own container), "
+        "or with --once for a one-off pass while troubleshooting.\n\n"
+        "It writes its own audit-log chain in audit_log.dir/worker, serves its metrics at "
+        "metrics.worker_listen when set, runs at CPU niceness backfill.nice, and starts a "
+        "pass at once on SIGUSR1."
     )
     parser.epilog = (
         "examples:\n  breakglass worker --config breakglass.yaml --once\n"
-        "  breakglass worker --config breakglass.yaml    # until SIGTERM"
+        "  breakglass worker --config breakglass.yaml    # until SIGTERM\n"
+        "  kill -USR1 <pid>                              # a pass now"
     )
     parser.add_argument("--config", required=True, metavar="FILE", help="settings file (YAML)")
     parser.add_argument("--once", action="store_true", help="run one pass, print a summary")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        metavar="PID",
+        help="stop when process PID is no longer this worker's parent (serve sets it)",
+    )
 
 
-async def _main(conf: settings.Settings, once: bool) -> dict[str, int]:
-    journal = open_journal(conf.journal_url, password=conf.secret(conf.journal_password_env))
+def lower_priority(nice: int) -> None:
+    """Run at CPU niceness ``nice`` (never raises it back: that needs privileges)."""
+    with contextlib.suppress(OSError):
+        current = os.getpriority(os.PRIO_PROCESS, 0)
+        if current < nice:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once ``parent`` is gone (this process was handed to another parent)."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.warning("worker_parent_gone", parent_pid=parent)
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict[str, int]:
+    from breakglass.web.app import open_audit_log, serve_metrics
+
+    journal = wiring.journal(conf)
     await journal.open()
     if once and not await journal.leadership():
         await journal.close()
         raise TemporaryError(
-            "another breakglass replica runs the backfill worker now (it holds the worker lock)",
-            hint="its passes do this work; run --once again when no worker is running",
+            "another breakglass worker runs now (it holds the worker lock)",
+            hint="its passes do this work; run --once again when no worker is running "
+            "(`serve --worker none` starts none)",
         )
-    audit_log = AuditLog(
-        conf.audit_log.dir,
-        key=auditlog_keys.resolve(conf, generate=True).secret,
-        max_bytes=conf.audit_log.max_bytes,
-        rotate_daily=conf.audit_log.rotate_daily,
-    )
-    await audit_log.open()
-    salt = keyfiles.redaction_salt(conf)
-    cluster = await backfill.connect_cluster(conf)
-    worker = backfill.Worker(
+    metrics = Metrics()
+    audit_log = wiring.audit_log(conf, chain=wiring.WORKER_CHAIN)
+    metrics_runner = None
+    if not once and conf.metrics.worker_listen is not None:
+        metrics_runner = await serve_metrics(metrics, conf.metrics.worker_listen)
+    cluster = await connect_cluster(conf)
+    worker = Worker(
         settings=conf,
         journal=journal,
-        metrics=Metrics(),
+        metrics=metrics,
         cluster=cluster,
         audit_log=audit_log,
-        redactor=Redactor(salt=salt, key_patterns=conf.redaction.extra_key_patterns),
+        redactor=wiring.redactor(conf),
+        open_audit_log=lambda: open_audit_log(audit_log, metrics),
     )
     try:
         if once:
+            await open_audit_log(audit_log, metrics)
             return dataclasses.asdict(await worker.run_once())
-        stop = asyncio.Event()
+        stop, wake = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig, event in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGUSR1, wake)):
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await worker.run(stop)
+                loop.add_signal_handler(sig, event.set)
+        watch = loop.create_task(_watch_parent(parent, stop)) if parent else None
+        await worker.run(stop, wake)
+        if watch is not None:
+            await watch
         return {}
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         if cluster is not None:
             await cluster.close()
         await audit_log.close()
@@ -82,7 +121,9 @@ async def _main(conf: settings.Settings, once: bool) -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     conf = settings.load(args.config)
     logs.configure(level=conf.logging.level, fmt=conf.logging.format)
-    summary = asyncio.run(_main(conf, args.once))
+    structlog.contextvars.bind_contextvars(process="worker")
+    lower_priority(conf.backfill.nice)
+    summary = asyncio.run(_main(conf, args.once, args.parent_pid))
     if args.once:
         print(json.dumps(summary))
     return 0

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -86,6 +88,9 @@ def _load(data: bytes | str) -> model.Capture:
     return model.Capture.from_json(orjson.loads(data))
 
 
+_LOCK_FLAGS: Final = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+
+
 class SQLiteJournal:
     """``Journal`` on a local SQLite file."""
 
@@ -98,6 +103,7 @@ class SQLiteJournal:
         )
         self._inserts: list[tuple[model.Capture, concurrent.futures.Future[InsertResult]]] = []
         self._inserts_lock = threading.Lock()
+        self._leader_fd: int | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -168,6 +174,9 @@ class SQLiteJournal:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, _close)
         self._executor.shutdown(wait=True)
+        if self._leader_fd is not None:
+            os.close(self._leader_fd)  # lets go of the worker lock
+            self._leader_fd = None
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -258,7 +267,22 @@ class SQLiteJournal:
         await self._run(_probe)
 
     async def leadership(self) -> int:
-        """Always, in one term: one process owns the file, so its worker is the only one."""
+        """1 while this process holds the worker lock, else 0.
+
+        Several processes share the file (the webhook and its worker process, an operator's
+        ``breakglass worker --once``); only one may run the worker.  The lock is an exclusive
+        ``flock`` on ``<journal>.worker-lock``, taken without waiting and held until ``close``
+        or the process's end (the kernel lets go of it even after SIGKILL), so the term never
+        changes while it is held.
+        """
+        if self._leader_fd is None:
+            fd = os.open(self.path.with_name(self.path.name + ".worker-lock"), _LOCK_FLAGS, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return 0
+            self._leader_fd = fd
         return 1
 
     # -- reads ----------------------------------------------------------------------------

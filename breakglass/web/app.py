@@ -6,6 +6,9 @@
 ``TCPSite``, an optional plain-HTTP metrics listener on its own address, and a clean shutdown on
 SIGTERM/SIGINT.
 
+The backfill worker runs in a process of its own (``breakglass.workerproc``), so nothing here
+competes with admission but the webhooks themselves.
+
 An audit log that cannot be opened (a corrupt tail, a locked directory) does not stop the
 webhooks: the cluster is never blocked by breakglass.  It is logged as an error at start-up and
 every record that cannot be written counts in ``breakglass_auditlog_errors_total``.
@@ -18,20 +21,18 @@ import contextlib
 import gc
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from breakglass import certs, keyfiles, logs, repos
+from breakglass import certs, logs, repos, wiring
 from breakglass.auditlog import AuditLog
-from breakglass.auditlog import keys as auditlog_keys
 from breakglass.capture.admission import Policy
-from breakglass.capture.redact import Redactor
 from breakglass.errors import AuditLogError
-from breakglass.journal import Journal, open_journal
+from breakglass.journal import Journal
 from breakglass.metrics import Metrics
-from breakglass.settings import Settings
+from breakglass.settings import ListenSettings, Settings
 from breakglass.urls import redact_url
 from breakglass.web import admission, audit, health, tls
 from breakglass.web.state import DEPS, METRICS, Deps
@@ -39,19 +40,14 @@ from breakglass.web.state import DEPS, METRICS, Deps
 log = logs.get(__name__)
 
 
-def make_policy(settings: Settings, salt: bytes) -> Policy:
+def make_policy(settings: Settings, salt: bytes | None = None) -> Policy:
     return Policy(
         cluster=settings.cluster,
         actors=settings.actors,
-        redactor=Redactor(salt=salt, key_patterns=settings.redaction.extra_key_patterns),
+        redactor=wiring.redactor(settings, salt=salt),
         record_only=settings.record_only,
         repo_rules=repos.rules_from(settings.repos),
     )
-
-
-def redaction_salt(settings: Settings) -> bytes:
-    """The salt for redaction markers (see ``breakglass.keyfiles``)."""
-    return keyfiles.redaction_salt(settings)
 
 
 def build(
@@ -63,26 +59,23 @@ def build(
     audit_token: str | None = None,
     audit_log: AuditLog | None = None,
     audit_log_key: bytes | None = None,
-    run_worker: bool = False,
+    wake_worker: Callable[[], None] | None = None,
 ) -> web.Application:
     """The application with every route; opens the journal and the audit log on start-up.
 
-    Without ``audit_log`` one is made from ``settings.audit_log`` with ``audit_log_key``, or
-    the configured key (generated in ``state_dir`` when none is configured).
+    Without ``audit_log`` the webhook's chain is made from ``settings.audit_log`` with
+    ``audit_log_key``, or the configured key (generated in ``state_dir`` when none is
+    configured).  ``wake_worker`` is called when the audit webhook confirms changes, so a
+    worker process starts its next pass at once.
     """
-    if journal is None:
-        password = settings.secret(settings.journal_password_env)
-        journal = open_journal(settings.journal_url, password=password)
-    if audit_log is None:
-        audit_log = make_audit_log(settings, key=audit_log_key)
     deps = Deps(
         settings=settings,
-        journal=journal,
+        journal=journal if journal is not None else wiring.journal(settings),
         metrics=metrics if metrics is not None else Metrics(),
-        policy=make_policy(settings, salt if salt is not None else redaction_salt(settings)),
+        policy=make_policy(settings, salt),
         audit_token=audit_token,
-        audit_log=audit_log,
-        wake_worker=asyncio.Event() if run_worker and settings.backfill.enabled else None,
+        audit_log=audit_log or wiring.audit_log(settings, key=audit_log_key),
+        wake_worker=wake_worker,
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[DEPS] = deps
@@ -97,43 +90,12 @@ def build(
     async def audit_log_ctx(app: web.Application) -> AsyncIterator[None]:
         log_ = deps.audit_log
         assert log_ is not None
-        try:
-            await log_.open()
-        except AuditLogError as exc:
-            deps.metrics.auditlog_errors.labels("open").inc()
-            log.error(
-                "audit_log_unavailable", dir=str(log_.directory), error=str(exc), hint=exc.hint
-            )
-        else:
-            deps.metrics.auditlog_seq.set(log_.head.seq)
+        await open_audit_log(log_, deps.metrics)
         yield
         await log_.close()
 
-    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-        from breakglass import backfill
-
-        cluster = await backfill.connect_cluster(settings)
-        worker = backfill.Worker(
-            settings=settings,
-            journal=deps.journal,
-            metrics=deps.metrics,
-            cluster=cluster,
-            audit_log=deps.audit_log,
-            redactor=deps.policy.redactor,
-        )
-        stop = asyncio.Event()
-        wake = deps.wake_worker
-        task = asyncio.get_running_loop().create_task(worker.run(stop, wake))
-        yield
-        stop.set()
-        await task
-        if cluster is not None:
-            await cluster.close()
-
     app.cleanup_ctx.append(journal_ctx)
     app.cleanup_ctx.append(audit_log_ctx)
-    if run_worker and settings.backfill.enabled:
-        app.cleanup_ctx.append(worker_ctx)
     app.router.add_post("/validate", admission.handle)
     if settings.audit_webhook.enabled:
         app.router.add_post("/audit", audit.handle)
@@ -144,15 +106,19 @@ def build(
     return app
 
 
-def make_audit_log(settings: Settings, *, key: bytes | None = None) -> AuditLog:
-    """The audit log of ``settings`` (not yet opened); the key defaults to the configured one."""
-    secret = key if key is not None else auditlog_keys.resolve(settings, generate=True).secret
-    return AuditLog(
-        settings.audit_log.dir,
-        key=secret,
-        max_bytes=settings.audit_log.max_bytes,
-        rotate_daily=settings.audit_log.rotate_daily,
-    )
+async def open_audit_log(audit_log: AuditLog, metrics: Metrics) -> bool:
+    """Open a chain; one that cannot be opened (a corrupt tail, a locked directory) is logged
+    as an error and counted, and the process goes on: breakglass never blocks the cluster."""
+    try:
+        await audit_log.open()
+    except AuditLogError as exc:
+        metrics.auditlog_errors.labels("open").inc()
+        log.error(
+            "audit_log_unavailable", dir=str(audit_log.directory), error=str(exc), hint=exc.hint
+        )
+        return False
+    metrics.auditlog_seq.set(audit_log.head.seq)
+    return True
 
 
 def build_metrics(metrics: Metrics) -> web.Application:
@@ -209,10 +175,32 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+async def serve_metrics(metrics: Metrics, where: ListenSettings) -> web.AppRunner:
+    """Start a plain-HTTP ``/metrics`` listener at ``where``; the caller cleans the runner up."""
+    runner = web.AppRunner(build_metrics(metrics), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, where.host, where.port).start()
+    log.info(
+        "serving_metrics",
+        addresses=[str(a) for a in runner.addresses],
+        hint="plain HTTP: bind it to an address only the metrics scraper can reach",
+    )
+    return runner
+
+
 async def serve(
-    settings: Settings, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
+    settings: Settings,
+    *,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
+    wake_worker: Callable[[], None] | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT (or until ``stop`` is set)."""
+    """Run the webhooks until SIGTERM or SIGINT (or until ``stop`` is set).
+
+    The backfill worker is not in this process: ``breakglass serve`` starts it as a child
+    (``breakglass.workerproc``) and passes its ``wake_worker``.
+    """
     token = settings.secret(settings.audit_webhook.token_env)
     if settings.audit_webhook.enabled and not token and settings.tls.client_ca_file is None:
         log.warning(
@@ -222,8 +210,8 @@ async def serve(
         )
     cert_file, key_file = serving_files(settings)
     ctx = tls.make_context(cert_file, key_file, settings.tls.client_ca_file)
-    metrics = Metrics()
-    app = build(settings, metrics=metrics, audit_token=token, run_worker=True)
+    metrics = metrics if metrics is not None else Metrics()
+    app = build(settings, metrics=metrics, audit_token=token, wake_worker=wake_worker)
     reloader = tls.CertReloader(
         ctx, cert_file, key_file, interval=settings.tls.reload_interval, metrics=metrics
     )
@@ -235,17 +223,7 @@ async def serve(
     await site.start()
     metrics_runner: web.AppRunner | None = None
     if settings.metrics.listen is not None:
-        metrics_runner = web.AppRunner(
-            build_metrics(metrics), access_log=None, handle_signals=False
-        )
-        await metrics_runner.setup()
-        where = settings.metrics.listen
-        await web.TCPSite(metrics_runner, where.host, where.port).start()
-        log.info(
-            "serving_metrics",
-            addresses=[str(a) for a in metrics_runner.addresses],
-            hint="plain HTTP: bind it to an address only the metrics scraper can reach",
-        )
+        metrics_runner = await serve_metrics(metrics, settings.metrics.listen)
     reloader.start()
     _freeze_startup_objects()
     stop = stop if stop is not None else asyncio.Event()

@@ -94,7 +94,7 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
             log.error("journal_audit_failed", error=str(exc), events=len(outcomes))
             return json_error(503, "journal unavailable; retry the batch"), "journal-error"
         if deps.wake_worker is not None and (result.confirmed or result.audit_only):
-            deps.wake_worker.set()  # confirmed changes are ready to backfill now
+            deps.wake_worker()  # confirmed changes are ready to backfill now
         deps.metrics.confirmations.inc(result.confirmed)
         deps.metrics.audit_events.labels("confirmed").inc(result.confirmed)
         deps.metrics.audit_events.labels("audit_only").inc(result.audit_only)

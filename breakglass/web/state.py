@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ class Deps:
     policy: Policy
     audit_token: str | None
     audit_log: AuditLog | None = None
-    #: set when a change becomes ready to backfill, so the worker runs its next pass now
-    wake_worker: asyncio.Event | None = None
+    #: called when a change becomes ready to backfill, so the worker runs its next pass now
+    wake_worker: Callable[[], None] | None = None
 
 
 DEPS: web.AppKey[Deps] = web.AppKey("deps", Deps)

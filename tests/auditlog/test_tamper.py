@@ -203,7 +203,7 @@ async def test_cli_verify_uses_the_config_key_and_dir(chain, log_dir, tmp_path):
     config.write_text(f"audit_log: {{dir: {log_dir}, key_file: {key_file}}}\n")
     out = cli("verify", "--config", str(config))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("10/10 records valid")
+    assert out.stdout.startswith(f"{log_dir}: 10/10 records valid")
 
 
 def test_cli_verify_without_files_is_an_input_error(tmp_path):

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from breakglass import model, settings
-from breakglass.backfill import Worker
 from breakglass.capture import admission
 from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
+from breakglass.worker import Worker
 from tests import payloads as p
 from tests.rendertools import render_tools
 

@@ -56,7 +56,7 @@ async def github(tmp_path, monkeypatch):
         provider = GitHubProvider(
             "acme/gitops", token=TOKEN, base_url=fake.base_url, pacing=0, policy=FAST
         )
-        env.worker._providers["github"] = provider
+        env.worker.providers["github"] = provider
         yield env, fake
     await fake.stop()
 
@@ -140,7 +140,7 @@ async def test_merge_is_tracked(github):
     c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
     await env.worker.run_once()
     fake.merge(fake.pulls[0].number, by="carol")
-    env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+    env.worker.last_poll = env.worker.last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
     summary = await env.worker.run_once()
     assert summary.merged == 1
     assert (await env.status(c.id)).status is model.Status.MERGED
@@ -217,7 +217,7 @@ async def test_gitlab_merge_request(tmp_path, monkeypatch):
     }
     try:
         async for env in build_env(tmp_path, fake.repo.path, **extra):
-            env.worker._providers["gitlab"] = GitLabProvider(
+            env.worker.providers["gitlab"] = GitLabProvider(
                 "platform/gitops",
                 token="glpat-SECRET0123456789",
                 base_url=fake.base_url,

@@ -126,7 +126,7 @@ async def test_human_closed_pr_is_not_reopened(env):
     assert "replicas: 8" in text
 
 
-async def test_unmanaged_objects_are_recorded_not_backfilled(env):
+async def test_unmanaged_objects_are_recordednot_backfilled(env):
     other = p.deployment(namespace="elsewhere")
     c = await env.capture(
         p.review(operation="UPDATE", obj=p.deployment(namespace="elsewhere", replicas=3), old=other)
@@ -161,7 +161,7 @@ async def test_secret_value_change_fails_with_an_issue_not_a_diff(env, remote):
     assert p.CANARY not in git("log", "--all", "-p", cwd=remote)
 
 
-async def test_a_change_too_deep_to_diff_is_recorded_not_backfilled(env):
+async def test_a_change_too_deep_to_diff_is_recordednot_backfilled(env):
     review = edit_review(lambda d: d["spec"].update(replicas=4))
     deep: object = "x"
     for _ in range(150):
@@ -185,7 +185,7 @@ async def test_unmapped_user_gets_a_fallback_identity(env):
     assert record["assignees"] == ["bob"]
 
 
-async def test_record_only_operations_are_not_backfilled(env):
+async def test_record_only_operations_arenot_backfilled(env):
     c = await env.capture(edit_review(lambda d: d["spec"].update(paused=True)))
     summary = await env.worker.run_once()
     assert summary.ignored == 1
@@ -217,7 +217,7 @@ async def test_merged_pr_is_tracked(env):
     path = env.settings.state_dir / "pull-requests" / f"{record['number']:06d}.json"
     record.update(state="merged", merged_at=model.format_time(model.utcnow()))
     path.write_text(json.dumps(record))
-    env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+    env.worker.last_poll = env.worker.last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
     summary = await env.worker.run_once()
     assert summary.merged == 1
     assert (await env.status(c.id)).status is model.Status.MERGED
@@ -238,7 +238,7 @@ async def test_crash_between_push_and_pr_resumes_without_duplicates(env):
             return await super().open(spec)
 
     forge = env.settings.forge("local")
-    env.worker._providers[f"local|{env.remote}"] = Flaky(forge.records_dir, remote=str(env.remote))
+    env.worker.providers[f"local|{env.remote}"] = Flaky(forge.records_dir, remote=str(env.remote))
     c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
     first = await env.worker.run_once()
     assert first.retried == 1
@@ -263,7 +263,7 @@ async def test_self_heal_keeps_the_pr_open_and_says_so(tmp_path, remote):
         assert (await env.status(c.id)).status is model.Status.PR_OPEN
         # the GitOps controller syncs the object back to Git's 2 replicas: no capture for it
         cluster.put("deployments", p.deployment(replicas=2))
-        env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+        env.worker.last_poll = env.worker.last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
         await env.worker.run_once()
         [record] = env.records()
         assert record["state"] == "open"
@@ -271,7 +271,7 @@ async def test_self_heal_keeps_the_pr_open_and_says_so(tmp_path, remote):
         assert "Merging this pull request re-applies it" in record["comments"][-1]["body"]
         assert (await env.status(c.id)).status is model.Status.PR_OPEN
         # and only once
-        env.worker._last_poll = env.worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+        env.worker.last_poll = env.worker.last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
         await env.worker.run_once()
         assert len(env.records()[0]["comments"]) == 1
 

@@ -11,9 +11,9 @@ import pytest
 import structlog
 
 from breakglass import model
-from breakglass.backfill import LostLeadership, PassSummary
 from breakglass.capture.audit import Confirmation
 from breakglass.errors import RateLimited
+from breakglass.worker import LostLeadership, PassSummary
 from tests import payloads as p
 from tests.backfill.conftest import edit_review, git
 
@@ -101,7 +101,7 @@ def rate_limited(env: Any, clock: Clock, minutes: float) -> RateLimitedForge:
     forge = env.settings.forge("local")
     inner = env.worker.provider(forge, str(env.remote))
     wrapped = RateLimitedForge(inner, clock, clock() + timedelta(minutes=minutes))
-    env.worker._providers[f"{forge.name}|{env.remote}"] = wrapped
+    env.worker.providers[f"{forge.name}|{env.remote}"] = wrapped
     env.worker.clock = clock
     return wrapped
 
@@ -190,9 +190,9 @@ async def test_a_crash_on_one_object_does_not_stop_the_others(env, monkeypatch):
 
 
 async def test_a_backlog_larger_than_a_page_is_worked_oldest_first(env, monkeypatch):
-    from breakglass import backfill
+    from breakglass.worker import context
 
-    monkeypatch.setattr(backfill, "_PAGE", 2)
+    monkeypatch.setattr(context, "PAGE", 2)
     ids = []
     for n in range(5):
         c = await env.capture(
@@ -203,7 +203,7 @@ async def test_a_backlog_larger_than_a_page_is_worked_oldest_first(env, monkeypa
             )
         )
         ids.append(c.id)
-    pending = await env.worker._all("confirmed")
+    pending = await env.worker.captures_in("confirmed")
     # ids sort by the time they were made (within a millisecond, by their random part)
     assert [c.id for c in pending] == sorted(ids)
 
@@ -256,7 +256,7 @@ async def test_a_leader_that_lost_its_term_writes_nothing(env):
     it stops before pushing, opening a PR or writing the journal."""
     c = await env.capture(edit_review(lambda d: d["spec"].update(replicas=6)))
     env.worker.journal = TermJournal(env.journal, [2])
-    env.worker._term = 1
+    env.worker.term = 1
     with pytest.raises(LostLeadership):
         await env.worker.run_once()
     assert env.records() == []
@@ -264,7 +264,7 @@ async def test_a_leader_that_lost_its_term_writes_nothing(env):
     stored = await env.status(c.id)
     assert stored.status is model.Status.CONFIRMED and stored.attempts == 0
     # in its own term, the same pass does the work
-    env.worker._term = 2
+    env.worker.term = 2
     await env.worker.run_once()
     assert (await env.status(c.id)).status is model.Status.PR_OPEN
 

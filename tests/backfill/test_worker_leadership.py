@@ -9,9 +9,9 @@ import asyncio
 import structlog
 
 from breakglass import settings
-from breakglass.backfill import PassSummary, Worker
 from breakglass.errors import JournalInterrupted
 from breakglass.metrics import Metrics
+from breakglass.worker import PassSummary, Worker
 
 
 class ScriptedJournal:

@@ -99,7 +99,7 @@ def image(tag: str):
 
 
 def poll_now(worker) -> None:
-    worker._last_poll = worker._last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
+    worker.last_poll = worker.last_poll.min.replace(tzinfo=model.utcnow().tzinfo)
 
 
 async def test_an_engineers_own_rollout_undo_is_not_a_sync_revert(tmp_path, remote):

@@ -153,7 +153,13 @@ class Process:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-def spawn_server(tmp_path: Path, cert_files, *, extra_env: dict[str, str] | None = None) -> Process:
+def spawn_server(
+    tmp_path: Path,
+    cert_files,
+    *,
+    extra_env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+) -> Process:
     """``python -m breakglass serve`` in a subprocess; returns once /healthz answers."""
     cert_file, key_file, ca_file = cert_files
     port = free_port()
@@ -174,7 +180,7 @@ logging: {{format: json, level: debug}}
     env.update(extra_env or {})
     handle = log_file.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "breakglass", "serve", "--config", str(config)],
+        [sys.executable, "-m", "breakglass", "serve", "--config", str(config), *args],
         stdout=handle,
         stderr=subprocess.STDOUT,
         env=env,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from breakglass import model
-from breakglass.backfill import _not_backfilled
 from breakglass.capture import admission, audit
+from breakglass.worker.inputs import not_backfilled
 from tests import payloads as p
 
 
@@ -67,5 +67,5 @@ def test_an_audit_only_change_is_recorded_confirmed_and_never_backfilled(policy,
     assert capture.classification == model.OPAQUE
     assert capture.status is model.Status.CONFIRMED and capture.audit_id == event["auditID"]
     assert capture.object.describe() == "configmap payments/settings"
-    reason = _not_backfilled(capture, ())
+    reason = not_backfilled(capture, ())
     assert reason is not None and "update Git by hand" in reason

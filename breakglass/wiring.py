@@ -1,0 +1,62 @@
+"""Build the parts ``serve`` and ``worker`` share, the same way in both processes.
+
+The webhook process and the worker process each open the journal (shared: SQLite in WAL mode
+or PostgreSQL), each write their own audit-log chain (one writer per chain: the webhook's in
+``audit_log.dir``, the worker's in ``audit_log.dir/worker``), and both redact with the same
+salt so a marker in a capture matches the marker of the live value the worker reads later.
+What only the worker talks to (the cluster, the forges) is built in ``breakglass.worker``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from breakglass import keyfiles
+from breakglass.auditlog import AuditLog
+from breakglass.auditlog import keys as auditlog_keys
+from breakglass.capture.redact import Redactor
+from breakglass.journal import Journal, open_journal
+from breakglass.settings import Settings
+
+#: the worker's audit chain, a directory inside ``audit_log.dir``
+WORKER_CHAIN: Final = "worker"
+
+
+def journal(settings: Settings) -> Journal:
+    """The configured journal, not yet opened (the password comes from ``password_env``)."""
+    password = settings.secret(settings.journal_password_env)
+    return open_journal(settings.journal_url, password=password)
+
+
+def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:
+    """The directory of one chain: the webhook's (``chain=None``) or a named one's."""
+    base = settings.audit_log.dir
+    return base if chain is None else base / chain
+
+
+def audit_dirs(settings: Settings) -> list[Path]:
+    """Every chain this installation writes: the webhook's, and the worker's once it exists."""
+    worker = audit_dir(settings, chain=WORKER_CHAIN)
+    return [settings.audit_log.dir] + ([worker] if worker.is_dir() else [])
+
+
+def audit_log(
+    settings: Settings, *, chain: str | None = None, key: bytes | None = None
+) -> AuditLog:
+    """The audit log of one chain (not yet opened); the key defaults to the configured one."""
+    secret = key if key is not None else auditlog_keys.resolve(settings, generate=True).secret
+    return AuditLog(
+        audit_dir(settings, chain=chain),
+        key=secret,
+        max_bytes=settings.audit_log.max_bytes,
+        rotate_daily=settings.audit_log.rotate_daily,
+    )
+
+
+def redactor(settings: Settings, *, salt: bytes | None = None) -> Redactor:
+    """The redactor both processes use: the configured (or generated) salt, extra patterns."""
+    return Redactor(
+        salt=salt if salt is not None else keyfiles.redaction_salt(settings),
+        key_patterns=settings.redaction.extra_key_patterns,
+    )

@@ -1,0 +1,157 @@
+"""The backfill worker: passes of confirm → backfill → track, while this process leads.
+
+``Worker`` is the ``Context`` that runs the stages in order (``run_once``) and repeats them
+every ``backfill.interval`` seconds, or at once when woken (``run``).  A pass runs only while
+the journal says this process leads (``Journal.leadership``); the term it began in fences every
+write, and only a lost leadership is standby: any other exception is an error, logged with
+its traceback and counted, and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from breakglass import logs, model
+from breakglass.auditlog import AuditLog
+from breakglass.capture.redact import Redactor
+from breakglass.forge import Provider
+from breakglass.forge.git import Git
+from breakglass.journal import Journal
+from breakglass.metrics import Metrics
+from breakglass.settings import Settings
+from breakglass.worker import apply, confirm, tracking
+from breakglass.worker.context import Context, LostLeadership, PassSummary, ago
+
+if TYPE_CHECKING:
+    from breakglass.kube import Cluster
+
+log = logs.get(__name__)
+
+
+class Worker(Context):
+    """Runs backfill passes; dependencies are given, so tests can use fakes for each."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        journal: Journal,
+        metrics: Metrics,
+        providers: Mapping[str, Provider] | None = None,
+        cluster: Cluster | None = None,
+        audit_log: AuditLog | None = None,
+        redactor: Redactor | None = None,
+        git: Git | None = None,
+        clock: Callable[[], datetime] = model.utcnow,
+        open_audit_log: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        super().__init__(
+            settings=settings,
+            journal=journal,
+            metrics=metrics,
+            providers=providers,
+            cluster=cluster,
+            audit_log=audit_log,
+            redactor=redactor,
+            git=git,
+            clock=clock,
+        )
+        self.last_poll = datetime.min.replace(tzinfo=clock().tzinfo)
+        self._leadership_failing = False
+        # opens the worker's audit chain when this process starts leading (a standby must not
+        # hold the chain's lock; an operator's `worker --once` may need it)
+        self._open_audit_log = open_audit_log
+
+    async def confirm_provisional(self, summary: PassSummary) -> None:
+        await confirm.confirm_provisional(self, summary)
+
+    async def backfill_confirmed(self, summary: PassSummary) -> None:
+        await apply.backfill_confirmed(self, summary)
+
+    async def track_pull_requests(self, summary: PassSummary) -> None:
+        await tracking.track_pull_requests(self, summary)
+
+    async def run_once(self, *, poll: bool = True) -> PassSummary:
+        summary = PassSummary()
+        await self.confirm_provisional(summary)
+        await self.backfill_confirmed(summary)
+        now = self.clock()
+        if poll and ago(self.last_poll, now) >= self.settings.backfill.pr_poll_interval:
+            await self.track_pull_requests(summary)
+            self.last_poll = now
+        return summary
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """Passes every ``backfill.interval`` seconds until ``stop`` is set; setting ``wake``
+        (the audit webhook does when a change is confirmed) starts the next pass at once.
+
+        A pass runs only while the journal says this process leads (``Journal.leadership``:
+        replicas sharing a journal elect one worker); the others ask again every interval.
+        """
+        log.info("worker_started", interval=self.settings.backfill.interval)
+        wake = wake if wake is not None else asyncio.Event()
+        leading: bool | None = None
+        while not stop.is_set():
+            wake.clear()
+            leading = await self._leadership(leading)
+            try:
+                if leading:
+                    summary = await self.run_once()
+                    if summary.total():
+                        log.info("backfill_pass", **dataclasses.asdict(summary))
+            except LostLeadership as exc:
+                # another replica leads now: this pass stopped before its next write
+                log.warning("worker_lost_leadership", journal=self.journal.url, error=str(exc))
+                leading = False
+            except Exception as exc:  # one bad pass must not end the worker
+                self.metrics.worker_errors.labels("pass").inc()
+                log.exception("backfill_pass_failed", error=type(exc).__name__)
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            try:
+                await asyncio.wait(
+                    waiters,
+                    timeout=self.settings.backfill.interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def _ensure_audit_log(self) -> None:
+        log_ = self.audit_log
+        if self._open_audit_log is not None and log_ is not None and not log_.is_open:
+            await self._open_audit_log()
+
+    async def _leadership(self, was: bool | None) -> bool:
+        """Whether this process runs the next pass; logged only when that changes.
+
+        Another replica holding the lock is standby, said at info.  A journal that cannot
+        answer is an error: logged with its traceback when it starts failing, counted every
+        time, and this process stands by until the journal answers again.
+        """
+        try:
+            now = await self.journal.leadership()
+        except Exception as exc:
+            self.metrics.worker_errors.labels("leadership").inc()
+            if was is not False or not self._leadership_failing:
+                log.exception("worker_leadership_failed", journal=self.journal.url, error=str(exc))
+            self._leadership_failing = True
+            return False
+        if self._leadership_failing:
+            self._leadership_failing = False
+            was = None  # say where this process stands again
+        self.term = now  # the term this pass runs in: every write is fenced with it
+        if now and was is not True:
+            log.info("worker_leading", journal=self.journal.url)
+            await self._ensure_audit_log()
+        elif not now and was is not False:
+            log.info(
+                "worker_standby",
+                journal=self.journal.url,
+                reason="another replica holds the worker lock",
+            )
+        return bool(now)
