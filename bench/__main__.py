@@ -21,6 +21,7 @@ ORDER = (
     "memory",
     "capture_to_pr",
     "admission",
+    "admission_under_backfill",
 )
 
 
