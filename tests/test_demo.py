@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,7 +70,12 @@ def test_prints_captures_diffs_and_pull_requests(replayed):
 
 def test_audit_log_verifies_and_kept_directory_is_explained(replayed):
     stdout, keep = replayed
-    assert re.search(r"^(\d+)/\1 records valid$", stdout, re.M)
+    # one chain per process: the webhook's, and the worker's (its PR records)
+    chains = re.findall(r"^(\S+): (\d+)/\2 records valid, head ", stdout, re.M)
+    assert [Path(d).relative_to(keep).as_posix() for d, _ in chains] == [
+        "state/audit",
+        "state/audit/worker",
+    ]
     assert f"Everything is in {keep}" in stdout
     assert (keep / "gitops.git").is_dir()
     assert len(list((keep / "state" / "pull-requests").glob("*.json"))) == 2
