@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import structlog
 from breakglass import settings
 from breakglass.capture.admission import Policy
 from breakglass.capture.redact import Redactor
+from tests.journal_servers import INSTALL_HINT, PostgresServer, find_bindir, postgres_server
 
 SALT = b"test-salt-0123456789"
 NOW = datetime(2026, 11, 26, 2, 14, 7, tzinfo=UTC)
@@ -61,3 +65,43 @@ def age_key(tmp_path: Path) -> AgeKey:
     directory.mkdir()
     public, key_file = new_age_key(directory)
     return AgeKey(public=public, key_file=key_file)
+
+
+# A real PostgreSQL server (journal suite, worker takeover): skipped with a message saying how
+# to install it, unless BREAKGLASS_E2E=required (.ci/run), which makes that a failure.
+_databases = itertools.count()
+
+
+def _unavailable(why: str) -> None:
+    if os.environ.get("BREAKGLASS_E2E", "") == "required":
+        pytest.fail(f"BREAKGLASS_E2E=required but PostgreSQL is unavailable: {why}")
+    pytest.skip(f"{why} (set BREAKGLASS_E2E=required to make this a failure)")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (run as an unprivileged user under root)."""
+    if os.environ.get("BREAKGLASS_E2E", "") == "skip":
+        pytest.skip("BREAKGLASS_E2E=skip")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable(
+            "the PostgreSQL driver is not installed: pip install 'breakglass[postgresql]' "
+            "(`make install` does)"
+        )
+    bindir = find_bindir()
+    if bindir is None:
+        _unavailable(INSTALL_HINT)
+    assert bindir is not None
+    with postgres_server(bindir) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_database(pg_server: PostgresServer) -> Iterator[str]:
+    """The URL (no password) of a fresh database on the session's server."""
+    name = f"journal_{os.getpid()}_{next(_databases)}"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar
@@ -130,7 +131,9 @@ POOL_SIZE: Final = 3
 #: should fail calls, not hang them: ``connect_timeout`` bounds connecting, and TCP keepalives
 #: plus ``tcp_user_timeout`` (milliseconds) notice a peer that vanished without closing the
 #: connection (a partition, a killed node) in about 20 s instead of the kernel's many minutes;
-#: until then inserts would queue behind the stuck group commit.
+#: until then inserts would queue behind the stuck group commit.  ``application_name`` (what
+#: ``pg_stat_activity`` shows) is libpq's ``PGAPPNAME`` when set, so a DBA can tell replicas
+#: (and the process holding the worker lock) apart: set it to the pod name.
 CONNECTION_DEFAULTS: Final = {
     "connect_timeout": 5,
     "application_name": "breakglass",
@@ -238,6 +241,8 @@ class PostgreSQLJournal:
         params: dict[str, Any] = conninfo_to_dict(url)
         for key, value in CONNECTION_DEFAULTS.items():
             params.setdefault(key, value)
+        if "application_name" not in conninfo_to_dict(url) and os.environ.get("PGAPPNAME"):
+            params["application_name"] = os.environ["PGAPPNAME"]
         if password is not None:
             params["password"] = password
         self._conninfo = make_conninfo(**params)

@@ -238,13 +238,16 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
                 applications=[app] if (app := ctx.live_apps.get(captures[0].id)) else [],
             )
             if isinstance(result, engine.NoChange) and open_pr is not None:
-                # already on the pull request's branch (a pass that crashed after the push)
+                # already on the pull request's branch: a pass (perhaps another replica's) that
+                # stopped after the push or after opening the PR, before keeping the result
                 saved = await ctx.save(
                     capture,
                     status=model.Status.PR_OPEN,
                     pr_url=open_pr.url,
                     reason="already on the pull request branch",
                 )
+                await ctx.record(saved, EventType.PR_OPENED, reason=saved.reason)
+                ctx.metrics.backfills.labels("pr").inc()
                 summary.backfilled += 1
                 continue
             if isinstance(result, engine.NoChange):

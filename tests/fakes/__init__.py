@@ -59,6 +59,9 @@ class Fault:
     latency: float = 0.0
     # Computes headers at answer time (e.g. a reset timestamp relative to now).
     dynamic_headers: Callable[[], dict[str, str]] | None = None
+    # Handle the request, then hold the answer this long (the write happened; the caller has
+    # not heard of it yet: a crash now is "after the write, before its result was kept").
+    hold_answer: float = 0.0
 
     def matches(self, method: str, path: str) -> bool:
         if self.times <= 0:
@@ -135,6 +138,8 @@ class FakeServer:
                     response = json_response({"message": "Method Not Allowed"}, status=405)
         self.decorate(response)
         call.status = response.status
+        if fault is not None and fault.hold_answer:
+            await asyncio.sleep(fault.hold_answer)
         return response
 
     # ----------------------------------------------------------- fault injection
@@ -157,6 +162,14 @@ class FakeServer:
             dynamic_headers,
         )  # fmt: skip
         self.faults.append(fault)
+        return fault
+
+    def hold_answer(
+        self, path: str, seconds: float, *, method: str | None = None, times: int = 1
+    ) -> Fault:
+        """Do the next ``times`` matching requests, then answer each ``seconds`` later."""
+        fault = self.inject(path, method=method, times=times)
+        fault.hold_answer = seconds
         return fault
 
     def slow(

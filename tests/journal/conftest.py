@@ -8,9 +8,7 @@ skipped with a message saying how to install them, unless ``BREAKGLASS_E2E=requi
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,44 +18,7 @@ from breakglass import model
 from breakglass.capture import admission
 from breakglass.journal import Journal, open_journal
 from tests import payloads as p
-from tests.journal_servers import INSTALL_HINT, PostgresServer, find_bindir, postgres_server
-
-_databases = itertools.count()
-
-
-def _unavailable(why: str) -> None:
-    if os.environ.get("BREAKGLASS_E2E", "") == "required":
-        pytest.fail(f"BREAKGLASS_E2E=required but PostgreSQL is unavailable: {why}")
-    pytest.skip(f"{why} (set BREAKGLASS_E2E=required to make this a failure)")
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """One real PostgreSQL server for the session (run as an unprivileged user under root)."""
-    if os.environ.get("BREAKGLASS_E2E", "") == "skip":
-        pytest.skip("BREAKGLASS_E2E=skip")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable(
-            "the PostgreSQL driver is not installed: pip install 'breakglass[postgresql]' "
-            "(`make install` does)"
-        )
-    bindir = find_bindir()
-    if bindir is None:
-        _unavailable(INSTALL_HINT)
-    assert bindir is not None
-    with postgres_server(bindir) as server:
-        yield server
-
-
-@pytest.fixture
-def pg_database(pg_server: PostgresServer) -> Iterator[str]:
-    """The URL (no password) of a fresh database on the session's server."""
-    name = f"journal_{os.getpid()}_{next(_databases)}"
-    url = pg_server.create_database(name)
-    yield url
-    pg_server.drop_database(name)
+from tests.journal_servers import PostgresServer
 
 
 @dataclass(frozen=True)
