@@ -31,6 +31,8 @@ from breakglass.capture.admission import (
     opaque_capture,
     owner_hints,
     parent_kind,
+    skip_actor,
+    skip_resource,
 )
 from breakglass.capture.fields import Unusable, mapping, shallow, text, text_list
 
@@ -132,18 +134,12 @@ def decide(
     version = text(ref.get("apiVersion"), "objectRef.apiVersion")
     plural = text(ref.get("resource"), "objectRef.resource")
     subresource = text(ref.get("subresource"), "objectRef.subresource")
-    if subresource == "status":
-        return Skip("status")
-    if subresource and subresource != "scale":
-        return Skip("subresource", subresource)
-    if (group, plural) in wire.NOISE_RESOURCES:
-        return Skip("noise-resource", plural)
+    if skip := skip_resource(group, plural, subresource):
+        return skip
     managers = query.get("fieldManager", [])
     actor = _actor(event, managers[0] if managers else None)
-    if not actor.username:
-        raise Unusable("user.username is missing")
-    if policy.actors.is_ignored(actor.username, actor.groups):
-        return Skip("ignored-actor", actor.username)
+    if skip := skip_actor(actor, policy.actors, where="user"):
+        return skip
 
     received = _timestamp(event.get("requestReceivedTimestamp"), now)
     kind = parent_kind(group, plural)
