@@ -71,32 +71,20 @@ def _capture_id(annotations: dict[str, Any]) -> str | None:
 
 
 def _actor(event: wire.AuditEvent, field_manager: str | None) -> model.Actor:
+    """Who the change is by: the impersonated user, if any (the authenticated one becomes the
+    impersonator), with what only the audit event knows (source IPs, user agent)."""
     user = actor_from_user(event.get("user"))
     impersonated = event.get("impersonatedUser")
     ips = text_list(event.get("sourceIPs"), "sourceIPs")
     agent = text(event.get("userAgent"), "userAgent") or None
+    actor = user
     if impersonated:
-        effective = actor_from_user(impersonated)
-        return model.Actor(
-            username=effective.username,
-            uid=effective.uid,
-            groups=effective.groups,
-            extra=effective.extra,
+        actor = dataclasses.replace(
+            actor_from_user(impersonated),
             impersonator=user.username,
             impersonator_groups=user.groups,
-            field_manager=field_manager,
-            user_agent=agent,
-            source_ips=ips,
         )
-    return model.Actor(
-        username=user.username,
-        uid=user.uid,
-        groups=user.groups,
-        extra=user.extra,
-        field_manager=field_manager,
-        user_agent=agent,
-        source_ips=ips,
-    )
+    return dataclasses.replace(actor, field_manager=field_manager, user_agent=agent, source_ips=ips)
 
 
 def _query(uri: str) -> dict[str, list[str]]:
