@@ -50,6 +50,30 @@ class Skip:
     detail: str = ""
 
 
+def skip_resource(group: str, plural: str, subresource: str) -> Skip | None:
+    """The ``Skip`` for a request that changes no configuration by what it targets (the
+    ``status`` subresource, a subresource other than ``scale``, a noise resource), else
+    ``None``.  Admission and audit both apply it, so both paths skip the same requests."""
+    if subresource == "status":
+        return Skip("status")
+    if subresource and subresource != "scale":
+        return Skip("subresource", subresource)
+    if (group, plural) in wire.NOISE_RESOURCES:
+        return Skip("noise-resource", plural)
+    return None
+
+
+def skip_actor(actor: model.Actor, actors: ActorSettings, *, where: str) -> Skip | None:
+    """The ``Skip`` for automation (an actor in ``actors.ignore``: GitOps controllers,
+    ``system:`` users), else ``None``.  Raises ``Unusable`` when the request names no user;
+    ``where`` is the field that should have (``request.userInfo``, ``user``)."""
+    if not actor.username:
+        raise Unusable(f"{where}.username is missing")
+    if actors.is_ignored(actor.username, actor.groups):
+        return Skip("ignored-actor", actor.username)
+    return None
+
+
 def actor_from_user(user: Any, *, field_manager: str | None = None) -> model.Actor:
     """An ``Actor`` from a ``userInfo``/``user`` block; raises ``Unusable`` on wrong types."""
     info = mapping(user, "userInfo")
@@ -142,22 +166,16 @@ def decide(
     version = text(resource.get("version"), "request.resource.version")
     plural = text(resource.get("resource"), "request.resource.resource")
     subresource = text(request.get("subResource"), "request.subResource")
-    if subresource == "status":
-        return Skip("status")
-    if subresource and subresource != "scale":
-        return Skip("subresource", subresource)
-    if (group, plural) in wire.NOISE_RESOURCES:
-        return Skip("noise-resource", plural)
+    if skip := skip_resource(group, plural, subresource):
+        return skip
     options = mapping(request.get("options"), "request.options")
     field_manager = options.get("fieldManager")
     actor = actor_from_user(
         request.get("userInfo"),
         field_manager=field_manager if isinstance(field_manager, str) else None,
     )
-    if not actor.username:
-        raise Unusable("request.userInfo.username is missing")
-    if policy.actors.is_ignored(actor.username, actor.groups):
-        return Skip("ignored-actor", actor.username)
+    if skip := skip_actor(actor, policy.actors, where="request.userInfo"):
+        return skip
 
     kind_block = mapping(request.get("kind"), "request.kind")
     namespace = text(request.get("namespace"), "request.namespace")

@@ -31,6 +31,8 @@ from breakglass.capture.admission import (
     opaque_capture,
     owner_hints,
     parent_kind,
+    skip_actor,
+    skip_resource,
 )
 from breakglass.capture.fields import Unusable, mapping, shallow, text, text_list
 
@@ -69,32 +71,20 @@ def _capture_id(annotations: dict[str, Any]) -> str | None:
 
 
 def _actor(event: wire.AuditEvent, field_manager: str | None) -> model.Actor:
+    """Who the change is by: the impersonated user, if any (the authenticated one becomes the
+    impersonator), with what only the audit event knows (source IPs, user agent)."""
     user = actor_from_user(event.get("user"))
     impersonated = event.get("impersonatedUser")
     ips = text_list(event.get("sourceIPs"), "sourceIPs")
     agent = text(event.get("userAgent"), "userAgent") or None
+    actor = user
     if impersonated:
-        effective = actor_from_user(impersonated)
-        return model.Actor(
-            username=effective.username,
-            uid=effective.uid,
-            groups=effective.groups,
-            extra=effective.extra,
+        actor = dataclasses.replace(
+            actor_from_user(impersonated),
             impersonator=user.username,
             impersonator_groups=user.groups,
-            field_manager=field_manager,
-            user_agent=agent,
-            source_ips=ips,
         )
-    return model.Actor(
-        username=user.username,
-        uid=user.uid,
-        groups=user.groups,
-        extra=user.extra,
-        field_manager=field_manager,
-        user_agent=agent,
-        source_ips=ips,
-    )
+    return dataclasses.replace(actor, field_manager=field_manager, user_agent=agent, source_ips=ips)
 
 
 def _query(uri: str) -> dict[str, list[str]]:
@@ -132,18 +122,12 @@ def decide(
     version = text(ref.get("apiVersion"), "objectRef.apiVersion")
     plural = text(ref.get("resource"), "objectRef.resource")
     subresource = text(ref.get("subresource"), "objectRef.subresource")
-    if subresource == "status":
-        return Skip("status")
-    if subresource and subresource != "scale":
-        return Skip("subresource", subresource)
-    if (group, plural) in wire.NOISE_RESOURCES:
-        return Skip("noise-resource", plural)
+    if skip := skip_resource(group, plural, subresource):
+        return skip
     managers = query.get("fieldManager", [])
     actor = _actor(event, managers[0] if managers else None)
-    if not actor.username:
-        raise Unusable("user.username is missing")
-    if policy.actors.is_ignored(actor.username, actor.groups):
-        return Skip("ignored-actor", actor.username)
+    if skip := skip_actor(actor, policy.actors, where="user"):
+        return skip
 
     received = _timestamp(event.get("requestReceivedTimestamp"), now)
     kind = parent_kind(group, plural)

@@ -8,7 +8,8 @@ in ``forge.git`` and is the same for every provider.
 
 Providers raise ``breakglass.errors.TemporaryError``/``RateLimited`` (retry after ``delay``) or
 ``PermanentError`` (no permission, protected branch), never SDK exceptions; ``forge.retry``
-runs calls with backoff, jitter and ``Retry-After``.
+runs calls with backoff, jitter and ``Retry-After``, and ``forge.sdk`` is the request plumbing
+the two SDK-backed providers share.
 """
 
 from __future__ import annotations

@@ -11,21 +11,19 @@ tree, so nothing above this module knows the SDK exists:
 - 401, other 403s, 404, 422 → ``PermanentError`` with a hint about the token or repository.
 
 PyGithub's own urllib3 retries and request throttling are switched off: ``forge.retry`` is the
-one retry layer and the provider's ``Pacer`` keeps writes apart.  Credentials never reach a log
-line or an exception message (``_mask``), and SDK exceptions are not chained, so their text
-cannot leak through a traceback either.
+one retry layer and the provider's ``Pacer`` keeps writes apart.  How requests are run, and
+credentials kept out of messages and tracebacks, is ``forge.sdk``'s, shared with GitLab.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import github
-import requests
 from github import Auth, GithubException
 from github.Issue import Issue as GhIssue
 from github.PullRequest import PullRequest as GhPull
@@ -33,11 +31,9 @@ from github.Repository import Repository
 from github.Requester import Requester
 
 from breakglass import errors, logs, model
-from breakglass.forge import PullRequest, PullRequestSpec, retry
+from breakglass.forge import PullRequest, PullRequestSpec, retry, sdk
 
 log = logs.get(__name__)
-
-T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://api.github.com"
 SECONDARY_LIMIT_WAIT = 60.0
@@ -47,7 +43,7 @@ PERMISSION_HINT = (
 )
 
 
-class GitHubProvider:
+class GitHubProvider(sdk.SdkProvider[GithubException]):
     """``Provider`` for one GitHub repository (``owner/name``).
 
     Authenticate with ``token`` (personal access token, fine-grained token) or as a GitHub App
@@ -57,6 +53,8 @@ class GitHubProvider:
     """
 
     name = "github"
+    forge_name = "GitHub"
+    request_name = "pull request"
 
     def __init__(
         self,
@@ -79,8 +77,6 @@ class GitHubProvider:
             )
         self.repo_name = repo
         self.owner = owner
-        self.base_url = base_url.rstrip("/")
-        self._secrets = tuple(s for s in (token, private_key) if s)
         auth: Auth.Auth
         if token and app_id is None:
             auth = Auth.Token(token)
@@ -91,6 +87,14 @@ class GitHubProvider:
                 "GitHub needs either a token or app_id + private_key + installation_id",
                 hint="set exactly one of the two ways to authenticate",
             )
+        super().__init__(
+            sdk_error=GithubException,
+            base_url=base_url,
+            where=repo,
+            secrets=(token, private_key),
+            pacing=pacing,
+            policy=policy,
+        )
         self._gh = github.Github(
             auth=auth,
             base_url=self.base_url,
@@ -102,8 +106,6 @@ class GitHubProvider:
             lazy=True,
         )
         self._repo: Repository = self._gh.get_repo(repo)
-        self._policy = policy
-        self._pacer = retry.Pacer(pacing)
 
     def close_connections(self) -> None:
         """Drop pooled HTTP connections (optional; the provider stays usable)."""
@@ -116,13 +118,9 @@ class GitHubProvider:
             pulls = self._repo.get_pulls(state="all", head=f"{self.owner}:{branch}")
             return [_to_model(p) for p in pulls]
 
-        found = await self._run("find pull request", run)
-        # The filter is on owner:branch; check the branch anyway (a fork could share the owner).
-        found = [p for p in found if p.branch == branch]
-        if not found:
-            return None
-        found.sort(key=lambda p: (p.state == "open", p.number), reverse=True)
-        return found[0]
+        # The filter is on owner:branch; ``newest`` checks the branch (a fork could share the
+        # owner).
+        return sdk.newest(await self._run("find pull request", run), branch)
 
     async def open(self, spec: PullRequestSpec) -> PullRequest:
         head = f"{self.owner}:{spec.branch}"
@@ -146,12 +144,7 @@ class GitHubProvider:
 
         created = await self._run("create pull request", create, write=True)
         if created is None:
-            existing = await self.find_by_branch(spec.branch)
-            if existing is None or existing.state != "open":
-                raise errors.TemporaryError(
-                    f"GitHub reports an open pull request for {spec.branch} but lists none",
-                    delay=5.0,
-                )
+            existing = await self._already_open(spec.branch)
             log.info("forge.github.pr_exists", repo=self.repo_name, number=existing.number)
             return await self._add_missing(existing, spec)
         log.info("forge.github.pr_opened", repo=self.repo_name, number=created.number)
@@ -279,43 +272,15 @@ class GitHubProvider:
             return _replace(pr, extra={**pr.extra, "reviewers_error": str(exc)})
         return _replace(pr, extra={**pr.extra, "reviewers": ",".join(reviewers)})
 
-    async def _run(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
-        return await retry.call(
-            self._guarded,
-            what,
-            fn,
-            policy=self._policy,
-            what=f"github {what}",
-            pacer=self._pacer if write else None,
-        )
-
-    def _guarded(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (in the worker thread), translating SDK and transport failures."""
-        try:
-            return fn()
-        except GithubException as exc:
-            raise self._translate(what, exc) from None
-        except (requests.exceptions.RequestException, OSError) as exc:
-            raise retry.transport_error(
-                "GitHub", what, exc, base_url=self.base_url, mask=self._mask
-            ) from None
-
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _translate(self, what: str, exc: GithubException) -> errors.BreakglassError:
         status = exc.status
         headers = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
         detail = _detail(exc)
-        message = self._mask(f"GitHub {what} on {self.repo_name}: {status} {detail}".strip())
-        retry_after = _seconds(headers.get("retry-after"))
+        message = self._message(what, status, detail)
+        retry_after = sdk.seconds(headers.get("retry-after"))
         if status == 429 or (status == 403 and headers.get("x-ratelimit-remaining") == "0"):
-            delay = retry_after
-            if delay is None:
-                reset = _seconds(headers.get("x-ratelimit-reset"))
-                delay = max(1.0, reset - time.time()) if reset is not None else 60.0
+            reset = sdk.seconds(headers.get("x-ratelimit-reset"))
+            delay = sdk.rate_limit_delay(retry_after, reset, now=time.time())
             return errors.RateLimited(message, delay=delay, hint="GitHub rate limit; wait")
         if status == 403 and Requester.isSecondaryRateLimitError(detail):
             return errors.RateLimited(
@@ -323,27 +288,20 @@ class GitHubProvider:
                 delay=retry_after if retry_after is not None else SECONDARY_LIMIT_WAIT,
                 hint="GitHub secondary rate limit; lower the request rate (pacing)",
             )
-        if status >= 500:
-            return errors.TemporaryError(message, delay=retry_after or 0.0)
-        if status == 401:
-            return errors.PermanentError(
-                message, hint="the GitHub token is invalid, expired or revoked"
-            )
-        if status == 403:
-            return errors.PermanentError(message, hint=PERMISSION_HINT.format(repo=self.repo_name))
-        if status == 404:
-            return errors.PermanentError(
-                message,
-                hint=(
+        return sdk.status_error(
+            message,
+            status,
+            retry_after=retry_after,
+            hints={
+                401: "the GitHub token is invalid, expired or revoked",
+                403: PERMISSION_HINT.format(repo=self.repo_name),
+                404: (
                     f"check that {self.repo_name} exists at {self.base_url} and that the "
                     "credentials can read it (GitHub answers 404 when they cannot)"
                 ),
-            )
-        if status == 422:
-            return errors.PermanentError(
-                message, hint="GitHub refused the request as invalid (branch missing or no diff?)"
-            )
-        return errors.PermanentError(message)
+                422: "GitHub refused the request as invalid (branch missing or no diff?)",
+            },
+        )
 
 
 # -------------------------------------------------------------- conversions
@@ -394,13 +352,6 @@ def _logins(users: Any) -> tuple[str, ...]:
 
 def _time(value: datetime | None) -> str | None:
     return model.format_time(value) if value is not None else None
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
 
 
 def _detail(exc: GithubException) -> str:

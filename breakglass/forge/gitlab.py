@@ -9,8 +9,8 @@ wants user ids, so they are looked up once (``/users?username=``) and cached.
 python-gitlab retries 429s and (optionally) 5xx on its own, sleeping inside the request; both
 are switched off (``_Client``) so ``forge.retry`` is the one retry layer.  python-gitlab's
 errors do not carry response headers, so a session hook keeps the last response's headers per
-thread, and a 429 becomes ``RateLimited`` with ``Retry-After`` or ``RateLimit-Reset``.  The
-token never reaches a log line or an exception message.
+thread, and a 429 becomes ``RateLimited`` with ``Retry-After`` or ``RateLimit-Reset``.  How
+requests are run, and the token kept out of messages, is ``forge.sdk``'s, shared with GitHub.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import requests
 from gitlab.exceptions import GitlabError
 
 from breakglass import errors, logs, model
-from breakglass.forge import PullRequest, PullRequestSpec, retry
+from breakglass.forge import PullRequest, PullRequestSpec, retry, sdk
 
 log = logs.get(__name__)
 
@@ -48,7 +48,7 @@ class _Client(gitlab.Gitlab):
         return super().http_request(verb, path, *args, **kwargs)
 
 
-class GitLabProvider:
+class GitLabProvider(sdk.SdkProvider[GitlabError]):
     """``Provider`` for one GitLab project (``group/name`` path or numeric id).
 
     ``base_url`` is the instance root (``https://gitlab.com`` or a self-managed URL); the token
@@ -57,6 +57,8 @@ class GitLabProvider:
     """
 
     name = "gitlab"
+    forge_name = "GitLab"
+    request_name = "merge request"
 
     def __init__(
         self,
@@ -74,8 +76,14 @@ class GitLabProvider:
         if isinstance(project, str) and not project.strip("/"):
             raise errors.InputError("GitLab project is empty", hint="e.g. platform/gitops or 42")
         self.project_id = project
-        self.base_url = base_url.rstrip("/")
-        self._token = token
+        super().__init__(
+            sdk_error=GitlabError,
+            base_url=base_url,
+            where=str(project),
+            secrets=(token,),
+            pacing=pacing,
+            policy=policy,
+        )
         self._local = threading.local()
         session = requests.Session()
         session.hooks["response"].append(self._remember)
@@ -88,8 +96,6 @@ class GitLabProvider:
             session=session,
         )
         self._project = self._gl.projects.get(project, lazy=True)
-        self._policy = policy
-        self._pacer = retry.Pacer(pacing)
         self._user_ids: dict[str, int | None] = {}
 
     # ----------------------------------------------------------------- Provider
@@ -105,11 +111,7 @@ class GitLabProvider:
             )
             return [_to_model(mr.attributes) for mr in mrs]
 
-        found = [p for p in await self._run("find merge request", run) if p.branch == branch]
-        if not found:
-            return None
-        found.sort(key=lambda p: (p.state == "open", p.number), reverse=True)
-        return found[0]
+        return sdk.newest(await self._run("find merge request", run), branch)
 
     async def open(self, spec: PullRequestSpec) -> PullRequest:
         assignee_ids = await self._resolve(spec.assignees)
@@ -140,12 +142,7 @@ class GitLabProvider:
         if created is not None:
             log.info("forge.gitlab.mr_opened", project=self.project_id, iid=created.number)
             return created
-        existing = await self.find_by_branch(spec.branch)
-        if existing is None or existing.state != "open":
-            raise errors.TemporaryError(
-                f"GitLab reports an open merge request for {spec.branch} but lists none",
-                delay=5.0,
-            )
+        existing = await self._already_open(spec.branch)
         log.info("forge.gitlab.mr_exists", project=self.project_id, iid=existing.number)
         changes = await self._missing(existing, spec)
         if not changes:
@@ -232,68 +229,39 @@ class GitLabProvider:
                 ids.append(user_id)
         return ids
 
-    async def _run(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
-        return await retry.call(
-            self._guarded,
-            what,
-            fn,
-            policy=self._policy,
-            what=f"gitlab {what}",
-            pacer=self._pacer if write else None,
-        )
-
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Session hook: keep this thread's last response headers for error translation."""
         self._local.headers = response.headers
 
     def _guarded(self, what: str, fn: Callable[[], T]) -> T:
-        self._local.headers = {}
-        try:
-            return fn()
-        except GitlabError as exc:
-            headers: Mapping[str, str] = getattr(self._local, "headers", {})
-            raise self._translate(what, exc, headers) from None
-        except (requests.exceptions.RequestException, OSError) as exc:
-            raise retry.transport_error(
-                "GitLab", what, exc, base_url=self.base_url, mask=self._mask
-            ) from None
+        self._local.headers = {}  # no headers from an earlier request of this thread
+        return super()._guarded(what, fn)
 
-    def _mask(self, text: str) -> str:
-        return text.replace(self._token, "***")
-
-    def _translate(
-        self, what: str, exc: GitlabError, headers: Mapping[str, str]
-    ) -> errors.BreakglassError:
+    def _translate(self, what: str, exc: GitlabError) -> errors.BreakglassError:
+        headers: Mapping[str, str] = getattr(self._local, "headers", {})
         status = exc.response_code
         detail = _message(exc)
-        message = self._mask(f"GitLab {what} on {self.project_id}: {status} {detail}".strip())
-        retry_after = _seconds(headers.get("Retry-After"))
+        message = self._message(what, status, detail)
+        retry_after = sdk.seconds(headers.get("Retry-After"))
         if status == 429:
-            delay = retry_after
-            if delay is None:
-                reset = _seconds(headers.get("RateLimit-Reset"))
-                delay = max(1.0, reset - time.time()) if reset is not None else 60.0
+            reset = sdk.seconds(headers.get("RateLimit-Reset"))
+            delay = sdk.rate_limit_delay(retry_after, reset, now=time.time())
             return errors.RateLimited(message, delay=delay, hint="GitLab rate limit; wait")
-        if status is None or status >= 500 or (status == 409 and "resource lock" in detail.lower()):
+        if status is None or (status == 409 and "resource lock" in detail.lower()):
             return errors.TemporaryError(message, delay=retry_after or 0.0)
-        if status == 401:
-            return errors.PermanentError(
-                message, hint="the GitLab token is invalid, expired or revoked"
-            )
-        if status == 403:
-            return errors.PermanentError(
-                message,
-                hint=f"the token needs the api scope and the Developer role on {self.project_id}",
-            )
-        if status == 404:
-            return errors.PermanentError(
-                message,
-                hint=(
+        return sdk.status_error(
+            message,
+            status,
+            retry_after=retry_after,
+            hints={
+                401: "the GitLab token is invalid, expired or revoked",
+                403: f"the token needs the api scope and the Developer role on {self.project_id}",
+                404: (
                     f"check that project {self.project_id} exists at {self.base_url} and that "
                     "the token can see it (GitLab answers 404 when it cannot)"
                 ),
-            )
-        return errors.PermanentError(message)
+            },
+        )
 
 
 # -------------------------------------------------------------- conversions
@@ -355,13 +323,6 @@ def _time(value: Any) -> str | None:
         return model.format_time(model.parse_time(str(value)))
     except ValueError:
         return str(value)
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
 
 
 def _message(exc: GitlabError) -> str:

@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, TypeVarTuple
 
-import requests
-
 from breakglass import errors, logs
 
 log = logs.get(__name__)
@@ -147,20 +145,3 @@ async def _sleep_at_least(seconds: float) -> None:
     left = until - time.monotonic()
     if left > 0:
         await asyncio.sleep(left + 0.002)
-
-
-def transport_error(
-    forge: str, what: str, exc: BaseException, *, base_url: str, mask: Callable[[str], str]
-) -> errors.BreakglassError:
-    """The error-tree form of a failure below the SDK (TLS, connection, timeout).
-
-    A TLS failure is permanent (a wrong ``base_url`` or CA bundle does not fix itself);
-    anything else at the transport level is worth retrying.  Messages are passed through
-    ``mask`` so a token in a URL or header never reaches a log.
-    """
-    if isinstance(exc, requests.exceptions.SSLError):
-        return errors.PermanentError(
-            mask(f"{forge} {what}: TLS failure talking to {base_url}: {exc}"),
-            hint="check base_url and the CA bundle (REQUESTS_CA_BUNDLE)",
-        )
-    return errors.TemporaryError(mask(f"{forge} {what}: {type(exc).__name__}: {exc}"), delay=0.0)

@@ -4,6 +4,12 @@ The webhook answers only after ``insert`` returns, so a capture that got an answ
 crash.  Implementations run their blocking I/O off the event loop.  ``sqlite`` is the embedded
 default (one process); ``postgresql`` is shared by several replicas.  Each back-end module is
 imported only when a URL asks for it, so SQLite users never load the PostgreSQL driver.
+
+What the back-ends store and decide is the same for both, so it lives here: a capture's
+``captures`` row (``capture_row``, ``insert_query``), the listing query (``list_query``), what
+``update`` writes (``changed_capture``), when an insert finds its capture already recorded
+(``recorded_by_audit``) and what each audit outcome writes (``audit_write``).  Each back-end
+keeps only its SQL dialect, transactions and connections.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from breakglass import model
 from breakglass.capture.audit import AuditCapture, Confirmation
@@ -42,6 +48,28 @@ class AuditResult:
     orphaned_confirmations: list[str] = field(default_factory=list)
     confirmed_captures: list[model.Capture] = field(default_factory=list)
     created_captures: list[model.Capture] = field(default_factory=list)
+
+    def count(self, write: AuditWrite) -> None:
+        """Account for what one audit outcome not seen before wrote."""
+        if write.capture is None:
+            self.orphaned_confirmations.append(write.orphan)
+        elif write.new:
+            self.audit_only += 1
+            self.created_captures.append(write.capture)
+        else:
+            self.confirmed += 1
+            self.confirmed_captures.append(write.capture)
+
+
+@dataclass(frozen=True)
+class AuditWrite:
+    """What one audit outcome not seen before writes: ``capture``, inserted if ``new``, else
+    rewritten over the stored one; nothing when ``capture`` is ``None`` (the confirmation of
+    the capture ``orphan``, which is not stored and has no fallback)."""
+
+    capture: model.Capture | None
+    new: bool = False
+    orphan: str = ""
 
 
 class Journal(Protocol):
@@ -108,6 +136,52 @@ class Journal(Protocol):
         """
 
 
+#: The ``captures`` table's columns, in ``capture_row``'s order.
+CAPTURE_COLUMNS: Final = (
+    "id",
+    "request_uid",
+    "audit_id",
+    "status",
+    "source",
+    "received_at",
+    "updated_at",
+    "kind",
+    "namespace",
+    "name",
+    "username",
+    "data",
+)
+
+
+def capture_row(capture: model.Capture, data: object) -> tuple[object, ...]:
+    """The ``captures`` row of ``capture`` (``CAPTURE_COLUMNS``): the fields queries filter or
+    deduplicate on, then ``data``, the capture document as the back-end stores it.  Times are
+    ``datetime``s; a back-end that stores them otherwise converts them."""
+    return (
+        capture.id,
+        capture.request_uid,
+        capture.audit_id,
+        capture.status.value,
+        capture.source.value,
+        capture.received_at,
+        capture.updated_at or capture.received_at,
+        capture.object.kind,
+        capture.object.namespace,
+        capture.object.name,
+        capture.actor.username,
+        data,
+    )
+
+
+def insert_query(*, mark: str, data_mark: str) -> str:
+    """The ``INSERT`` of one ``capture_row``: ``mark`` is the back-end's placeholder and
+    ``data_mark`` the document's (which may cast it).  Fixed text only: every value is a
+    parameter."""
+    columns = ", ".join(CAPTURE_COLUMNS)
+    marks = ", ".join([mark] * (len(CAPTURE_COLUMNS) - 1) + [data_mark])
+    return f"INSERT INTO captures ({columns}) VALUES ({marks})"  # noqa: S608 (no values in it)
+
+
 def list_query(
     select: str, *, status: str | None, after: str | None, oldest_first: bool, mark: str
 ) -> tuple[str, list[object]]:
@@ -127,12 +201,58 @@ def list_query(
     return select + tail, params
 
 
-def apply_changes(
-    capture: model.Capture, changes: Mapping[str, Any], now: datetime
-) -> model.Capture:
-    """``capture`` with ``changes`` set (and ``updated_at``, unless given): what ``update``
-    writes, the same on every back-end."""
-    return dataclasses.replace(capture, **{"updated_at": now, **changes})
+def changed_capture(
+    current: model.Capture | None,
+    changes: Mapping[str, Any],
+    *,
+    expect_status: model.Status | None,
+    now: datetime,
+) -> model.Capture | None:
+    """What ``update`` writes over ``current``, the stored capture: ``current`` with ``changes``
+    set (and ``updated_at``, unless given); ``None`` when it writes nothing (no capture stored,
+    or not in ``expect_status``), and ``update`` then answers ``current`` as it is."""
+    if current is None or (expect_status is not None and current.status is not expect_status):
+        return None
+    return dataclasses.replace(current, **{"updated_at": now, **changes})
+
+
+def recorded_by_audit(existing: model.Capture | None) -> bool:
+    """Whether ``existing``, stored under the id of a capture being inserted, is that capture
+    as its audit event recorded it first (the webhook answered before its insert was durable):
+    the late insert then answers it instead of failing on the id."""
+    return (
+        existing is not None
+        and existing.source is model.Source.AUDIT
+        and existing.request_uid is None
+    )
+
+
+def audit_key(item: Confirmation | AuditCapture) -> tuple[str, str | None]:
+    """The audit ID an audit outcome is deduplicated by, and the capture it is known to be
+    about before anything is read (an audit-only capture's own id; ``None`` for a
+    confirmation, whose capture may turn out not to be stored)."""
+    if isinstance(item, Confirmation):
+        audit_id, known = item.audit_id, None
+    else:
+        audit_id, known = item.capture.audit_id or "", item.capture.id
+    assert audit_id
+    return audit_id, known
+
+
+def audit_write(
+    item: Confirmation | AuditCapture, stored: model.Capture | None, now: datetime
+) -> AuditWrite:
+    """What an audit outcome not seen before writes; ``stored`` is the capture a confirmation
+    confirms, as stored (``None`` when it is not, or for an audit-only capture)."""
+    if isinstance(item, AuditCapture):
+        return AuditWrite(item.capture, new=True)
+    if stored is not None:
+        return AuditWrite(apply_confirmation(stored, item, now))
+    if item.fallback is None:
+        return AuditWrite(None, orphan=item.capture_id)
+    # the webhook answered before its capture was durable: the audit event records the change
+    # under the same id (a late insert then finds it)
+    return AuditWrite(item.fallback(), new=True)
 
 
 def apply_confirmation(capture: model.Capture, item: Confirmation, now: datetime) -> model.Capture:

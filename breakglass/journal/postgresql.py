@@ -73,9 +73,13 @@ from breakglass.errors import JournalError, JournalInterrupted, JournalUnavailab
 from breakglass.journal import (
     AuditResult,
     InsertResult,
-    apply_changes,
-    apply_confirmation,
+    audit_key,
+    audit_write,
+    capture_row,
+    changed_capture,
+    insert_query,
     list_query,
+    recorded_by_audit,
 )
 from breakglass.urls import redact_url
 
@@ -144,11 +148,7 @@ CONNECTION_DEFAULTS: Final = {
     "tcp_user_timeout": 20000,
 }
 
-_INSERT: Final = (
-    "INSERT INTO captures (id, request_uid, audit_id, status, source, received_at, updated_at,"
-    " kind, namespace, name, username, data)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::json)"
-)
+_INSERT: Final = insert_query(mark="%s", data_mark="%s::json")
 _INSERT_DEDUP: Final = _INSERT + " ON CONFLICT (request_uid) DO NOTHING RETURNING id"
 #: Errors that belong to one row (a constraint, a value PostgreSQL cannot store): in a group
 #: commit that row fails alone.
@@ -164,20 +164,7 @@ def _load(data: str) -> model.Capture:
 
 
 def _row(capture: model.Capture) -> tuple[Any, ...]:
-    return (
-        capture.id,
-        capture.request_uid,
-        capture.audit_id,
-        capture.status.value,
-        capture.source.value,
-        capture.received_at,
-        capture.updated_at or capture.received_at,
-        capture.object.kind,
-        capture.object.namespace,
-        capture.object.name,
-        capture.actor.username,
-        _dump(capture),
-    )
+    return capture_row(capture, _dump(capture))
 
 
 def _reason(exc: BaseException) -> str:
@@ -376,27 +363,13 @@ class PostgreSQLJournal:
     ) -> model.Capture | None:
         async def _update(conn: Connection) -> model.Capture | None:
             async with conn.transaction():
-                cur = await conn.execute(
-                    "SELECT data::text FROM captures WHERE id = %s FOR UPDATE", (capture_id,)
+                current = await _locked(conn, capture_id)
+                changed = changed_capture(
+                    current, changes, expect_status=expect_status, now=model.utcnow()
                 )
-                row = await cur.fetchone()
-                if row is None:
-                    return None
-                current = _load(row[0])
-                if expect_status is not None and current.status is not expect_status:
+                if changed is None:
                     return current
-                changed = apply_changes(current, changes, model.utcnow())
-                await conn.execute(
-                    "UPDATE captures SET status = %s, audit_id = %s, updated_at = %s,"
-                    " data = %s::json WHERE id = %s",
-                    (
-                        changed.status.value,
-                        changed.audit_id,
-                        changed.updated_at or model.utcnow(),
-                        _dump(changed),
-                        capture_id,
-                    ),
-                )
+                await _rewrite(conn, capture_id, changed)
             return changed
 
         return await self._run("update", _update)
@@ -418,12 +391,7 @@ class PostgreSQLJournal:
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, capture_id: str) -> model.Capture | None:
-        async def _get(conn: Connection) -> model.Capture | None:
-            cur = await conn.execute("SELECT data::text FROM captures WHERE id = %s", (capture_id,))
-            row = await cur.fetchone()
-            return _load(row[0]) if row else None
-
-        return await self._run("get", _get)
+        return await self._run("get", lambda conn: _get(conn, capture_id))
 
     async def list(
         self,
@@ -568,14 +536,8 @@ async def _insert_each(
 async def _recorded_by_audit(conn: Connection, capture_id: str) -> model.Capture | None:
     """The capture stored under ``capture_id`` when the audit event recorded it (the webhook
     answered before its insert was durable, and this insert is that late one)."""
-    cur = await conn.execute("SELECT data::text FROM captures WHERE id = %s", (capture_id,))
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    existing = _load(row[0])
-    if existing.source is model.Source.AUDIT and existing.request_uid is None:
-        return existing
-    return None
+    existing = await _get(conn, capture_id)
+    return existing if recorded_by_audit(existing) else None
 
 
 async def _stored_by_request_uid(
@@ -595,51 +557,58 @@ async def _record_audit(
     result = AuditResult()
     async with conn.transaction():
         for item in items:
-            audit_id = item.audit_id if isinstance(item, Confirmation) else item.capture.audit_id
-            assert audit_id
-            capture_id = None if isinstance(item, Confirmation) else item.capture.id
+            audit_id, known = audit_key(item)
             seen = await conn.execute(
                 "INSERT INTO audit_events (audit_id, capture_id, seen_at) VALUES (%s, %s, %s)"
                 " ON CONFLICT (audit_id) DO NOTHING",
-                (audit_id, capture_id, now),
+                (audit_id, known, now),
             )
             if seen.rowcount == 0:
                 result.duplicates += 1
                 continue
-            if isinstance(item, AuditCapture):
-                await conn.execute(_INSERT, _row(item.capture))
-                result.audit_only += 1
-                result.created_captures.append(item.capture)
-                continue
-            cur = await conn.execute(
-                "SELECT data::text FROM captures WHERE id = %s FOR UPDATE", (item.capture_id,)
-            )
-            row = await cur.fetchone()
-            if row is None:
-                if item.fallback is None:
-                    result.orphaned_confirmations.append(item.capture_id)
-                    continue
-                # the webhook answered before its capture was durable: the audit event records
-                # the change under the same id (a late insert then finds it)
-                made = item.fallback()
-                await conn.execute(_INSERT, _row(made))
-                await conn.execute(
-                    "UPDATE audit_events SET capture_id = %s WHERE audit_id = %s",
-                    (made.id, audit_id),
-                )
-                result.audit_only += 1
-                result.created_captures.append(made)
-                continue
-            confirmed = apply_confirmation(_load(row[0]), item, now)
-            await conn.execute(
-                "UPDATE captures SET status = %s, audit_id = %s, updated_at = %s, data = %s::json"
-                " WHERE id = %s",
-                (confirmed.status.value, item.audit_id, now, _dump(confirmed), confirmed.id),
-            )
-            await conn.execute(
-                "UPDATE audit_events SET capture_id = %s WHERE audit_id = %s",
-                (confirmed.id, audit_id),
-            )
-            result.confirmed += 1
-            result.confirmed_captures.append(confirmed)
+            stored = None
+            if isinstance(item, Confirmation):
+                stored = await _locked(conn, item.capture_id)
+            write = audit_write(item, stored, now)
+            if write.capture is not None:
+                if write.new:
+                    await conn.execute(_INSERT, _row(write.capture))
+                else:
+                    await _rewrite(conn, write.capture.id, write.capture)
+                if known is None:
+                    await conn.execute(
+                        "UPDATE audit_events SET capture_id = %s WHERE audit_id = %s",
+                        (write.capture.id, audit_id),
+                    )
+            result.count(write)
     return result
+
+
+async def _get(conn: Connection, capture_id: str) -> model.Capture | None:
+    cur = await conn.execute("SELECT data::text FROM captures WHERE id = %s", (capture_id,))
+    row = await cur.fetchone()
+    return _load(row[0]) if row else None
+
+
+async def _locked(conn: Connection, capture_id: str) -> model.Capture | None:
+    """The capture stored under ``capture_id``, its row locked until the transaction ends."""
+    cur = await conn.execute(
+        "SELECT data::text FROM captures WHERE id = %s FOR UPDATE", (capture_id,)
+    )
+    row = await cur.fetchone()
+    return _load(row[0]) if row else None
+
+
+async def _rewrite(conn: Connection, capture_id: str, capture: model.Capture) -> None:
+    """Store ``capture`` over the row of ``capture_id``."""
+    await conn.execute(
+        "UPDATE captures SET status = %s, audit_id = %s, updated_at = %s, data = %s::json"
+        " WHERE id = %s",
+        (
+            capture.status.value,
+            capture.audit_id,
+            capture.updated_at or model.utcnow(),
+            _dump(capture),
+            capture_id,
+        ),
+    )

@@ -36,9 +36,13 @@ from breakglass.errors import JournalError, JournalUnavailable
 from breakglass.journal import (
     AuditResult,
     InsertResult,
-    apply_changes,
-    apply_confirmation,
+    audit_key,
+    audit_write,
+    capture_row,
+    changed_capture,
+    insert_query,
     list_query,
+    recorded_by_audit,
 )
 
 T = TypeVar("T")
@@ -226,28 +230,14 @@ class SQLiteJournal:
         def _update(conn: sqlite3.Connection) -> model.Capture | None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute(
-                    "SELECT data FROM captures WHERE id = ?", (capture_id,)
-                ).fetchone()
-                if row is None:
-                    conn.execute("ROLLBACK")
-                    return None
-                current = _load(row[0])
-                if expect_status is not None and current.status is not expect_status:
+                current = _get(conn, capture_id)
+                changed = changed_capture(
+                    current, changes, expect_status=expect_status, now=model.utcnow()
+                )
+                if changed is None:
                     conn.execute("ROLLBACK")
                     return current
-                changed = apply_changes(current, changes, model.utcnow())
-                conn.execute(
-                    "UPDATE captures SET status = ?, audit_id = ?, updated_at = ?, data = ?"
-                    " WHERE id = ?",
-                    (
-                        changed.status.value,
-                        changed.audit_id,
-                        model.format_time(changed.updated_at or model.utcnow()),
-                        _dump(changed),
-                        capture_id,
-                    ),
-                )
+                _rewrite(conn, capture_id, changed)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -288,11 +278,7 @@ class SQLiteJournal:
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, capture_id: str) -> model.Capture | None:
-        def _get(conn: sqlite3.Connection) -> model.Capture | None:
-            row = conn.execute("SELECT data FROM captures WHERE id = ?", (capture_id,)).fetchone()
-            return _load(row[0]) if row else None
-
-        return await self._run(_get)
+        return await self._run(lambda conn: _get(conn, capture_id))
 
     async def list(
         self,
@@ -318,26 +304,33 @@ class SQLiteJournal:
 
 
 def _row(capture: model.Capture) -> tuple[Any, ...]:
-    return (
-        capture.id,
-        capture.request_uid,
-        capture.audit_id,
-        capture.status.value,
-        capture.source.value,
-        model.format_time(capture.received_at),
-        model.format_time(capture.updated_at or capture.received_at),
-        capture.object.kind,
-        capture.object.namespace,
-        capture.object.name,
-        capture.actor.username,
-        _dump(capture),
+    """``capture_row`` with its times as text, as this schema keeps them."""
+    return tuple(
+        model.format_time(value) if isinstance(value, datetime) else value
+        for value in capture_row(capture, _dump(capture))
     )
 
 
-_INSERT: Final = (
-    "INSERT INTO captures (id, request_uid, audit_id, status, source, received_at, updated_at,"
-    " kind, namespace, name, username, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
+_INSERT: Final = insert_query(mark="?", data_mark="?")
+
+
+def _get(conn: sqlite3.Connection, capture_id: str) -> model.Capture | None:
+    row = conn.execute("SELECT data FROM captures WHERE id = ?", (capture_id,)).fetchone()
+    return _load(row[0]) if row else None
+
+
+def _rewrite(conn: sqlite3.Connection, capture_id: str, capture: model.Capture) -> None:
+    """Store ``capture`` over the row of ``capture_id``."""
+    conn.execute(
+        "UPDATE captures SET status = ?, audit_id = ?, updated_at = ?, data = ? WHERE id = ?",
+        (
+            capture.status.value,
+            capture.audit_id,
+            model.format_time(capture.updated_at or model.utcnow()),
+            _dump(capture),
+            capture_id,
+        ),
+    )
 
 
 def _insert_many(
@@ -364,13 +357,9 @@ def _insert_many(
 
 
 def _insert_one(conn: sqlite3.Connection, capture: model.Capture) -> InsertResult:
-    row = conn.execute("SELECT data FROM captures WHERE id = ?", (capture.id,)).fetchone()
-    if row:
-        existing = _load(row[0])
-        if existing.source is model.Source.AUDIT and existing.request_uid is None:
-            # a late insert: the webhook answered before this was durable, and the audit
-            # event recorded the change under the same id first
-            return InsertResult(existing, created=False)
+    existing = _get(conn, capture.id)
+    if existing is not None and recorded_by_audit(existing):
+        return InsertResult(existing, created=False)  # a late insert
     if capture.request_uid:
         row = conn.execute(
             "SELECT data FROM captures WHERE request_uid = ?", (capture.request_uid,)
@@ -389,55 +378,28 @@ def _record_audit(
     conn.execute("BEGIN IMMEDIATE")
     try:
         for item in items:
-            audit_id = item.audit_id if isinstance(item, Confirmation) else item.capture.audit_id
-            assert audit_id
+            audit_id, known = audit_key(item)
             seen = conn.execute(
                 "INSERT OR IGNORE INTO audit_events (audit_id, capture_id, seen_at)"
                 " VALUES (?, ?, ?)",
-                (audit_id, None, stamp),
+                (audit_id, known, stamp),
             )
             if seen.rowcount == 0:
                 result.duplicates += 1
                 continue
-            if isinstance(item, Confirmation):
-                row = conn.execute(
-                    "SELECT data FROM captures WHERE id = ?", (item.capture_id,)
-                ).fetchone()
-                if row is None:
-                    if item.fallback is None:
-                        result.orphaned_confirmations.append(item.capture_id)
-                        continue
-                    # the webhook answered before its capture was durable: the audit event
-                    # records the change under the same id (a late insert then finds it)
-                    made = item.fallback()
-                    conn.execute(_INSERT, _row(made))
+            stored = _get(conn, item.capture_id) if isinstance(item, Confirmation) else None
+            write = audit_write(item, stored, now)
+            if write.capture is not None:
+                if write.new:
+                    conn.execute(_INSERT, _row(write.capture))
+                else:
+                    _rewrite(conn, write.capture.id, write.capture)
+                if known is None:
                     conn.execute(
                         "UPDATE audit_events SET capture_id = ? WHERE audit_id = ?",
-                        (made.id, audit_id),
+                        (write.capture.id, audit_id),
                     )
-                    result.audit_only += 1
-                    result.created_captures.append(made)
-                    continue
-                confirmed = apply_confirmation(_load(row[0]), item, now)
-                conn.execute(
-                    "UPDATE captures SET status = ?, audit_id = ?, updated_at = ?, data = ?"
-                    " WHERE id = ?",
-                    (confirmed.status.value, item.audit_id, stamp, _dump(confirmed), confirmed.id),
-                )
-                conn.execute(
-                    "UPDATE audit_events SET capture_id = ? WHERE audit_id = ?",
-                    (confirmed.id, audit_id),
-                )
-                result.confirmed += 1
-                result.confirmed_captures.append(confirmed)
-            else:
-                conn.execute(_INSERT, _row(item.capture))
-                conn.execute(
-                    "UPDATE audit_events SET capture_id = ? WHERE audit_id = ?",
-                    (item.capture.id, audit_id),
-                )
-                result.audit_only += 1
-                result.created_captures.append(item.capture)
+            result.count(write)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
