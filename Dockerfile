@@ -88,6 +88,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 
 USER 10001:10001
 WORKDIR /var/lib/breakglass
-EXPOSE 8443 9090
+# the webhooks (HTTPS), their metrics (metrics.listen), the worker's metrics (metrics.worker_listen)
+EXPOSE 8443 9090 9091
 ENTRYPOINT ["breakglass"]
 CMD ["serve", "--config", "/etc/breakglass/config/breakglass.yaml"]

@@ -135,8 +135,11 @@ def test_overlay_is_accepted_by_the_api_server(cluster, cert_manager_crds, deplo
             "get", workload.lower(), "breakglass", "-n", "breakglass", "-o", "json", user="admin"
         ).stdout
     )
-    container = live["spec"]["template"]["spec"]["containers"][0]
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # The webhooks and the worker, each in its own locked-down container.
+    live_containers = live["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in live_containers] == ["breakglass", "worker"]
+    for container in live_containers:
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 def deploy_webhook(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -234,10 +237,9 @@ def test_replicas_overlay_runs_the_base_pod_as_a_statefulset(
 
     # Everything else is the base's pod as kustomize renders it, image included.
     def comparable(spec: dict[str, Any]) -> dict[str, Any]:
-        (container,) = spec["containers"]
         return {
             **{k: v for k, v in spec.items() if k not in ("affinity", "containers", "volumes")},
-            "container": {k: v for k, v in container.items() if k != "env"},
+            "containers": [{k: v for k, v in c.items() if k != "env"} for c in spec["containers"]],
             "volumes": [v for v in spec["volumes"] if v["name"] not in ("config", "state")],
         }
 

@@ -112,27 +112,110 @@ def test_rbac_only_reads_and_never_secrets_by_default():
     assert opt_in == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
 
 
+def containers(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A pod spec's containers by name."""
+    found = {c["name"]: c for c in pod["containers"]}
+    assert len(found) == len(pod["containers"])
+    return found
+
+
+def mounts(container: dict[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+
+
+def assert_webhooks_and_worker(pod: dict[str, Any]) -> None:
+    """The pod runs the webhooks without a worker child, and the worker as a container of its
+    own on the same state volume (the journal and both audit chains), config and image."""
+    by_name = containers(pod)
+    assert list(by_name) == ["breakglass", "worker"]
+    webhook, worker = by_name["breakglass"], by_name["worker"]
+    assert webhook["args"][:3] == ["serve", "--worker", "none"]
+    assert worker["args"][0] == "worker"
+    for container in (webhook, worker):
+        assert container["args"][-2:] == webhook["args"][-2:]
+        assert container["args"][-2] == "--config"
+    assert worker["image"] == webhook["image"]
+    assert mounts(worker)["state"] == mounts(webhook)["state"]
+    assert mounts(worker)["config"] == mounts(webhook)["config"]
+    # Each its own scratch space: the worker's git worktrees never fill the webhooks' /tmp.
+    assert mounts(worker)["tmp"] == mounts(webhook)["webhook-tmp"] == "/tmp"
+    assert "tmp" not in mounts(webhook) and "webhook-tmp" not in mounts(worker)
+
+
 def test_the_pod_is_locked_down():
     (deployment,) = docs(BASE / "deployment.yaml")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    (container,) = pod["containers"]
-    sc = container["securityContext"]
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["allowPrivilegeEscalation"] is False
-    assert sc["capabilities"]["drop"] == ["ALL"]
-    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert_webhooks_and_worker(pod)
+    by_name = containers(pod)
+    for container in by_name.values():
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+    webhook, worker = by_name["breakglass"], by_name["worker"]
+    assert webhook["securityContext"] == worker["securityContext"]
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
-        assert container[probe]["httpGet"]["path"] == path
-        assert container[probe]["httpGet"]["scheme"] == "HTTPS"
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert webhook[probe]["httpGet"]["path"] == path
+        assert webhook[probe]["httpGet"]["scheme"] == "HTTPS"
     config = yaml.safe_load((BASE / "breakglass.yaml").read_text())
-    assert config["state_dir"] == mounts["state"]
-    assert Path(config["tls"]["cert_file"]).parent == Path(mounts["tls"])
-    assert container["args"][-1].startswith(mounts["config"] + "/")
-    assert container["envFrom"] == [{"secretRef": {"name": "breakglass-secrets"}}]
+    webhook_mounts = mounts(webhook)
+    assert config["state_dir"] == webhook_mounts["state"]
+    assert Path(config["tls"]["cert_file"]).parent == Path(webhook_mounts["tls"])
+    assert webhook["args"][-1].startswith(webhook_mounts["config"] + "/")
+    # The worker: liveness on its own metrics listener, no readiness (it serves no traffic, and
+    # an unready container would take the webhooks out of the Service), more memory.
+    ports = {p["name"]: p["containerPort"] for p in worker["ports"]}
+    assert ports["worker-metrics"] == config["metrics"]["worker_listen"]["port"]
+    assert worker["livenessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": "worker-metrics",
+        "scheme": "HTTP",
+    }
+    assert "readinessProbe" not in worker
+    assert worker["resources"]["limits"]["memory"] == "1Gi"
+    assert webhook["resources"]["limits"]["memory"] == "512Mi"
+    # A pass gets time to finish on SIGTERM.
+    assert pod["terminationGracePeriodSeconds"] >= 30
+    # The forge token reaches the worker only: the webhooks take their three secrets by name.
+    assert "envFrom" not in webhook
+    assert {e["name"] for e in webhook["env"]} == {
+        config["audit_webhook"]["token_env"],
+        config["audit_log"]["key_env"],
+        config["redaction"]["salt_env"],
+    }
+    for entry in webhook["env"]:
+        assert entry["valueFrom"]["secretKeyRef"]["name"] == "breakglass-secrets"
+    assert worker["envFrom"] == [{"secretRef": {"name": "breakglass-secrets"}}]
+    assert {"name": "HOME", "value": "/tmp"} in worker["env"]
+
+
+def test_metrics_ports_are_served_and_reachable():
+    # Both listeners (the webhooks' and the worker's) are container ports of the pod, ports of
+    # the Service, and open to the monitoring namespace.
+    config = yaml.safe_load((BASE / "breakglass.yaml").read_text())
+    (deployment,) = docs(BASE / "deployment.yaml")
+    by_name = containers(deployment["spec"]["template"]["spec"])
+    (service,) = docs(BASE / "service.yaml")
+    (policy,) = docs(BASE / "networkpolicy.yaml")
+    from_monitoring = {
+        p["port"] for rule in policy["spec"]["ingress"] if rule.get("from") for p in rule["ports"]
+    }
+    headless = {p["name"]: p for p in docs(REPLICAS / "service-headless.yaml")[0]["spec"]["ports"]}
+    for setting, container, name in (
+        ("listen", "breakglass", "metrics"),
+        ("worker_listen", "worker", "worker-metrics"),
+    ):
+        port = config["metrics"][setting]["port"]
+        served = {"name": name, "containerPort": port, "protocol": "TCP"}
+        assert served in by_name[container]["ports"]
+        exposed = {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
+        assert exposed in service["spec"]["ports"]
+        assert headless[name] == exposed
+        assert port in from_monitoring
 
 
 def test_in_cluster_config_is_valid(tmp_path):
@@ -144,6 +227,7 @@ def test_in_cluster_config_is_valid(tmp_path):
     loaded = settings.from_mapping(data, source="deploy/base/breakglass.yaml", base=tmp_path)
     assert loaded.listen.port == 8443
     assert loaded.metrics.listen is not None and loaded.metrics.listen.port == 9090
+    assert loaded.metrics.worker_listen is not None and loaded.metrics.worker_listen.port == 9091
     assert str(loaded.audit_log.dir).startswith(str(loaded.state_dir))
     assert loaded.journal_url == f"sqlite:///{loaded.state_dir / 'journal.db'}"
     assert loaded.kube.mode == "in-cluster"
@@ -246,10 +330,11 @@ def test_replicas_overlay_runs_a_statefulset_with_a_volume_per_replica():
     }
     pod = spec["template"]["spec"]
     assert "state" not in {v["name"] for v in pod["volumes"]}
-    (container,) = pod["containers"]
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    # Both containers on the replica's own claim: the worker runs in every replica (one leads).
+    assert_webhooks_and_worker(pod)
     config = yaml.safe_load(objects["ConfigMap", "breakglass-config"]["data"]["breakglass.yaml"])
-    assert mounts["state"] == config["state_dir"]
+    for container in pod["containers"]:
+        assert mounts(container)["state"] == config["state_dir"]
     assert config["audit_log"]["dir"].startswith(config["state_dir"] + "/")
     # Spread over nodes where possible, never refused for want of one.
     (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -269,28 +354,50 @@ def test_replicas_pod_is_the_base_pod():
         k: v for k, v in pod["spec"].items() if k not in ("affinity", "volumes", "containers")
     } == {k: v for k, v in base["spec"].items() if k not in ("volumes", "containers")}
     assert pod["spec"]["volumes"] == [v for v in base["spec"]["volumes"] if v["name"] != "state"]
-    (container,), (base_container,) = pod["spec"]["containers"], base["spec"]["containers"]
-    assert {k: v for k, v in container.items() if k != "env"} == {
-        k: v for k, v in base_container.items() if k != "env"
-    }
-    assert container["env"][: len(base_container["env"])] == base_container["env"]
+    assert_webhooks_and_worker(base["spec"])
+    assert_webhooks_and_worker(pod["spec"])
+    overlay, base_containers = containers(pod["spec"]), containers(base["spec"])
+    assert list(overlay) == list(base_containers)
+    for name, container in overlay.items():
+        base_container = base_containers[name]
+        assert {k: v for k, v in container.items() if k != "env"} == {
+            k: v for k, v in base_container.items() if k != "env"
+        }, name
+        # Every variable of the base's, the same but that the overlay may make a secret
+        # required; the overlay adds the ones the replicas need.
+        env = {e["name"]: e for e in container["env"]}
+        for entry in base_container["env"]:
+            found = env[entry["name"]]
+            if "valueFrom" in entry:
+                ref = found["valueFrom"]["secretKeyRef"]
+                assert {**ref, "optional": True} == entry["valueFrom"]["secretKeyRef"], ref
+            else:
+                assert found == entry
     # The same image: the base's images entry does not reach the overlay's own objects.
     assert kustomization(REPLICAS)["images"] == kustomization(BASE)["images"]
 
 
 def test_replicas_take_the_journal_password_salt_and_key_from_the_secret():
     objects = render_replicas()
-    (container,) = objects["StatefulSet", "breakglass"]["spec"]["template"]["spec"]["containers"]
-    assert container["envFrom"] == [{"secretRef": {"name": "breakglass-secrets"}}]
-    env = {e["name"]: e for e in container["env"]}
-    assert env["BREAKGLASS_JOURNAL_PASSWORD"]["valueFrom"] == {
-        "secretKeyRef": {"name": "breakglass-secrets", "key": "journal-password", "optional": False}
-    }
-    # Shared by every replica, and required: a replica without them would make up its own.
-    for name in ("BREAKGLASS_REDACTION_SALT", "BREAKGLASS_AUDIT_LOG_KEY"):
-        assert env[name]["valueFrom"] == {
-            "secretKeyRef": {"name": "breakglass-secrets", "key": name, "optional": False}
+    by_name = containers(objects["StatefulSet", "breakglass"]["spec"]["template"]["spec"])
+    # The worker gets the forge token with the rest of the Secret; the webhooks do not.
+    assert by_name["worker"]["envFrom"] == [{"secretRef": {"name": "breakglass-secrets"}}]
+    assert "envFrom" not in by_name["breakglass"]
+    # Both processes open the journal, redact and write an audit chain.
+    for container in by_name.values():
+        env = {e["name"]: e for e in container["env"]}
+        assert env["BREAKGLASS_JOURNAL_PASSWORD"]["valueFrom"] == {
+            "secretKeyRef": {
+                "name": "breakglass-secrets",
+                "key": "journal-password",
+                "optional": False,
+            }
         }
+        # Shared by every replica, and required: a replica without them would make up its own.
+        for name in ("BREAKGLASS_REDACTION_SALT", "BREAKGLASS_AUDIT_LOG_KEY"):
+            assert env[name]["valueFrom"] == {
+                "secretKeyRef": {"name": "breakglass-secrets", "key": name, "optional": False}
+            }
     # The names are the ones the settings read.
     data = yaml.safe_load(objects["ConfigMap", "breakglass-config"]["data"]["breakglass.yaml"])
     assert data["redaction"]["salt_env"] == "BREAKGLASS_REDACTION_SALT"
