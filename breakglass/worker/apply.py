@@ -64,6 +64,8 @@ async def backfill_confirmed(ctx: Context, summary: PassSummary) -> None:
             continue  # waiting after a temporary failure (a rate limit's reset, a backoff)
         groups[inputs.object_key(capture.object)].append(capture)
     for captures in groups.values():
+        if ctx.stopping():
+            return  # shutting down: the rest waits in the journal for the next pass
         captures.sort(key=lambda c: c.id)
         try:
             await _backfill_object(ctx, captures, summary)

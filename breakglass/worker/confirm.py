@@ -22,6 +22,8 @@ log = logs.get(__name__)
 
 async def confirm_provisional(ctx: Context, summary: PassSummary) -> None:
     for capture in await ctx.captures_in("provisional"):
+        if ctx.stopping():
+            return
         try:
             await _confirm(ctx, capture, summary)
         except LostLeadership:

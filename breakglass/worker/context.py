@@ -13,6 +13,7 @@ leader that lost its database session never writes again.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -108,6 +109,12 @@ class Context:
         self._indexes: dict[Path, index.Index] = {}
         self.base_renders = rendercheck.BaseRenders()
         self.term: int | None = None  # set by each leadership check of the run loop
+        self.stop: asyncio.Event | None = None  # set when the process is shutting down
+
+    def stopping(self) -> bool:
+        """Whether the process is shutting down: a pass ends after the object it is on, so a
+        SIGTERM is answered in seconds, not after a backlog of thousands."""
+        return self.stop is not None and self.stop.is_set()
 
     def provider(self, forge: ForgeSettings, remote: str) -> Provider:
         key = f"{forge.name}|{remote}" if forge.kind == "local" else forge.name

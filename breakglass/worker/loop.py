@@ -93,6 +93,7 @@ class Worker(Context):
         replicas sharing a journal elect one worker); the others ask again every interval.
         """
         log.info("worker_started", interval=self.settings.backfill.interval)
+        self.stop = stop
         wake = wake if wake is not None else asyncio.Event()
         leading: bool | None = None
         while not stop.is_set():

@@ -32,6 +32,8 @@ async def track_pull_requests(ctx: Context, summary: PassSummary) -> None:
             by_pr[capture.pr_url].append(capture)
     unfinished = await ctx.unfinished() if ctx.cluster is not None else {}
     for url, captures in by_pr.items():
+        if ctx.stopping():
+            return
         captures.sort(key=lambda c: c.id)  # oldest first: the self-heal check reads the last
         first = captures[0]
         try:
