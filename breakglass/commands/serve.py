@@ -30,14 +30,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     loaded = settings.load(args.config)
     if args.port is not None or args.host is not None:
-        import dataclasses
-
-        listen = dataclasses.replace(
-            loaded.listen,
-            port=args.port if args.port is not None else loaded.listen.port,
-            host=args.host if args.host is not None else loaded.listen.host,
+        listen = {
+            "host": args.host if args.host is not None else loaded.listen.host,
+            "port": args.port if args.port is not None else loaded.listen.port,
+        }
+        loaded = settings.replace(
+            loaded, source=f"{loaded.source} with --host/--port", listen=listen
         )
-        loaded = dataclasses.replace(loaded, listen=listen)
     logs.configure(level=loaded.logging.level, fmt=loaded.logging.format)
     asyncio.run(app.serve(loaded))
     return 0
