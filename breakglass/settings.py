@@ -4,6 +4,37 @@ Operators edit one file; secrets (bearer tokens, HMAC keys, forge tokens) never 
 the *name* of the environment variable that holds them (``*_env`` keys).  Loading collects
 every problem before failing, and each problem names the key path, the value found and what is
 allowed, so ``breakglass config check FILE`` can print them all at once.
+
+How it is built:
+
+* Every section is a frozen pydantic model that refuses unknown keys (``_Model``).  A field is
+  declared once: its type, its default, its constraints and, as ``Field(description=...)``,
+  what is allowed, in the words ``config check`` prints.  A key written with no value
+  (``key:`` alone) is a key left unset.
+* The public classes (``Settings``, ``ListenSettings``, ``BackfillSettings``...) validate their
+  section of the file themselves wherever the file has their shape.  Where it does not
+  (``actors.ignore``, ``capture``, ``limits``, ``journal``, the entries of ``forges`` and
+  ``users``), a private model mirrors the file.  ``_File`` is the whole document, and
+  ``_settings`` builds ``Settings`` from it, with the defaults that depend on ``state_dir``.
+* ``from_mapping`` validates with ``_File.model_validate``.  pydantic goes on after a bad value,
+  so one ``ValidationError`` holds the problems of every value.  Checks between values are
+  validators on the model that holds them all (the TLS pair, a forge's credentials) or, across
+  sections, on the later section, which reads the earlier one from ``ValidationInfo.data``
+  (ports that must differ).  pydantic runs such a check only once everything in its model is
+  valid, so when some value is not, ``from_mapping`` sets the keys at fault aside and validates
+  the rest again, until it passes: every check gets to run, a value set aside counting as unset.
+  Forge names are checked against the forges the file declares (``_Reading``, the validation
+  context), whatever their entries hold.  A validator reports all it finds at once, each
+  problem with its key (``_refuse``).
+* ``_problems`` turns each pydantic error into a ``ConfigProblem``: the error's ``loc`` is
+  followed through the models and the parsed file together to give the key path as written
+  (``backfill.interval``, ``forges.github.repo``, ``repos[2].branch``; a list of names is
+  reported at its key, whole), the value found there, and the field's description.
+  ``extra_forbidden`` is an unknown key; a missing required key is reported on its entry.
+* Keys that look like secrets (``token``, ``password``...) are refused with their value hidden,
+  over the whole document before validation, unknown sections included.
+* Relative paths are relative to the settings file, whose directory the validation context
+  carries.  Values built in code (no context) take paths as given and do not look for files.
 """
 
 from __future__ import annotations
@@ -11,12 +42,37 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as replace_field
 from pathlib import Path
-from typing import Any, Final
+from types import UnionType
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Final,
+    NoReturn,
+    Self,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from breakglass.errors import ConfigError, ConfigProblem
 from breakglass.urls import SQLITE_PREFIX, is_postgresql, postgresql_problems, redact_url
@@ -27,47 +83,229 @@ DEFAULT_RECORD_ONLY: Final = ("rollout-restart", "rollout-pause", "hpa-replicas"
 KNOWN_OPERATIONS: Final = frozenset(DEFAULT_RECORD_ONLY)
 MAX_BODY_DEFAULT: Final = 3 * 1024 * 1024
 AUDIT_LOG_MAX_BYTES_DEFAULT: Final = 64 * 1024 * 1024
+_STATE_DIR: Final = Path("./breakglass-state")
 _SECRET_KEY_NAMES: Final = re.compile(r"(^|_)(token|password|secret|hmac_key|private_key)$")
-_DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ALL_INTERFACES: Final = "0.0.0.0"  # noqa: S104 - listeners must be reachable from the cluster
 
+_JOURNAL_ALLOWED: Final = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
+_GLOB_LIST: Final = "a list of names, '*' globs allowed"
+_OPS_ALLOWED: Final = "a list drawn from " + ", ".join(sorted(KNOWN_OPERATIONS))
+_DNS_LABEL: Final = "a DNS label: lowercase letters, digits, '-'"
+_SECTION: Final = "must be a mapping"
+_UNKNOWN_KEY: Final = "unknown key; see the configuration reference in README.md"
+_EXISTING_FILE: Final = "an existing, readable file"
+
+#: the pydantic error type of the problems our own validators find (see ``_refuse``)
+_PROBLEMS: Final = "breakglass_settings"
+
+
+def _journal_url_in(state_dir: Path) -> str:
+    """The journal's default: an SQLite file in ``state_dir``."""
+    return f"{SQLITE_PREFIX}{state_dir / 'journal.db'}"
+
+
+def _audit_dir_in(state_dir: Path) -> Path:
+    """The audit log's default directory, in ``state_dir``."""
+    return state_dir / "audit"
+
+
+# -- reporting problems from validators ------------------------------------------------------
+
+
+def _refuse(*problems: tuple[str, Any, str]) -> NoReturn:
+    """Fail a validator with every problem it found at once.
+
+    Each problem is ``(key, value shown, what is allowed)``, ``key`` being the path below the
+    value validated ("" for the value itself).
+    """
+    summary = "; ".join(f"{key or 'value'}: {allowed}" for key, _, allowed in problems)
+    raise PydanticCustomError(_PROBLEMS, "{summary}", {"summary": summary, "problems": problems})
+
 
 @dataclass(frozen=True)
-class ListenSettings:
-    host: str = "0.0.0.0"  # noqa: S104 - a webhook must be reachable by the API server
-    port: int = 8443
+class _Reading:
+    """The validation context while a file is read: what values depend on beyond themselves."""
+
+    #: the file's directory: relative paths are relative to it
+    base: Path
+    #: the forges the file declares, for the keys that name one
+    forges: frozenset[str]
 
 
-@dataclass(frozen=True)
-class TLSSettings:
+def _reading(info: ValidationInfo) -> _Reading | None:
+    """How the file being read is placed; ``None`` for values built in code."""
+    return info.context if isinstance(info.context, _Reading) else None
+
+
+# -- value types -------------------------------------------------------------------------------
+
+
+def _one_of(*choices: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(value)
+        return value
+
+    return AfterValidator(check)
+
+
+def _as_text(value: Any) -> Any:
+    """Numbers and booleans written where text is expected are taken as text."""
+    return str(value) if isinstance(value, int | float) else value
+
+
+def _text_or_none(value: Any) -> Any:
+    """An empty value (``github: ""``) is no value."""
+    return _as_text(value) if value else None
+
+
+def _resolved(value: Any, info: ValidationInfo) -> Any:
+    """A path in the file: ``~`` expanded, relative to the file's directory."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("an empty path")
+        reading = _reading(info)
+        if reading is not None:
+            path = Path(value).expanduser()
+            return (path if path.is_absolute() else reading.base / path).resolve()
+    return value
+
+
+def _existing(value: Path, info: ValidationInfo) -> Path:
+    if _reading(info) is not None and not value.is_file():
+        _refuse(("", str(value), _EXISTING_FILE))
+    return value
+
+
+def _declared_forge(value: str, info: ValidationInfo) -> str:
+    """A key that names a forge names one the file declares (``local`` always is)."""
+    reading = _reading(info)
+    if reading is not None and value not in reading.forges:
+        _refuse(("", value, "the name of an entry in forges"))
+    return value
+
+
+def _known_operations(value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [op for op in value if op not in KNOWN_OPERATIONS]
+    if unknown:
+        _refuse(*(("", op, _OPS_ALLOWED) for op in unknown))
+    return value
+
+
+def _by_name(value: Any) -> Any:
+    """Entries by name (``forges``, ``users``): names are text, and an empty value has none."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(key): entry for key, entry in value.items()}
+    return value
+
+
+# strict: YAML's types are taken as they are (``port: "8443"`` is not a port, ``true`` not 1),
+# except where text is expected and a number was written (``_Scalar``).
+_Str = Annotated[str, Field(strict=True)]
+_Text = Annotated[_Str, Field(min_length=1)]
+_Scalar = Annotated[_Str, BeforeValidator(_as_text)]
+_OptionalText = Annotated[str | None, BeforeValidator(_text_or_none)]
+_Bool = Annotated[bool, Field(strict=True)]
+_Port = Annotated[int, Field(strict=True, ge=0, le=65535)]
+_PositiveInt = Annotated[int, Field(strict=True, gt=0)]
+_PositiveFloat = Annotated[float, Field(strict=True, gt=0)]
+_EnvName = Annotated[_Str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+_ClusterName = Annotated[_Str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+_Names = tuple[_Text, ...]
+_Operations = Annotated[_Names, AfterValidator(_known_operations)]
+_Path = Annotated[Path, BeforeValidator(_resolved)]
+_OptionalPath = Annotated[_Path | None, BeforeValidator(lambda value: value or None)]
+_ExistingFile = Annotated[_Path, AfterValidator(_existing)]
+_ForgeName = Annotated[_Text, AfterValidator(_declared_forge)]
+
+
+class _Model(BaseModel):
+    """Frozen, refuses unknown keys, and takes a key with no value (``key:``) as unset.
+
+    Validators are built on first use (``defer_build``): commands that never read settings do
+    not pay for them at start-up.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+# -- the public settings -----------------------------------------------------------------------
+
+
+class ListenSettings(_Model):
+    host: _Text = Field(
+        _ALL_INTERFACES,  # a webhook must be reachable by the API server
+        description="an IP address or host name",
+    )
+    port: _Port = Field(8443, description="an integer from 0 to 65535")
+
+
+class TLSSettings(_Model):
     """Serving certificate; without files a self-signed pair is generated under ``state_dir``."""
 
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    client_ca_file: Path | None = None
-    reload_interval: float = 10.0
+    cert_file: _Path | None = Field(None, description="a PEM certificate file path")
+    key_file: _Path | None = Field(None, description="a PEM private key file path")
+    client_ca_file: _Path | None = Field(None, description="a PEM CA bundle path")
+    reload_interval: _PositiveFloat = Field(10.0, description="seconds, a positive number")
+
+    @model_validator(mode="after")
+    def _usable_files(self, info: ValidationInfo) -> Self:
+        """Both files of the pair or neither; and, reading a file, files that exist.  Checked
+        together so that a missing file does not hide that its pair is incomplete."""
+        problems: list[tuple[str, Any, str]] = []
+        if (self.cert_file is None) != (self.key_file is None):
+            shown = {"cert_file": str(self.cert_file), "key_file": str(self.key_file)}
+            problems.append(
+                (
+                    "",
+                    shown,
+                    "set both cert_file and key_file, or neither (a self-signed pair is generated)",
+                )
+            )
+        if _reading(info) is not None:
+            for key in ("cert_file", "key_file", "client_ca_file"):
+                path = getattr(self, key)
+                if path is not None and not path.is_file():
+                    problems.append((key, str(path), _EXISTING_FILE))
+        if problems:
+            _refuse(*problems)
+        return self
 
 
-@dataclass(frozen=True)
-class AuditWebhookSettings:
-    enabled: bool = True
-    token_env: str = "BREAKGLASS_AUDIT_TOKEN"  # noqa: S105 - a variable name, not a token
+class AuditWebhookSettings(_Model):
+    enabled: _Bool = Field(True, description="true or false")
+    token_env: _EnvName = Field(
+        "BREAKGLASS_AUDIT_TOKEN",
+        description="an environment variable name (the token itself never goes in the file)",
+    )
 
 
-@dataclass(frozen=True)
-class AdmissionSettings:
-    mode: str = "observe"
-    require_client_cert: bool = False
+class AdmissionSettings(_Model):
+    mode: Annotated[_Str, _one_of("observe")] = Field(
+        "observe", description="'observe' (never denies)"
+    )
+    require_client_cert: _Bool = Field(False, description="true or false")
     #: /validate answers within this many seconds whatever happens (a slow journal, a slow
     #: audit log): kept well under the webhook's timeoutSeconds, so kubectl never waits on us
-    deadline_seconds: float = 1.0
+    deadline_seconds: _PositiveFloat = Field(
+        1.0, description="a positive number of seconds, well under the webhook's timeoutSeconds"
+    )
 
 
-@dataclass(frozen=True)
-class ActorSettings:
-    ignore_users: tuple[str, ...] = DEFAULT_IGNORED_USERS
-    ignore_groups: tuple[str, ...] = DEFAULT_IGNORED_GROUPS
+class ActorSettings(_Model):
+    """Whose changes are automation; the file writes them as ``actors.ignore.users/groups``."""
+
+    ignore_users: _Names = Field(DEFAULT_IGNORED_USERS, description=_GLOB_LIST)
+    ignore_groups: _Names = Field(DEFAULT_IGNORED_GROUPS, description=_GLOB_LIST)
 
     def is_ignored(self, username: str, groups: tuple[str, ...]) -> bool:
         """Whether changes by this identity are automation, not a human's manual edit."""
@@ -76,14 +314,14 @@ class ActorSettings:
         return any(fnmatch.fnmatchcase(g, p) for g in groups for p in self.ignore_groups)
 
 
-@dataclass(frozen=True)
-class RedactionSettings:
-    salt_env: str = "BREAKGLASS_REDACTION_SALT"
-    extra_key_patterns: tuple[str, ...] = ("*_TOKEN", "*_PASSWORD", "*_SECRET", "*_API_KEY")
+class RedactionSettings(_Model):
+    salt_env: _EnvName = Field("BREAKGLASS_REDACTION_SALT", description="an env var name")
+    extra_key_patterns: _Names = Field(
+        ("*_TOKEN", "*_PASSWORD", "*_SECRET", "*_API_KEY"), description=_GLOB_LIST
+    )
 
 
-@dataclass(frozen=True)
-class AuditLogSettings:
+class AuditLogSettings(_Model):
     """The tamper-evident audit log: where it lives, its HMAC key, and when files rotate.
 
     The key comes from the environment variable ``key_env`` or, if that is unset, from the
@@ -91,128 +329,244 @@ class AuditLogSettings:
     neither is configured, so the embedded default runs without set-up.
     """
 
-    dir: Path = Path("./breakglass-state/audit")
-    key_env: str = "BREAKGLASS_AUDIT_LOG_KEY"
-    key_file: Path | None = None
-    max_bytes: int = AUDIT_LOG_MAX_BYTES_DEFAULT
-    rotate_daily: bool = True
+    dir: _Path = Field(_audit_dir_in(_STATE_DIR), description="a directory path")
+    key_env: _EnvName = Field(
+        "BREAKGLASS_AUDIT_LOG_KEY",
+        description="an environment variable name (the key itself never goes in the file)",
+    )
+    key_file: _ExistingFile | None = Field(None, description="a file holding the HMAC key")
+    max_bytes: _PositiveInt = Field(
+        AUDIT_LOG_MAX_BYTES_DEFAULT,
+        description="a positive byte count (rotate to a new file beyond it)",
+    )
+    rotate_daily: _Bool = Field(True, description="true or false")
 
 
-@dataclass(frozen=True)
-class MetricsSettings:
+def _listener(port: int) -> BeforeValidator:
+    """A metrics listener: unset or empty is none, and its port defaults to ``port``."""
+
+    def fill(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        if not value:
+            return None
+        return {"port": port, **{k: v for k, v in value.items() if v is not None}}
+
+    return BeforeValidator(fill)
+
+
+class MetricsSettings(_Model):
     """``listen`` set: ``/metrics`` moves to its own plain-HTTP listener at that address.
 
     ``worker_listen`` set: the backfill worker (its own process) serves its ``/metrics`` there;
     unset, the worker's metrics are not served (its logs still say everything it does).
     """
 
-    listen: ListenSettings | None = None
-    worker_listen: ListenSettings | None = None
+    listen: Annotated[ListenSettings | None, _listener(port=9090)] = None
+    worker_listen: Annotated[ListenSettings | None, _listener(port=9091)] = None
 
 
-@dataclass(frozen=True)
-class LoggingSettings:
-    level: str = "info"
-    format: str = "json"
+class LoggingSettings(_Model):
+    level: Annotated[_Str, _one_of("debug", "info", "warning", "error")] = Field(
+        "info", description="one of debug, info, warning, error"
+    )
+    format: Annotated[_Str, _one_of("json", "console")] = Field(
+        "json", description="json or console"
+    )
 
 
-@dataclass(frozen=True)
-class UserIdentity:
+class UserIdentity(_Model):
     """How a Kubernetes username appears in Git and on the forge."""
 
-    name: str
-    email: str
-    github: str | None = None
-    gitlab: str | None = None
+    name: _Str = Field(description="a name")
+    email: _Text = Field(description="an email address")
+    github: _Text | None = Field(None, description="a GitHub user name")
+    gitlab: _Text | None = Field(None, description="a GitLab user name")
 
 
-@dataclass(frozen=True)
-class ForgeSettings:
+class _ForgeEntry(_Model):
+    """A forge as ``forges.<name>`` writes it; ``ForgeSettings`` adds the name."""
+
+    allowed: ClassVar[str] = "a mapping with at least `kind`"
+
+    kind: Annotated[_Str, _one_of("local", "github", "gitlab")] = Field(
+        "local", description="local, github or gitlab"
+    )
+    repo: _Scalar = Field("", description="owner/name (GitHub) or group/project (GitLab)")
+    base_url: _OptionalText = Field(None, description="the forge's API URL")
+    token_env: _EnvName | None = Field(None, description="an environment variable name")
+    app_id: _PositiveInt | None = Field(
+        None, description="app_id and installation_id are positive integers"
+    )
+    installation_id: _PositiveInt | None = Field(
+        None, description="app_id and installation_id are positive integers"
+    )
+    private_key_file: _OptionalPath = Field(None, description="a PEM private key file path")
+    records_dir: _OptionalPath = Field(None, description="a directory path")
+
+    @model_validator(mode="after")
+    def _remote_forge(self) -> Self:
+        """GitHub and GitLab need the repository and a way to authenticate."""
+        if self.kind == "local":
+            return self
+        problems = []
+        if "/" not in self.repo:
+            problems.append(("repo", self.repo, "owner/name (GitHub) or group/project (GitLab)"))
+        if self.token_env is None and self.app_id is None:
+            problems.append(
+                (
+                    "",
+                    "no credentials",
+                    "set token_env (or app_id, installation_id and private_key_file for a "
+                    "GitHub App)",
+                )
+            )
+        if problems:
+            _refuse(*problems)
+        return self
+
+
+class ForgeSettings(_ForgeEntry):
     """One place backfill branches and pull requests go (``forges.<name>``)."""
 
-    name: str = "local"
-    kind: str = "local"
-    repo: str = ""
-    base_url: str | None = None
-    token_env: str | None = None
-    app_id: int | None = None
-    installation_id: int | None = None
-    private_key_file: Path | None = None
-    records_dir: Path | None = None
+    name: _Text = "local"
 
 
-@dataclass(frozen=True)
-class RepoRuleSettings:
-    url: str
-    branch: str = "main"
-    path: str = ""
-    namespaces: tuple[str, ...] = ("*",)
-    labels: tuple[tuple[str, str], ...] = ()
-    forge: str | None = None
+def _repo_url(value: str, info: ValidationInfo) -> str:
+    """A repository's URL, or a path to it (relative to the settings file)."""
+    if "://" in value or value.startswith("git@"):
+        return value
+    return str(_resolved(value, info))
 
 
-@dataclass(frozen=True)
-class KubeSettings:
+def _label_pairs(value: Any) -> Any:
+    """``labels:`` is written as a mapping of label → value (``{}`` or ``[]`` when empty)."""
+    if not value:
+        return ()
+    if isinstance(value, Mapping):
+        return tuple((str(key), str(label)) for key, label in value.items())
+    if isinstance(value, tuple):
+        return value
+    raise ValueError(value)
+
+
+class RepoRuleSettings(_Model):
+    """``repos[]``: the repository of objects that Argo CD or Flux metadata does not lead to."""
+
+    allowed: ClassVar[str] = "a mapping with at least `url`"
+
+    url: Annotated[_Text, AfterValidator(_repo_url)] = Field(
+        description="a Git URL, or the path to a repository"
+    )
+    branch: _Scalar = Field("main", description="a branch name")
+    path: Annotated[_Scalar, AfterValidator(lambda path: path.strip("/"))] = Field(
+        "", description="a directory in the repository"
+    )
+    namespaces: tuple[_Str, ...] = Field(("*",), description=_GLOB_LIST)
+    labels: Annotated[tuple[tuple[str, str], ...], BeforeValidator(_label_pairs)] = Field(
+        (), description="a mapping of label → value"
+    )
+    forge: Annotated[_Scalar, AfterValidator(_declared_forge)] | None = Field(
+        None, description="the name of an entry in forges"
+    )
+
+
+class KubeSettings(_Model):
     """How the worker reads the cluster: ``auto`` uses the in-cluster account when present."""
 
-    mode: str = "auto"
-    kubeconfig: Path | None = None
-    context: str | None = None
-    argocd_namespace: str = "argocd"
+    mode: Annotated[_Str, _one_of("auto", "kubeconfig", "in-cluster", "off")] = Field(
+        "auto", description="auto, kubeconfig, in-cluster or off"
+    )
+    kubeconfig: _Path | None = Field(None, description="a kubeconfig file path")
+    context: _Text | None = Field(None, description="a context name")
+    argocd_namespace: _Text = Field("argocd", description="a namespace")
 
 
-@dataclass(frozen=True)
-class BackfillSettings:
-    enabled: bool = True
-    interval: float = 2.0
-    grace_seconds: float = 3.0
-    confirm_timeout: float = 120.0
-    pr_poll_interval: float = 60.0
-    labels: tuple[str, ...] = ("breakglass",)
-    reviewers: tuple[str, ...] = ()
-    draft: bool = False
-    branch_prefix: str = "breakglass"
-    committer: UserIdentity = UserIdentity("breakglass", "breakglass@users.noreply.invalid")
-    forge: str = "local"
-    max_attempts: int = 8  # ignored since retry_deadline_hours; still accepted in files
+class BackfillSettings(_Model):
+    enabled: _Bool = Field(True, description="true or false")
+    interval: _PositiveFloat = Field(2.0, description="seconds")
+    grace_seconds: _PositiveFloat = Field(3.0, description="seconds")
+    confirm_timeout: _PositiveFloat = Field(120.0, description="seconds")
+    pr_poll_interval: _PositiveFloat = Field(60.0, description="seconds")
+    labels: _Names = Field(("breakglass",), description="a list of label names")
+    reviewers: _Names = Field((), description="a list of forge handles")
+    draft: _Bool = Field(False, description="true or false")
+    branch_prefix: _Text = Field("breakglass", description="a branch prefix")
+    committer: UserIdentity = Field(
+        default_factory=lambda: UserIdentity(
+            name="breakglass", email="breakglass@users.noreply.invalid"
+        ),
+        description="a mapping with name and email",
+    )
+    forge: _ForgeName = Field("local", description="a name from forges")
+    #: ignored since retry_deadline_hours; still accepted in files
+    max_attempts: _PositiveInt = Field(8, description="a positive count")
     #: how long temporary failures (network, forge outages, rate limits) are retried before a
     #: capture is ``failed``; each retry waits at least what the forge asked (Retry-After)
-    retry_deadline_hours: float = 24.0
-    sops_binary: str | None = None  # else $BREAKGLASS_SOPS, else sops on PATH
-    kustomize_binary: str | None = None  # else $BREAKGLASS_KUSTOMIZE, else kustomize on PATH
-    helm_binary: str | None = None  # else $BREAKGLASS_HELM, else helm on PATH
+    retry_deadline_hours: _PositiveFloat = Field(24.0, description="a positive number of hours")
+    #: else $BREAKGLASS_SOPS, else sops on PATH
+    sops_binary: _Text | None = Field(None, description="a path to the sops binary")
+    #: else $BREAKGLASS_KUSTOMIZE, else kustomize on PATH
+    kustomize_binary: _Text | None = Field(None, description="a path to the kustomize binary")
+    #: else $BREAKGLASS_HELM, else helm on PATH
+    helm_binary: _Text | None = Field(None, description="a path to the helm binary")
     #: prove each branch by rendering it before a PR is opened: ``required`` (no render, no
     #: PR), ``auto`` (a missing kustomize/helm binary is said in the PR instead), ``off``
-    render_check: str = "auto"
+    render_check: Annotated[_Str, _one_of("required", "auto", "off")] = Field(
+        "auto", description="required, auto or off"
+    )
     #: the worker process's CPU niceness (0-19): under load the kernel gives the webhook's
     #: process the CPU first, so backfill work does not slow admission down
-    nice: int = 10
+    nice: Annotated[int, Field(strict=True, ge=0, le=19)] = Field(
+        10, description="an integer from 0 to 19"
+    )
+
+    @field_validator("committer", mode="before")
+    @classmethod
+    def _committer_keys(cls, value: Any) -> Any:
+        """``committer:`` has a name and an email; one given alone keeps the other's default."""
+        if not isinstance(value, Mapping):
+            return value
+        unknown = [key for key in value if key not in ("name", "email")]
+        if unknown:
+            _refuse(*((str(key), key, _UNKNOWN_KEY) for key in unknown))
+        default = cls.model_fields["committer"].get_default(call_default_factory=True)
+        return {"name": default.name, "email": default.email, **value}
+
+    @field_validator("committer")
+    @classmethod
+    def _committer_named(cls, value: UserIdentity) -> UserIdentity:
+        if not value.name:
+            _refuse(("name", value.name, "a name"))
+        return value
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(_Model):
     """Everything ``breakglass serve`` and the worker need, validated."""
 
-    cluster: str = "default"
-    state_dir: Path = Path("./breakglass-state")
-    listen: ListenSettings = field(default_factory=ListenSettings)
-    tls: TLSSettings = field(default_factory=TLSSettings)
-    journal_url: str = "sqlite:///./breakglass-state/journal.db"
-    journal_password_env: str = "BREAKGLASS_JOURNAL_PASSWORD"  # noqa: S105 - a variable name
-    audit_webhook: AuditWebhookSettings = field(default_factory=AuditWebhookSettings)
-    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
-    actors: ActorSettings = field(default_factory=ActorSettings)
-    record_only: tuple[str, ...] = DEFAULT_RECORD_ONLY
-    redaction: RedactionSettings = field(default_factory=RedactionSettings)
-    audit_log: AuditLogSettings = field(default_factory=AuditLogSettings)
-    metrics: MetricsSettings = field(default_factory=MetricsSettings)
-    logging: LoggingSettings = field(default_factory=LoggingSettings)
-    max_body_bytes: int = MAX_BODY_DEFAULT
-    backfill: BackfillSettings = field(default_factory=BackfillSettings)
-    forges: tuple[ForgeSettings, ...] = (ForgeSettings(),)
+    cluster: _ClusterName = Field("default", description=_DNS_LABEL)
+    state_dir: _Path = Field(_STATE_DIR, description="a directory path")
+    listen: ListenSettings = Field(default_factory=ListenSettings)
+    tls: TLSSettings = Field(default_factory=TLSSettings)
+    journal_url: str = _journal_url_in(_STATE_DIR)
+    journal_password_env: _EnvName = Field(
+        "BREAKGLASS_JOURNAL_PASSWORD",
+        description="an environment variable name (the password itself never goes in the file)",
+    )
+    audit_webhook: AuditWebhookSettings = Field(default_factory=AuditWebhookSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    actors: ActorSettings = Field(default_factory=ActorSettings)
+    record_only: _Operations = Field(DEFAULT_RECORD_ONLY, description=_OPS_ALLOWED)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    audit_log: AuditLogSettings = Field(default_factory=AuditLogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    max_body_bytes: _PositiveInt = Field(MAX_BODY_DEFAULT, description="a positive byte count")
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
+    forges: tuple[ForgeSettings, ...] = Field(default_factory=lambda: (ForgeSettings(),))
     repos: tuple[RepoRuleSettings, ...] = ()
     users: tuple[tuple[str, UserIdentity], ...] = ()
-    kube: KubeSettings = field(default_factory=KubeSettings)
+    kube: KubeSettings = Field(default_factory=KubeSettings)
     source: str = "<defaults>"
 
     def forge(self, name: str) -> ForgeSettings | None:
@@ -228,134 +582,403 @@ class Settings:
         return value or None
 
 
-class _Reader:
-    """Walks a parsed YAML mapping, converting values and collecting problems by key path."""
+# -- the file's own shapes ---------------------------------------------------------------------
 
-    def __init__(self, data: Mapping[str, Any], base: Path) -> None:
-        self.data = data
-        self.base = base
-        self.problems: list[ConfigProblem] = []
-        self.seen: set[str] = set()
 
-    def _lookup(self, path: str) -> tuple[bool, Any]:
-        node: Any = self.data
-        for part in path.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return False, None
-            node = node[part]
-        self.seen.add(path)
-        return True, node
-
-    def problem(self, path: str, value: Any, allowed: str) -> None:
-        self.problems.append(ConfigProblem(path, _show(value), allowed))
-
-    def get(self, path: str, default: Any, convert: Callable[[Any], Any], allowed: str) -> Any:
-        found, value = self._lookup(path)
-        if not found or value is None:
-            return default
-        try:
-            return convert(value)
-        except (TypeError, ValueError):
-            self.problem(path, value, allowed)
-            return default
-
-    def section(self, path: str) -> Mapping[str, Any]:
-        found, value = self._lookup(path)
-        if not found or value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.problem(path, value, "must be a mapping")
-            return {}
+def _journal_url(value: str) -> str:
+    """A journal URL; a PostgreSQL URL is checked part by part, and shown in problems with
+    any password masked."""
+    if value.startswith(SQLITE_PREFIX) and len(value) > len(SQLITE_PREFIX):
         return value
+    shown = redact_url(value)
+    if not is_postgresql(value):
+        _refuse(("", shown, _JOURNAL_ALLOWED))
+    problems = postgresql_problems(value)
+    if problems:
+        _refuse(*(("", shown, problem) for problem in problems))
+    return value
+
+
+def _url_only(value: Any) -> Any:
+    """``journal: URL`` is short for ``journal: {url: URL}``."""
+    return {"url": value} if isinstance(value, str) else value
+
+
+class _Journal(_Model):
+    """``journal:``; its URL unset is an SQLite file in ``state_dir``."""
+
+    url: Annotated[_Str, AfterValidator(_journal_url)] | None = Field(
+        None, description=_JOURNAL_ALLOWED
+    )
+    password_env: _EnvName | None = Field(
+        None,
+        description="an environment variable name (the password itself never goes in the file)",
+    )
+
+
+class _Ignore(_Model):
+    users: _Names = Field(DEFAULT_IGNORED_USERS, description=_GLOB_LIST)
+    groups: _Names = Field(DEFAULT_IGNORED_GROUPS, description=_GLOB_LIST)
+
+
+class _Actors(_Model):
+    ignore: _Ignore = Field(default_factory=_Ignore)
+
+
+class _Capture(_Model):
+    record_only: _Operations = Field(DEFAULT_RECORD_ONLY, description=_OPS_ALLOWED)
+
+
+class _Limits(_Model):
+    max_body_bytes: _PositiveInt = Field(MAX_BODY_DEFAULT, description="a positive byte count")
+
+
+class _UserEntry(_Model):
+    """``users.<username>``; the name defaults to the username."""
+
+    allowed: ClassVar[str] = "a mapping with at least `email` (and name, github, gitlab)"
+
+    name: _OptionalText = Field(None, description="a name")
+    email: _Text = Field(description="an email address")
+    github: _OptionalText = Field(None, description="a GitHub user name")
+    gitlab: _OptionalText = Field(None, description="a GitLab user name")
+
+
+class _File(_Model):
+    """The settings file as written.  A check across sections sits on the later one, and reads
+    the earlier one from ``ValidationInfo.data`` when it validated."""
+
+    cluster: _ClusterName | None = Field(None, description=_DNS_LABEL)
+    state_dir: _Path | None = Field(None, description="a directory path")
+    listen: ListenSettings = Field(default_factory=ListenSettings)
+    tls: TLSSettings = Field(default_factory=TLSSettings)
+    journal: Annotated[_Journal | None, BeforeValidator(_url_only)] = Field(
+        None, description=_JOURNAL_ALLOWED
+    )
+    audit_webhook: AuditWebhookSettings = Field(default_factory=AuditWebhookSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    actors: _Actors = Field(default_factory=_Actors)
+    capture: _Capture = Field(default_factory=_Capture)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    audit_log: AuditLogSettings = Field(default_factory=AuditLogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    limits: _Limits = Field(default_factory=_Limits)
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
+    forges: Annotated[dict[str, _ForgeEntry], BeforeValidator(_by_name)] = Field(
+        default_factory=dict, description="a mapping of forge name → settings"
+    )
+    repos: Annotated[tuple[RepoRuleSettings, ...], BeforeValidator(lambda v: v or ())] = Field(
+        (), description="a list of repository rules"
+    )
+    users: Annotated[dict[str, _UserEntry], BeforeValidator(_by_name)] = Field(
+        default_factory=dict, description="a mapping of Kubernetes username → identity"
+    )
+    kube: KubeSettings = Field(default_factory=KubeSettings)
+
+    @field_validator("admission")
+    @classmethod
+    def _client_ca(cls, admission: AdmissionSettings, info: ValidationInfo) -> AdmissionSettings:
+        tls = info.data.get("tls")
+        if admission.require_client_cert and tls is not None and tls.client_ca_file is None:
+            _refuse(
+                (
+                    "require_client_cert",
+                    True,
+                    "needs tls.client_ca_file to verify the API server's client certificate",
+                )
+            )
+        return admission
+
+    @field_validator("metrics")
+    @classmethod
+    def _own_ports(cls, metrics: MetricsSettings, info: ValidationInfo) -> MetricsSettings:
+        """Each listener has a port of its own (0 picks a free one)."""
+        listen = info.data.get("listen")
+        if listen is None:
+            return metrics
+        problems = []
+        taken = {listen.port}
+        if metrics.listen is not None:
+            if metrics.listen.port == listen.port and metrics.listen.port != 0:
+                problems.append(
+                    (
+                        "listen.port",
+                        metrics.listen.port,
+                        "a port other than listen.port: metrics get their own plain-HTTP listener",
+                    )
+                )
+            taken.add(metrics.listen.port)
+        worker = metrics.worker_listen
+        if worker is not None and worker.port in taken and worker.port != 0:
+            problems.append(
+                (
+                    "worker_listen.port",
+                    worker.port,
+                    "a port of its own (not listen.port or metrics.listen.port): the worker is "
+                    "another process",
+                )
+            )
+        if problems:
+            _refuse(*problems)
+        return metrics
+
+
+def _settings(doc: _File, *, source: str, base: Path) -> Settings:
+    """The public values from a validated file, with the defaults that depend on where the file
+    and ``state_dir`` are."""
+    state_dir = doc.state_dir or base / _STATE_DIR
+    journal = doc.journal or _Journal()
+    journal_url = journal.url or _journal_url_in(state_dir)
+    if journal_url.startswith(SQLITE_PREFIX):
+        db_path = Path(journal_url[len(SQLITE_PREFIX) :])
+        if not db_path.is_absolute():
+            journal_url = f"{SQLITE_PREFIX}{(base / db_path).resolve()}"
+    audit_log = doc.audit_log
+    if "dir" not in audit_log.model_fields_set:
+        audit_log = audit_log.model_copy(update={"dir": _audit_dir_in(state_dir)})
+    records_dir = state_dir / "pull-requests"
+    forges = [] if "local" in doc.forges else [ForgeSettings(records_dir=records_dir)]
+    for name, entry in doc.forges.items():
+        fields = entry.model_dump()
+        fields["records_dir"] = entry.records_dir or records_dir
+        forges.append(ForgeSettings(name=name, **fields))
+    users = tuple(
+        (
+            username,
+            UserIdentity(
+                name=entry.name or username,
+                email=entry.email,
+                github=entry.github,
+                gitlab=entry.gitlab,
+            ),
+        )
+        for username, entry in doc.users.items()
+    )
+    given: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("cluster", doc.cluster),
+            ("journal_password_env", journal.password_env),
+        )
+        if value is not None
+    }
+    return Settings(
+        **given,
+        state_dir=state_dir,
+        listen=doc.listen,
+        tls=doc.tls,
+        journal_url=journal_url,
+        audit_webhook=doc.audit_webhook,
+        admission=doc.admission,
+        actors=ActorSettings(
+            ignore_users=doc.actors.ignore.users, ignore_groups=doc.actors.ignore.groups
+        ),
+        record_only=doc.capture.record_only,
+        redaction=doc.redaction,
+        audit_log=audit_log,
+        metrics=doc.metrics,
+        logging=doc.logging,
+        max_body_bytes=doc.limits.max_body_bytes,
+        backfill=doc.backfill,
+        forges=tuple(forges),
+        repos=doc.repos,
+        users=users,
+        kube=doc.kube,
+        source=source,
+    )
+
+
+# -- from pydantic's errors to problems --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spot:
+    """Where an error's ``loc`` leads in the file: the key path as written, the value found
+    there, what is allowed, and the model the key belongs to.
+
+    ``entry_path`` and ``entry_value`` are the mapping holding the key (a missing key is
+    reported there).  ``keys`` lead to what to set aside before validating the rest again: the
+    key itself, or the entry holding it when the key is required (set aside, it would be
+    missing).
+    """
+
+    path: str = ""
+    value: Any = None
+    allowed: str = ""
+    owner: type[BaseModel] | None = None
+    entry_path: str = ""
+    entry_value: Any = None
+    keys: tuple[Any, ...] = ()
+
+
+def _join(path: str, key: str) -> str:
+    if not key:
+        return path
+    if not path or key.startswith("["):
+        return f"{path}{key}"
+    return f"{path}.{key}"
+
+
+def _bare(tp: Any) -> Any:
+    """``X`` from ``X | None`` and ``Annotated[X, ...]``."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin is Union or origin is UnionType:
+            args = [arg for arg in get_args(tp) if arg is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _holds_model(tp: Any) -> bool:
+    """Whether values of ``tp`` have keys of their own to report problems at."""
+    tp = _bare(tp)
+    return _is_model(tp) or any(_holds_model(arg) for arg in get_args(tp) if arg is not ...)
+
+
+def _locate(root: type[BaseModel], data: Any, loc: Sequence[int | str]) -> _Spot:
+    """Follow ``loc`` through the models and the parsed file together.  It stops at a key whose
+    value has no keys of its own (the items of a list of names are reported at the list's key)
+    and at a key written as a plain value (``journal: URL``)."""
+    spot = _Spot(value=data)
+    node: Any = root
+    keys: tuple[Any, ...] = ()
+    for part in loc:
+        node = _bare(node)
+        if _is_model(node) and isinstance(part, str) and isinstance(spot.value, Mapping):
+            field = node.model_fields.get(part)
+            keys = keys if field is not None and field.is_required() else (*keys, part)
+            spot = _Spot(
+                path=_join(spot.path, part),
+                value=spot.value.get(part),
+                allowed=(field.description or "") if field else "",
+                owner=node,
+                entry_path=spot.path,
+                entry_value=spot.value,
+                keys=keys,
+            )
+            if field is None or not _holds_model(field.annotation):
+                return spot
+            node = field.annotation
+        elif get_origin(node) is dict and isinstance(spot.value, Mapping):
+            key = next((k for k in spot.value if str(k) == str(part)), part)
+            keys = (*keys, key)
+            spot = _Spot(_join(spot.path, str(key)), spot.value.get(key), keys=keys)
+            node = get_args(node)[1]
+        elif get_origin(node) is tuple and isinstance(part, int):
+            items = spot.value if isinstance(spot.value, Sequence) else ()
+            keys = (*keys, part)
+            value = items[part] if part < len(items) else None
+            spot = _Spot(f"{spot.path}[{part}]", value, keys=keys)
+            node = get_args(node)[0]
+        else:
+            return spot
+    node = _bare(node)
+    if not spot.allowed and _is_model(node):
+        allowed = getattr(node, "allowed", _SECTION)
+        spot = replace_field(spot, allowed=allowed if isinstance(allowed, str) else _SECTION)
+    return spot
+
+
+def _explain(error: ErrorDetails, spot: _Spot) -> Iterator[ConfigProblem]:
+    kind = error["type"]
+    if kind == _PROBLEMS:
+        for key, shown, allowed in (error.get("ctx") or {})["problems"]:
+            yield ConfigProblem(_join(spot.path, key), _show(shown), allowed)
+    elif kind == "extra_forbidden":
+        allowed = _UNKNOWN_KEY
+        if isinstance(getattr(spot.owner, "allowed", None), str) and spot.owner is not None:
+            allowed = "one of " + ", ".join(sorted(spot.owner.model_fields))
+        yield ConfigProblem(spot.path, _show(error["loc"][-1]), allowed)
+    elif kind == "missing" and spot.owner is not None:
+        allowed = getattr(spot.owner, "allowed", _SECTION)
+        yield ConfigProblem(spot.entry_path, _show(spot.entry_value), str(allowed))
+    else:
+        yield ConfigProblem(spot.path, _show(spot.value), spot.allowed or error["msg"])
+
+
+def _problems(
+    exc: ValidationError, root: type[BaseModel], data: Any, *, secret_paths: frozenset[str]
+) -> tuple[list[ConfigProblem], list[tuple[Any, ...]]]:
+    """Every problem in ``exc``, once each, in the order pydantic found them, and the keys they
+    are about.  A secret-looking key is reported by ``_inline_secrets`` alone, not as an unknown
+    key too."""
+    problems: dict[ConfigProblem, None] = {}
+    keys = []
+    for error in exc.errors():
+        spot = _locate(root, data, error["loc"])
+        keys.append(spot.keys)
+        for problem in _explain(error, spot):
+            if error["type"] == "extra_forbidden" and problem.path in secret_paths:
+                continue
+            problems[problem] = None
+    return list(problems), keys
+
+
+def _without(data: Mapping[str, Any], paths: Sequence[tuple[Any, ...]]) -> tuple[Any, bool]:
+    """A copy of the parsed file without what ``paths`` lead to, and whether any was there.  A
+    list item goes with its whole list, or the indexes after it would shift."""
+
+    def copied(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {key: copied(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [copied(value) for value in node]
+        return node
+
+    result = copied(data)
+    removed = False
+    for path in paths:
+        keys = list(path)
+        while keys and isinstance(keys[-1], int):
+            keys.pop()
+        node = result
+        for key in keys[:-1]:
+            if isinstance(node, dict):
+                node = node.get(key)
+            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+                node = node[key]
+            else:
+                node = None
+        if keys and isinstance(node, dict) and keys[-1] in node:
+            del node[keys[-1]]
+            removed = True
+    return result, removed
+
+
+def _hide_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: "<value hidden>"
+            if isinstance(key, str) and _SECRET_KEY_NAMES.search(key)
+            else _hide_secrets(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = repr(_hide_secrets(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _as_str(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(value)
-    return value
-
-
-def _as_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(value)
-    return value
-
-
-def _as_port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-        raise ValueError(value)
-    return value
-
-
-def _as_niceness(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 19:
-        raise ValueError
-    return value
-
-
-def _as_positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(value)
-    return value
-
-
-def _as_positive_float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(value)
-    return float(value)
-
-
-def _as_str_list(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(value)
-    return tuple(value)
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(value)
-        return str(value)
-
-    return convert
-
-
-def _env_name(value: Any) -> str:
-    if not isinstance(value, str) or not _ENV_NAME.match(value):
-        raise ValueError(value)
-    return value
-
-
-def _journal_url(r: _Reader, key: str, default: str) -> str:
-    """The journal URL at ``key``; a PostgreSQL URL is checked part by part, and shown in
-    problems with any password masked."""
-    found, value = r._lookup(key)
-    if not found or value is None:
-        return default
-    if not isinstance(value, str):
-        r.problem(key, value, _JOURNAL_ALLOWED)
-        return default
-    if value.startswith(SQLITE_PREFIX) and len(value) > len(SQLITE_PREFIX):
-        return value
-    if not is_postgresql(value):
-        r.problem(key, redact_url(value), _JOURNAL_ALLOWED)
-        return default
-    for problem in postgresql_problems(value):
-        r.problem(key, redact_url(value), problem)
-    return value
-
-
-def _check_no_inline_secrets(node: Any, path: str, reader: _Reader) -> None:
+def _inline_secrets(node: Any, path: str = "") -> list[ConfigProblem]:
+    """Secret-looking keys written with a value, anywhere in the file's mappings."""
+    problems: list[ConfigProblem] = []
     if isinstance(node, Mapping):
         for key, value in node.items():
             sub = f"{path}.{key}" if path else str(key)
             if isinstance(key, str) and _SECRET_KEY_NAMES.search(key) and value is not None:
-                reader.problems.append(
+                problems.append(
                     ConfigProblem(
                         sub,
                         "<value hidden>",
@@ -364,479 +987,54 @@ def _check_no_inline_secrets(node: Any, path: str, reader: _Reader) -> None:
                     )
                 )
             else:
-                _check_no_inline_secrets(value, sub, reader)
+                problems.extend(_inline_secrets(value, sub))
+    return problems
 
 
-_KNOWN_KEYS: Final = frozenset(
-    {
-        "cluster",
-        "state_dir",
-        "listen.host",
-        "listen.port",
-        "tls.cert_file",
-        "tls.key_file",
-        "tls.client_ca_file",
-        "tls.reload_interval",
-        "journal",
-        "journal.url",
-        "journal.password_env",
-        "audit_webhook.enabled",
-        "audit_webhook.token_env",
-        "admission.mode",
-        "admission.require_client_cert",
-        "admission.deadline_seconds",
-        "actors.ignore.users",
-        "actors.ignore.groups",
-        "capture.record_only",
-        "redaction.salt_env",
-        "redaction.extra_key_patterns",
-        "audit_log.dir",
-        "audit_log.key_env",
-        "audit_log.key_file",
-        "audit_log.max_bytes",
-        "audit_log.rotate_daily",
-        "metrics.listen.host",
-        "metrics.listen.port",
-        "metrics.worker_listen.host",
-        "metrics.worker_listen.port",
-        "logging.level",
-        "logging.format",
-        "backfill.enabled",
-        "backfill.interval",
-        "backfill.grace_seconds",
-        "backfill.confirm_timeout",
-        "backfill.pr_poll_interval",
-        "backfill.labels",
-        "backfill.reviewers",
-        "backfill.draft",
-        "backfill.branch_prefix",
-        "backfill.committer.name",
-        "backfill.committer.email",
-        "backfill.forge",
-        "backfill.max_attempts",
-        "backfill.retry_deadline_hours",
-        "backfill.sops_binary",
-        "backfill.kustomize_binary",
-        "backfill.helm_binary",
-        "backfill.render_check",
-        "backfill.nice",
-        "forges",
-        "repos",
-        "users",
-        "kube.mode",
-        "kube.kubeconfig",
-        "kube.context",
-        "kube.argocd_namespace",
-        "limits.max_body_bytes",
-    }
-)
-_SECTIONS: Final = frozenset(
-    {"listen", "tls", "audit_webhook", "admission", "actors", "actors.ignore", "capture"}
-    | {"redaction", "logging", "limits", "audit_log", "metrics", "metrics.listen"}
-    | {"metrics.worker_listen"}
-    | {"backfill", "backfill.committer", "kube"}
-)
-
-
-def _unknown_keys(node: Any, path: str, reader: _Reader) -> None:
-    if not isinstance(node, Mapping):
-        return
-    for key, value in node.items():
-        sub = f"{path}.{key}" if path else str(key)
-        if sub in _SECTIONS or (sub == "journal" and isinstance(value, Mapping)):
-            _unknown_keys(value, sub, reader)
-        elif sub not in _KNOWN_KEYS and not _SECRET_KEY_NAMES.search(str(key)):
-            reader.problem(sub, key, "unknown key; see the configuration reference in README.md")
-
-
-_FORGE_KEYS: Final = frozenset(
-    {
-        "kind",
-        "repo",
-        "base_url",
-        "token_env",
-        "app_id",
-        "installation_id",
-        "private_key_file",
-        "records_dir",
-    }
-)
-_REPO_KEYS: Final = frozenset({"url", "branch", "path", "namespaces", "labels", "forge"})
-_USER_KEYS: Final = frozenset({"name", "email", "github", "gitlab"})
-
-
-def _optional_int(value: Any) -> int | None:
-    if value is None:
-        return None
-    return _as_positive_int(value)
-
-
-def _backfill_part(
-    r: _Reader, data: Mapping[str, Any], state_dir: Path, resolve: Callable[[Any], Path]
-) -> dict[str, Any]:
-    """The worker's settings: ``backfill``, ``forges``, ``repos``, ``users``, ``kube``."""
-    backfill = BackfillSettings(
-        enabled=r.get("backfill.enabled", True, _as_bool, "true or false"),
-        interval=r.get("backfill.interval", 2.0, _as_positive_float, "seconds"),
-        grace_seconds=r.get("backfill.grace_seconds", 3.0, _as_positive_float, "seconds"),
-        confirm_timeout=r.get("backfill.confirm_timeout", 120.0, _as_positive_float, "seconds"),
-        pr_poll_interval=r.get("backfill.pr_poll_interval", 60.0, _as_positive_float, "seconds"),
-        labels=r.get("backfill.labels", ("breakglass",), _as_str_list, "a list of label names"),
-        reviewers=r.get("backfill.reviewers", (), _as_str_list, "a list of forge handles"),
-        draft=r.get("backfill.draft", False, _as_bool, "true or false"),
-        branch_prefix=r.get("backfill.branch_prefix", "breakglass", _as_str, "a branch prefix"),
-        committer=UserIdentity(
-            name=r.get("backfill.committer.name", "breakglass", _as_str, "a name"),
-            email=r.get(
-                "backfill.committer.email",
-                "breakglass@users.noreply.invalid",
-                _as_str,
-                "an email address",
-            ),
-        ),
-        forge=r.get("backfill.forge", "local", _as_str, "a name from forges"),
-        max_attempts=r.get("backfill.max_attempts", 8, _as_positive_int, "a positive count"),
-        retry_deadline_hours=r.get(
-            "backfill.retry_deadline_hours", 24.0, _as_positive_float, "a positive number of hours"
-        ),
-        sops_binary=r.get("backfill.sops_binary", None, _as_str, "a path to the sops binary"),
-        kustomize_binary=r.get(
-            "backfill.kustomize_binary", None, _as_str, "a path to the kustomize binary"
-        ),
-        helm_binary=r.get("backfill.helm_binary", None, _as_str, "a path to the helm binary"),
-        render_check=r.get(
-            "backfill.render_check",
-            "auto",
-            _choice("required", "auto", "off"),
-            "required, auto or off",
-        ),
-        nice=r.get("backfill.nice", 10, _as_niceness, "an integer from 0 to 19"),
-    )
-    forges: list[ForgeSettings] = []
-    raw_forges = data.get("forges") or {}
-    if not isinstance(raw_forges, Mapping):
-        r.problem("forges", raw_forges, "a mapping of forge name → settings")
-        raw_forges = {}
-    if "local" not in raw_forges:
-        forges.append(ForgeSettings(records_dir=state_dir / "pull-requests"))
-    for name, conf in raw_forges.items():
-        where = f"forges.{name}"
-        if not isinstance(conf, Mapping):
-            r.problem(where, conf, "a mapping with at least `kind`")
-            continue
-        for key in conf:
-            if key not in _FORGE_KEYS:
-                r.problem(f"{where}.{key}", key, "one of " + ", ".join(sorted(_FORGE_KEYS)))
-        kind = conf.get("kind", "local")
-        if kind not in ("local", "github", "gitlab"):
-            r.problem(f"{where}.kind", kind, "local, github or gitlab")
-            continue
-        repo = conf.get("repo", "")
-        if kind != "local" and (not isinstance(repo, str) or "/" not in repo):
-            r.problem(f"{where}.repo", repo, "owner/name (GitHub) or group/project (GitLab)")
-        token_env = conf.get("token_env")
-        if token_env is not None and (
-            not isinstance(token_env, str) or not _ENV_NAME.match(token_env)
-        ):
-            r.problem(f"{where}.token_env", token_env, "an environment variable name")
-        if kind != "local" and token_env is None and conf.get("app_id") is None:
-            r.problem(
-                where,
-                "no credentials",
-                "set token_env (or app_id, installation_id and private_key_file for a GitHub App)",
-            )
-        try:
-            forges.append(
-                ForgeSettings(
-                    name=str(name),
-                    kind=str(kind),
-                    repo=str(repo or ""),
-                    base_url=str(conf["base_url"]) if conf.get("base_url") else None,
-                    token_env=token_env,
-                    app_id=_optional_int(conf.get("app_id")),
-                    installation_id=_optional_int(conf.get("installation_id")),
-                    private_key_file=resolve(conf["private_key_file"])
-                    if conf.get("private_key_file")
-                    else None,
-                    records_dir=resolve(conf["records_dir"])
-                    if conf.get("records_dir")
-                    else state_dir / "pull-requests",
-                )
-            )
-        except (TypeError, ValueError):
-            r.problem(where, conf, "app_id and installation_id are positive integers")
-    if not any(f.name == backfill.forge for f in forges):
-        r.problem("backfill.forge", backfill.forge, "the name of an entry in forges")
-    repos: list[RepoRuleSettings] = []
-    raw_repos = data.get("repos") or []
-    if not isinstance(raw_repos, list):
-        r.problem("repos", raw_repos, "a list of repository rules")
-        raw_repos = []
-    for i, rule in enumerate(raw_repos):
-        where = f"repos[{i}]"
-        if not isinstance(rule, Mapping) or not isinstance(rule.get("url"), str):
-            r.problem(where, rule, "a mapping with at least `url`")
-            continue
-        for key in rule:
-            if key not in _REPO_KEYS:
-                r.problem(f"{where}.{key}", key, "one of " + ", ".join(sorted(_REPO_KEYS)))
-        url = str(rule["url"])
-        if "://" not in url and not url.startswith("git@"):
-            url = str(resolve(url))
-        namespaces = rule.get("namespaces", ["*"])
-        labels = rule.get("labels") or {}
-        if not isinstance(namespaces, list) or not all(isinstance(n, str) for n in namespaces):
-            r.problem(f"{where}.namespaces", namespaces, _GLOB_LIST)
-            namespaces = ["*"]
-        if not isinstance(labels, Mapping):
-            r.problem(f"{where}.labels", labels, "a mapping of label → value")
-            labels = {}
-        forge = rule.get("forge")
-        if forge is not None and not any(f.name == forge for f in forges):
-            r.problem(f"{where}.forge", forge, "the name of an entry in forges")
-        repos.append(
-            RepoRuleSettings(
-                url=url,
-                branch=str(rule.get("branch", "main")),
-                path=str(rule.get("path", "")).strip("/"),
-                namespaces=tuple(namespaces),
-                labels=tuple((str(k), str(v)) for k, v in labels.items()),
-                forge=str(forge) if forge else None,
-            )
-        )
-    users: list[tuple[str, UserIdentity]] = []
-    raw_users = data.get("users") or {}
-    if not isinstance(raw_users, Mapping):
-        r.problem("users", raw_users, "a mapping of Kubernetes username → identity")
-        raw_users = {}
-    for username, ident in raw_users.items():
-        where = f"users.{username}"
-        if not isinstance(ident, Mapping) or not isinstance(ident.get("email"), str):
-            r.problem(where, ident, "a mapping with at least `email` (and name, github, gitlab)")
-            continue
-        for key in ident:
-            if key not in _USER_KEYS:
-                r.problem(f"{where}.{key}", key, "one of " + ", ".join(sorted(_USER_KEYS)))
-        users.append(
-            (
-                str(username),
-                UserIdentity(
-                    name=str(ident.get("name") or username),
-                    email=str(ident["email"]),
-                    github=str(ident["github"]) if ident.get("github") else None,
-                    gitlab=str(ident["gitlab"]) if ident.get("gitlab") else None,
-                ),
-            )
-        )
-    kube = KubeSettings(
-        mode=r.get(
-            "kube.mode",
-            "auto",
-            _choice("auto", "kubeconfig", "in-cluster", "off"),
-            "auto, kubeconfig, in-cluster or off",
-        ),
-        kubeconfig=r.get("kube.kubeconfig", None, resolve, "a kubeconfig file path"),
-        context=r.get("kube.context", None, _as_str, "a context name"),
-        argocd_namespace=r.get("kube.argocd_namespace", "argocd", _as_str, "a namespace"),
-    )
-    return {
-        "backfill": backfill,
-        "forges": tuple(forges),
-        "repos": tuple(repos),
-        "users": tuple(users),
-        "kube": kube,
-    }
+# -- entry points ------------------------------------------------------------------------------
 
 
 def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Settings:
-    """Validate a parsed config mapping; raise ``ConfigError`` listing every problem."""
-    r = _Reader(data, base)
-    _check_no_inline_secrets(data, "", r)
-    _unknown_keys(data, "", r)
+    """Validate a parsed config mapping; raise ``ConfigError`` listing every problem.
 
-    def path(value: Any) -> Path:
-        p = Path(_as_str(value)).expanduser()
-        return (p if p.is_absolute() else (base / p)).resolve()
-
-    cluster = r.get("cluster", "default", _as_str, "a DNS label: lowercase letters, digits, '-'")
-    if not _DNS_LABEL.match(cluster):
-        r.problem("cluster", cluster, "a DNS label: lowercase letters, digits, '-'")
-    state_dir = r.get("state_dir", base / "breakglass-state", path, "a directory path")
-    listen = ListenSettings(
-        host=r.get("listen.host", "0.0.0.0", _as_str, "an IP address or host name"),  # noqa: S104
-        port=r.get("listen.port", 8443, _as_port, "an integer from 0 to 65535"),
-    )
-    tls = TLSSettings(
-        cert_file=r.get("tls.cert_file", None, path, "a PEM certificate file path"),
-        key_file=r.get("tls.key_file", None, path, "a PEM private key file path"),
-        client_ca_file=r.get("tls.client_ca_file", None, path, "a PEM CA bundle path"),
-        reload_interval=r.get(
-            "tls.reload_interval", 10.0, _as_positive_float, "seconds, a positive number"
-        ),
-    )
-    if (tls.cert_file is None) != (tls.key_file is None):
-        r.problem(
-            "tls",
-            {"cert_file": str(tls.cert_file), "key_file": str(tls.key_file)},
-            "set both cert_file and key_file, or neither (a self-signed pair is generated)",
-        )
-    for key, value in (
-        ("tls.cert_file", tls.cert_file),
-        ("tls.key_file", tls.key_file),
-        ("tls.client_ca_file", tls.client_ca_file),
-    ):
-        if value is not None and not value.is_file():
-            r.problem(key, str(value), "an existing, readable file")
-    journal_raw = data.get("journal")
-    default_journal = f"sqlite:///{state_dir / 'journal.db'}"
-    journal_key = "journal.url" if isinstance(journal_raw, Mapping) else "journal"
-    journal_url = _journal_url(r, journal_key, default_journal)
-    journal_password_env = r.get(
-        "journal.password_env",
-        Settings.journal_password_env,
-        _env_name,
-        "an environment variable name (the password itself never goes in the file)",
-    )
-    if journal_url.startswith("sqlite:///"):
-        db_path = Path(journal_url[len("sqlite:///") :])
-        if not db_path.is_absolute():
-            journal_url = f"sqlite:///{(base / db_path).resolve()}"
-    audit = AuditWebhookSettings(
-        enabled=r.get("audit_webhook.enabled", True, _as_bool, "true or false"),
-        token_env=r.get(
-            "audit_webhook.token_env",
-            "BREAKGLASS_AUDIT_TOKEN",
-            _env_name,
-            "an environment variable name (the token itself never goes in the file)",
-        ),
-    )
-    admission = AdmissionSettings(
-        mode=r.get("admission.mode", "observe", _choice("observe"), "'observe' (never denies)"),
-        require_client_cert=r.get(
-            "admission.require_client_cert", False, _as_bool, "true or false"
-        ),
-        deadline_seconds=r.get(
-            "admission.deadline_seconds",
-            1.0,
-            _as_positive_float,
-            "a positive number of seconds, well under the webhook's timeoutSeconds",
-        ),
-    )
-    if admission.require_client_cert and tls.client_ca_file is None:
-        r.problem(
-            "admission.require_client_cert",
-            True,
-            "needs tls.client_ca_file to verify the API server's client certificate",
-        )
-    r.section("actors")
-    r.section("actors.ignore")
-    actors = ActorSettings(
-        ignore_users=r.get("actors.ignore.users", DEFAULT_IGNORED_USERS, _as_str_list, _GLOB_LIST),
-        ignore_groups=r.get(
-            "actors.ignore.groups", DEFAULT_IGNORED_GROUPS, _as_str_list, _GLOB_LIST
-        ),
-    )
-    record_only = r.get("capture.record_only", DEFAULT_RECORD_ONLY, _as_str_list, _OPS_ALLOWED)
-    for op in record_only:
-        if op not in KNOWN_OPERATIONS:
-            r.problem("capture.record_only", op, _OPS_ALLOWED)
-    redaction = RedactionSettings(
-        salt_env=r.get(
-            "redaction.salt_env", "BREAKGLASS_REDACTION_SALT", _env_name, "an env var name"
-        ),
-        extra_key_patterns=r.get(
-            "redaction.extra_key_patterns",
-            RedactionSettings.extra_key_patterns,
-            _as_str_list,
-            _GLOB_LIST,
-        ),
-    )
-    audit_log = AuditLogSettings(
-        dir=r.get("audit_log.dir", state_dir / "audit", path, "a directory path"),
-        key_env=r.get(
-            "audit_log.key_env",
-            AuditLogSettings.key_env,
-            _env_name,
-            "an environment variable name (the key itself never goes in the file)",
-        ),
-        key_file=r.get("audit_log.key_file", None, path, "a file holding the HMAC key"),
-        max_bytes=r.get(
-            "audit_log.max_bytes",
-            AUDIT_LOG_MAX_BYTES_DEFAULT,
-            _as_positive_int,
-            "a positive byte count (rotate to a new file beyond it)",
-        ),
-        rotate_daily=r.get("audit_log.rotate_daily", True, _as_bool, "true or false"),
-    )
-    if audit_log.key_file is not None and not audit_log.key_file.is_file():
-        r.problem("audit_log.key_file", str(audit_log.key_file), "an existing, readable file")
-    metrics_listen: ListenSettings | None = None
-    if r.section("metrics") and r.section("metrics.listen"):
-        metrics_listen = ListenSettings(
-            host=r.get("metrics.listen.host", _ALL_INTERFACES, _as_str, "an IP address or host"),
-            port=r.get("metrics.listen.port", 9090, _as_port, "an integer from 0 to 65535"),
-        )
-        if metrics_listen.port == listen.port and metrics_listen.port != 0:
-            r.problem(
-                "metrics.listen.port",
-                metrics_listen.port,
-                "a port other than listen.port: metrics get their own plain-HTTP listener",
-            )
-    worker_listen: ListenSettings | None = None
-    if r.section("metrics") and r.section("metrics.worker_listen"):
-        worker_listen = ListenSettings(
-            host=r.get(
-                "metrics.worker_listen.host", _ALL_INTERFACES, _as_str, "an IP address or host"
-            ),
-            port=r.get("metrics.worker_listen.port", 9091, _as_port, "an integer from 0 to 65535"),
-        )
-        taken = {listen.port} | ({metrics_listen.port} if metrics_listen else set())
-        if worker_listen.port in taken and worker_listen.port != 0:
-            r.problem(
-                "metrics.worker_listen.port",
-                worker_listen.port,
-                "a port of its own (not listen.port or metrics.listen.port): the worker is "
-                "another process",
-            )
-    logging_settings = LoggingSettings(
-        level=r.get(
-            "logging.level",
-            "info",
-            _choice("debug", "info", "warning", "error"),
-            "one of debug, info, warning, error",
-        ),
-        format=r.get("logging.format", "json", _choice("json", "console"), "json or console"),
-    )
-    max_body = r.get(
-        "limits.max_body_bytes", MAX_BODY_DEFAULT, _as_positive_int, "a positive byte count"
-    )
-    worker = _backfill_part(r, data, state_dir, path)
-    if r.problems:
-        raise ConfigError(source, r.problems)
-    return Settings(
-        **worker,
-        cluster=cluster,
-        state_dir=state_dir,
-        listen=listen,
-        tls=tls,
-        journal_url=journal_url,
-        journal_password_env=journal_password_env,
-        audit_webhook=audit,
-        admission=admission,
-        actors=actors,
-        record_only=record_only,
-        redaction=redaction,
-        audit_log=audit_log,
-        metrics=MetricsSettings(listen=metrics_listen, worker_listen=worker_listen),
-        logging=logging_settings,
-        max_body_bytes=max_body,
-        source=source,
-    )
+    pydantic runs a check between keys only once everything in its model is valid.  So that
+    such a check still reports when some other value is wrong, the keys at fault are set aside
+    and the rest validated again, until it passes; a value set aside counts as unset.
+    """
+    secrets = _inline_secrets(data)
+    hidden = frozenset(p.path for p in secrets)
+    forges = data.get("forges")
+    declared = {"local", *(map(str, forges) if isinstance(forges, Mapping) else ())}
+    reading = _Reading(base=base, forges=frozenset(declared))
+    problems = dict.fromkeys(secrets)
+    remaining: Any = data
+    while True:
+        try:
+            doc = _File.model_validate(remaining, context=reading)
+        except ValidationError as exc:
+            found, keys = _problems(exc, _File, remaining, secret_paths=hidden)
+            problems.update(dict.fromkeys(found))
+            remaining, removed = _without(remaining, keys)
+            if removed:
+                continue
+            raise ConfigError(source, list(problems)) from None
+        if problems:
+            raise ConfigError(source, list(problems))
+        return _settings(doc, source=source, base=base)
 
 
-_JOURNAL_ALLOWED: Final = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
-_GLOB_LIST: Final = "a list of names, '*' globs allowed"
-_OPS_ALLOWED: Final = "a list drawn from " + ", ".join(sorted(KNOWN_OPERATIONS))
+_M = TypeVar("_M", bound=_Model)
+
+
+def replace(value: _M, /, *, source: str, **changes: Any) -> _M:
+    """A copy of a settings value with ``changes``, validated (``model_copy`` checks nothing):
+    a bad value raises ``ConfigError`` naming ``source`` and the key path."""
+    data = {**dict(value), **changes}
+    try:
+        return type(value).model_validate(data)
+    except ValidationError as exc:
+        problems, _ = _problems(exc, type(value), data, secret_paths=frozenset())
+        raise ConfigError(source, problems) from None
 
 
 def load(path: str | Path) -> Settings:

@@ -25,7 +25,7 @@ from breakglass.errors import InputError
 NAME = "audit"
 SUMMARY = "verify the audit log, and show who changed what"
 
-_DEFAULT_KEY_ENV = settings.AuditLogSettings.key_env
+_DEFAULT_KEY_ENV = settings.AuditLogSettings().key_env
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -142,7 +142,7 @@ def _read(path: str) -> bytes:
 def _webhook(args: argparse.Namespace, *, ca_bundle: bytes | None) -> dict[str, Any]:
     ignore_users: tuple[str, ...] = settings.DEFAULT_IGNORED_USERS
     ignore_groups: tuple[str, ...] = settings.DEFAULT_IGNORED_GROUPS
-    deadline = settings.AdmissionSettings.deadline_seconds
+    deadline = settings.AdmissionSettings().deadline_seconds
     if args.config:
         loaded = settings.load(args.config)
         ignore_users = loaded.actors.ignore_users

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 from pathlib import Path
 
 from breakglass import logs, settings, workerproc
@@ -58,12 +57,13 @@ async def _main(loaded: settings.Settings, config: Path, worker: str) -> None:
 def run(args: argparse.Namespace) -> int:
     loaded = settings.load(args.config)
     if args.port is not None or args.host is not None:
-        listen = dataclasses.replace(
-            loaded.listen,
-            port=args.port if args.port is not None else loaded.listen.port,
-            host=args.host if args.host is not None else loaded.listen.host,
+        listen = {
+            "host": args.host if args.host is not None else loaded.listen.host,
+            "port": args.port if args.port is not None else loaded.listen.port,
+        }
+        loaded = settings.replace(
+            loaded, source=f"{loaded.source} with --host/--port", listen=listen
         )
-        loaded = dataclasses.replace(loaded, listen=listen)
     logs.configure(level=loaded.logging.level, fmt=loaded.logging.format)
     asyncio.run(_main(loaded, Path(args.config).resolve(), args.worker))
     return 0

@@ -148,7 +148,7 @@ async def test_metrics_get_their_own_plain_http_listener(tmp_path, cert_files, c
         listen={"host": "127.0.0.1", "port": https_port},
         metrics={"listen": {"host": "127.0.0.1", "port": metrics_port}},
     )
-    assert conf.metrics.listen == settings.ListenSettings("127.0.0.1", metrics_port)
+    assert conf.metrics.listen == settings.ListenSettings(host="127.0.0.1", port=metrics_port)
     ready, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(webapp.serve(conf, ready=ready, stop=stop))
     try:

@@ -238,3 +238,110 @@ def test_config_check_notes_a_missing_postgresql_driver(tmp_path, monkeypatch, c
     out = capsys.readouterr()
     assert out.out.strip() == "ok"
     assert "pip install 'breakglass[postgresql]'" in out.err
+
+
+def test_checks_across_keys_report_along_with_the_values_they_read(tmp_path):
+    path = write(
+        tmp_path,
+        """
+tls: {cert_file: /nonexistent/tls.crt, reload_interval: -1}
+admission: {require_client_cert: true, deadline_seconds: 0}
+metrics: {listen: {port: 8443, host: 7}, worker_listen: {port: 8443}}
+backfill: {forge: nowhere, interval: 0}
+forges: {github: {kind: github, repo: acme/gitops, token: hunter2}}
+repos:
+  - {url: https://example.invalid/a.git, forge: nowhere}
+  - 5
+  - {url: https://example.invalid/b.git, forge: github, branch: [x]}
+  - {url: https://example.invalid/c.git, forge: elsewhere}
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        settings.load(path)
+    found = {p.path: p for p in info.value.problems}
+    assert set(found) == {
+        "tls",
+        "tls.cert_file",
+        "tls.reload_interval",
+        "admission.require_client_cert",
+        "admission.deadline_seconds",
+        "metrics.listen.host",
+        "metrics.listen.port",
+        "metrics.worker_listen.port",
+        "backfill.forge",
+        "backfill.interval",
+        "forges.github",
+        "forges.github.token",
+        "repos[0].forge",
+        "repos[1]",
+        "repos[2].branch",
+        "repos[3].forge",
+    }
+    assert found["backfill.forge"].allowed == "the name of an entry in forges"
+    assert found["repos[1]"].allowed == "a mapping with at least `url`"
+    assert found["forges.github"].value == "'no credentials'"
+    assert "hunter2" not in str(info.value)
+
+
+def test_each_problem_shows_the_key_as_written_and_what_is_allowed(tmp_path):
+    path = write(
+        tmp_path,
+        """
+actors: {ignore: {users: [ok, 5, '']}}
+backfill: {interval: 0, committer: {name: '', github: x}}
+forges: {github: {kind: github, repo: acme/gitops, token_env: T, tokn: x}}
+users: {alice: {name: Alice}, bob: {email: b@example.com, colour: blue}}
+logging: {level: loud}
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        settings.load(path)
+    found = {p.path: (p.value, p.allowed) for p in info.value.problems}
+    assert found == {
+        "actors.ignore.users": ("['ok', 5, '']", "a list of names, '*' globs allowed"),
+        "backfill.interval": ("0", "seconds"),
+        "backfill.committer.github": (
+            "'github'",
+            "unknown key; see the configuration reference in README.md",
+        ),
+        "forges.github.tokn": (
+            "'tokn'",
+            "one of app_id, base_url, installation_id, kind, private_key_file, records_dir, "
+            "repo, token_env",
+        ),
+        "users.alice": (
+            "{'name': 'Alice'}",
+            "a mapping with at least `email` (and name, github, gitlab)",
+        ),
+        "users.bob.colour": ("'colour'", "one of email, github, gitlab, name"),
+        "logging.level": ("'loud'", "one of debug, info, warning, error"),
+    }
+
+
+def test_a_key_with_no_value_keeps_its_default(tmp_path):
+    loaded = settings.load(write(tmp_path, "listen: {port: null}\nbackfill:\ncluster:\n"))
+    assert loaded.listen.port == 8443
+    assert loaded.backfill == settings.BackfillSettings()
+    assert loaded.cluster == "default"
+
+
+def test_settings_are_frozen_hashable_and_picklable():
+    import pickle
+
+    loaded = settings.load(ROOT / "examples" / "breakglass.yaml")
+    again = pickle.loads(pickle.dumps(loaded))
+    assert again == loaded and hash(again) == hash(loaded)
+    assert isinstance(loaded.forges, tuple) and isinstance(loaded.state_dir, Path)
+    with pytest.raises(ValueError, match="frozen"):
+        loaded.listen.port = 1  # type: ignore[misc]
+
+
+def test_replace_validates_the_new_values():
+    loaded = settings.load(ROOT / "examples" / "breakglass.yaml")
+    moved = settings.replace(loaded, source="--port", listen={"host": "::", "port": 9443})
+    assert moved.listen == settings.ListenSettings(host="::", port=9443)
+    assert moved.tls == loaded.tls and moved.source == loaded.source
+    with pytest.raises(ConfigError) as info:
+        settings.replace(loaded, source="--port", listen={"host": "::", "port": 99999})
+    assert [p.path for p in info.value.problems] == ["listen.port"]
+    assert info.value.source == "--port"
