@@ -61,7 +61,7 @@ from bench.common import (
 )
 from bench.gitops_index import generate
 
-TARGETS = ("idle", "in-process", "own-process")
+TARGETS = ("idle", "in-process", "own-process", "own-process-tmpfs")
 #: what the worker is doing during a window: cloning and indexing the repository (the first
 #: window, from start), then editing, committing and pushing one object after another
 PHASES = ("index", "edit")
@@ -102,7 +102,11 @@ def config(root: Path, state: Path, repo: Path, port: int, tls: Any) -> Path:
         "logging": {"level": "warning"},
         "kube": {"mode": "off"},
         "repos": [{"url": str(repo), "branch": "main", "path": "apps", "namespaces": ["prod"]}],
-        "backfill": {"render_check": "off", "grace_seconds": 0.01, "interval": 0.2},
+        "backfill": {
+            "render_check": "off",
+            "grace_seconds": 0.01,
+            "interval": 0.2,
+        },
     }
     path.write_text(yaml.safe_dump(data))
     return path
@@ -172,10 +176,15 @@ def target(kind: str, root: Path, repo: Path, template: Path, tls: Any) -> Itera
         shutil.copy(template, state / "journal.db")
     port = free_port()
     path = config(root, state, repo, port, tls)
+    if kind == "own-process-tmpfs":
+        # the worker's mirrors and worktrees on another filesystem than the journal's
+        mirrors = Path(tempfile.mkdtemp(prefix="bg-mirrors-", dir="/dev/shm"))
+        (state / "mirrors").symlink_to(mirrors)
     argv = {
         "idle": ["-m", "breakglass", "serve", "--config", str(path), "--worker", "none"],
         "in-process": ["-m", "bench._inline_worker", str(path)],
         "own-process": ["-m", "breakglass", "serve", "--config", str(path)],
+        "own-process-tmpfs": ["-m", "breakglass", "serve", "--config", str(path)],
     }[kind]
     env = {
         **os.environ,
@@ -206,12 +215,15 @@ def target(kind: str, root: Path, repo: Path, template: Path, tls: Any) -> Itera
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if (state / "mirrors").is_symlink():
+            shutil.rmtree((state / "mirrors").resolve(), ignore_errors=True)
 
 
 def window(server: Server, body: bytes, args: argparse.Namespace, phase: str) -> dict[str, Any]:
     """One load window; the worker's progress and CPU time during it."""
     assert server.state is not None
-    pids = [server.pid, *_children(server.pid)] if server.name == "own-process" else [server.pid]
+    own = server.name.startswith("own-process")
+    pids = [server.pid, *_children(server.pid)] if own else [server.pid]
     cpu_before = [cpu_seconds(pid) for pid in pids]
     done_before = finished(server.state)
     result = load(
@@ -299,6 +311,7 @@ def main(argv: list[str]) -> int:
         table(
             [
                 "target",
+                "worker is",
                 "req/s",
                 "p50 ms",
                 "p99 ms",
@@ -310,6 +323,7 @@ def main(argv: list[str]) -> int:
             [
                 [
                     s["target"],
+                    s["phase"],
                     s["rps"],
                     s["p50_ms"],
                     s["p99_ms"],
