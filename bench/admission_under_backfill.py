@@ -3,7 +3,7 @@
     python -m bench admission_under_backfill [--documents 50000] [--kib 27] [--concurrency 16]
                                              [--seconds 20] [--rounds 3] [--captures 400]
 
-The question: does backfill work move the webhook's p99?  Three targets, each a real server
+The question: does backfill work move the webhook's p99?  Four targets, each a real server
 process on loopback HTTPS with a real SQLite journal and audit log, measured in interleaved
 rounds (each target in turn, once per round; the round with the median p99 is reported):
 
@@ -11,7 +11,9 @@ rounds (each target in turn, once per round; the round with the median p99 is re
 - ``in-process`` (before): ``bench/_inline_worker.py``, the webhooks and the worker in one
   event loop and one GIL, as ``serve`` ran them before the worker got a process;
 - ``own-process`` (after): ``breakglass serve``, which starts the worker as a child process at
-  ``backfill.nice`` (10).
+  ``backfill.nice`` (10), its Git mirrors in ``state_dir`` beside the journal;
+- ``own-process-tmpfs``: the same with ``backfill.mirrors_dir`` on another filesystem
+  (``/dev/shm``), as ``deploy/`` puts it on the worker's emptyDir.
 
 Every busy round starts from a fresh state directory holding the same journal: ``--captures``
 confirmed captures, each a Deployment ``replicas`` change in a repository of ``--documents``
@@ -92,7 +94,9 @@ def repository(root: Path, documents: int) -> tuple[Path, int]:
     return bare, apps
 
 
-def config(root: Path, state: Path, repo: Path, port: int, tls: Any) -> Path:
+def config(
+    root: Path, state: Path, repo: Path, port: int, tls: Any, *, mirrors: Path | None = None
+) -> Path:
     path = root / "breakglass.yaml"
     data = {
         "cluster": "bench",
@@ -106,6 +110,7 @@ def config(root: Path, state: Path, repo: Path, port: int, tls: Any) -> Path:
             "render_check": "off",
             "grace_seconds": 0.01,
             "interval": 0.2,
+            **({"mirrors_dir": str(mirrors)} if mirrors else {}),
         },
     }
     path.write_text(yaml.safe_dump(data))
@@ -175,11 +180,11 @@ def target(kind: str, root: Path, repo: Path, template: Path, tls: Any) -> Itera
     if kind != "idle":
         shutil.copy(template, state / "journal.db")
     port = free_port()
-    path = config(root, state, repo, port, tls)
+    mirrors = None
     if kind == "own-process-tmpfs":
         # the worker's mirrors and worktrees on another filesystem than the journal's
         mirrors = Path(tempfile.mkdtemp(prefix="bg-mirrors-", dir="/dev/shm"))
-        (state / "mirrors").symlink_to(mirrors)
+    path = config(root, state, repo, port, tls, mirrors=mirrors)
     argv = {
         "idle": ["-m", "breakglass", "serve", "--config", str(path), "--worker", "none"],
         "in-process": ["-m", "bench._inline_worker", str(path)],
@@ -215,8 +220,8 @@ def target(kind: str, root: Path, repo: Path, template: Path, tls: Any) -> Itera
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if (state / "mirrors").is_symlink():
-            shutil.rmtree((state / "mirrors").resolve(), ignore_errors=True)
+        if mirrors is not None:
+            shutil.rmtree(mirrors, ignore_errors=True)
 
 
 def window(server: Server, body: bytes, args: argparse.Namespace, phase: str) -> dict[str, Any]:

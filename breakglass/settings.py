@@ -520,6 +520,10 @@ class BackfillSettings(_Model):
     nice: Annotated[int, Field(strict=True, ge=0, le=19)] = Field(
         10, description="an integer from 0 to 19"
     )
+    #: where the worker keeps its Git mirrors and worktrees (a cache: lost, they are cloned
+    #: again); unset, ``state_dir/mirrors``.  On another filesystem than the journal's, their
+    #: heavy metadata writes no longer delay the webhooks' fsyncs
+    mirrors_dir: _OptionalPath = Field(None, description="a directory path")
 
     @field_validator("committer", mode="before")
     @classmethod

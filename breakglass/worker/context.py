@@ -99,7 +99,7 @@ class Context:
         self.redactor = redactor
         self.git = git or Git()
         self.providers: dict[str, Provider] = dict(providers or {})
-        self.mirrors = settings.state_dir / "mirrors"
+        self.mirrors = settings.backfill.mirrors_dir or settings.state_dir / "mirrors"
         # reasons found on live objects (an engineer may annotate after the fix)
         self.live_reasons: dict[tuple[str, str, str], str] = {}
         # what locating read from the cluster, by capture id: the live object's owner labels

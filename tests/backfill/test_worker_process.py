@@ -185,3 +185,13 @@ async def test_sigterm_ends_a_long_pass_after_the_object_at_hand(tmp_path: Path,
         await journal.close()
     # what the pass did not reach waits, confirmed, for the next worker: nothing is lost
     assert statuses.count(model.Status.CONFIRMED) >= 30
+
+
+async def test_mirrors_go_where_backfill_mirrors_dir_says(tmp_path: Path, remote: Path):
+    config = write_config(tmp_path, remote, mirrors_dir=str(tmp_path / "cache"))
+    await insert_capture(config, replicas=4)
+    out = breakglass("worker", "--config", str(config), "--once")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["backfilled"] == 1
+    assert any((tmp_path / "cache").iterdir())  # the mirror and its worktree
+    assert not (tmp_path / "state" / "mirrors").exists()
