@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +49,7 @@ from typing import Any
 import yaml
 
 from bench import _payloads
+from bench.capture_to_pr import git
 from bench.common import (
     ROOT,
     Server,
@@ -59,6 +59,7 @@ from bench.common import (
     ratio,
     table,
     tls_files,
+    wait_healthy,
     write_result,
 )
 from bench.gitops_index import generate
@@ -67,18 +68,6 @@ TARGETS = ("idle", "in-process", "own-process", "own-process-tmpfs")
 #: what the worker is doing during a window: cloning and indexing the repository (the first
 #: window, from start), then editing, committing and pushing one object after another
 PHASES = ("index", "edit")
-
-
-def git(*args: str, cwd: Path) -> None:
-    env = {
-        "GIT_AUTHOR_NAME": "dev",
-        "GIT_AUTHOR_EMAIL": "dev@example.com",
-        "GIT_COMMITTER_NAME": "dev",
-        "GIT_COMMITTER_EMAIL": "dev@example.com",
-        "HOME": str(cwd),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    }
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=env)
 
 
 def repository(root: Path, documents: int) -> tuple[Path, int]:
@@ -201,16 +190,7 @@ def target(kind: str, root: Path, repo: Path, template: Path, tls: Any) -> Itera
     proc = subprocess.Popen([sys.executable, *argv], env=env, cwd=root)
     url = f"https://localhost:{port}"
     ctx = ssl.create_default_context(cafile=str(tls.ca_file))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", context=ctx, timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"{kind} did not start") from None
-            time.sleep(0.05)
+    wait_healthy(kind, url, ctx, proc, timeout=60)
     try:
         yield Server(kind, url, ctx, proc, state)
     finally:

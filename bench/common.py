@@ -144,6 +144,22 @@ def tls_files() -> Iterator[tuple[Path, Any]]:
         yield root, certs.generate(root / "tls", ["localhost", "127.0.0.1"])
 
 
+def wait_healthy(
+    name: str, url: str, ctx: ssl.SSLContext, proc: subprocess.Popen[bytes], *, timeout: float
+) -> None:
+    """Return once ``url``/healthz answers; stop ``proc`` and raise if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/healthz", context=ctx, timeout=1).read()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop(proc)
+                raise RuntimeError(f"{name} did not start") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def breakglass_process(
     extra_config: str = "", *, src: Path | None = None, name: str = "breakglass"
@@ -176,16 +192,7 @@ def breakglass_process(
         )
         url = f"https://localhost:{port}"
         ctx = ssl.create_default_context(cafile=str(paths.ca_file))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/healthz", context=ctx, timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    _stop(proc)
-                    raise RuntimeError("breakglass did not start") from None
-                time.sleep(0.1)
+        wait_healthy(name, url, ctx, proc, timeout=30)
         try:
             yield Server(name, url, ctx, proc, root / "state")
         finally:

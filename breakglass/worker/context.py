@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +89,7 @@ class Context:
         redactor: Redactor | None = None,
         git: Git | None = None,
         clock: Callable[[], datetime] = model.utcnow,
+        open_audit_log: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock  # every timing decision reads it, so tests can move time
@@ -110,6 +111,10 @@ class Context:
         self.base_renders = rendercheck.BaseRenders()
         self.term: int | None = None  # set by each leadership check of the run loop
         self.stop: asyncio.Event | None = None  # set when the process is shutting down
+        self.last_poll = datetime.min.replace(tzinfo=clock().tzinfo)  # open PRs last polled
+        # opens the audit chain when this process starts leading (a standby must not hold the
+        # chain's lock, which an operator's `worker --once` may need)
+        self.open_audit_log = open_audit_log
 
     def stopping(self) -> bool:
         """Whether the process is shutting down: a pass ends after the object it is on, so a

@@ -11,60 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from breakglass import logs, model
-from breakglass.auditlog import AuditLog
-from breakglass.capture.redact import Redactor
-from breakglass.forge import Provider
-from breakglass.forge.git import Git
-from breakglass.journal import Journal
-from breakglass.metrics import Metrics
-from breakglass.settings import Settings
+from breakglass import logs
 from breakglass.worker import apply, confirm, tracking
 from breakglass.worker.context import Context, LostLeadership, PassSummary, ago
 
 if TYPE_CHECKING:
-    from breakglass.kube import Cluster
+    pass
 
 log = logs.get(__name__)
 
 
 class Worker(Context):
-    """Runs backfill passes; dependencies are given, so tests can use fakes for each."""
+    """Runs backfill passes; its dependencies are the ``Context``'s, so tests can fake each."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        journal: Journal,
-        metrics: Metrics,
-        providers: Mapping[str, Provider] | None = None,
-        cluster: Cluster | None = None,
-        audit_log: AuditLog | None = None,
-        redactor: Redactor | None = None,
-        git: Git | None = None,
-        clock: Callable[[], datetime] = model.utcnow,
-        open_audit_log: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
-        super().__init__(
-            settings=settings,
-            journal=journal,
-            metrics=metrics,
-            providers=providers,
-            cluster=cluster,
-            audit_log=audit_log,
-            redactor=redactor,
-            git=git,
-            clock=clock,
-        )
-        self.last_poll = datetime.min.replace(tzinfo=clock().tzinfo)
-        self._leadership_failing = False
-        # opens the worker's audit chain when this process starts leading (a standby must not
-        # hold the chain's lock; an operator's `worker --once` may need it)
-        self._open_audit_log = open_audit_log
+    #: the journal could not say who leads at the last check (logged once, until it answers)
+    _leadership_failing = False
 
     async def confirm_provisional(self, summary: PassSummary) -> None:
         await confirm.confirm_provisional(self, summary)
@@ -124,8 +87,8 @@ class Worker(Context):
 
     async def _ensure_audit_log(self) -> None:
         log_ = self.audit_log
-        if self._open_audit_log is not None and log_ is not None and not log_.is_open:
-            await self._open_audit_log()
+        if self.open_audit_log is not None and log_ is not None and not log_.is_open:
+            await self.open_audit_log()
 
     async def _leadership(self, was: bool | None) -> bool:
         """Whether this process runs the next pass; logged only when that changes.

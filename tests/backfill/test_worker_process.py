@@ -108,21 +108,29 @@ async def test_the_worker_writes_its_own_audit_chain_and_verify_reads_both(
     assert [r["type"] for r in json.loads(shown.stdout)] == ["branch_pushed", "pr_opened"]
 
 
-async def test_sigusr1_starts_a_pass_at_once(tmp_path: Path, remote: Path):
-    config = write_config(tmp_path, remote, interval=3600)
-    log_file = tmp_path / "worker.log"
+def start_worker(config: Path, log_file: Path) -> subprocess.Popen[bytes]:
     with log_file.open("wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "breakglass", "worker", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env(),
         )
+
+
+def wait_for_line(proc: subprocess.Popen[bytes], log_file: Path, event: str) -> None:
+    deadline = time.monotonic() + 60
+    while f'"{event}"' not in log_file.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log_file.read_text()
+        time.sleep(0.05)
+
+
+async def test_sigusr1_starts_a_pass_at_once(tmp_path: Path, remote: Path):
+    config = write_config(tmp_path, remote, interval=3600)
+    log_file = tmp_path / "worker.log"
+    proc = start_worker(config, log_file)
     try:
-        deadline = time.monotonic() + 30
-        while '"worker_leading"' not in log_file.read_text():  # its first pass is under way
-            assert proc.poll() is None and time.monotonic() < deadline, log_file.read_text()
-            time.sleep(0.05)
+        wait_for_line(proc, log_file, "worker_leading")  # its first pass is under way
         time.sleep(0.5)
         await insert_capture(config, replicas=7)
         os.kill(proc.pid, signal.SIGUSR1)
@@ -158,18 +166,9 @@ async def test_sigterm_ends_a_long_pass_after_the_object_at_hand(tmp_path: Path,
     config = write_config(tmp_path, remote)
     ids = [(await insert_capture(config, replicas=3, name=f"svc-{n}")).id for n in range(40)]
     log_file = tmp_path / "worker.log"
-    with log_file.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "breakglass", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env(),
-        )
+    proc = start_worker(config, log_file)
     try:
-        deadline = time.monotonic() + 60
-        while '"capture_handled"' not in log_file.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log_file.read_text()
-            time.sleep(0.05)
+        wait_for_line(proc, log_file, "capture_handled")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)  # not after the other 39
     finally:
