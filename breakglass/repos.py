@@ -62,6 +62,9 @@ class RepoTarget:
     values: Mapping[str, Any] | None = None
     #: rendered by Flux's helm-controller from a HelmRelease this path applies
     flux_helm: bool = False
+    #: what the pull request should say about the controller: it is suspended, say, so
+    #: nothing reverts the change and a merge is not applied until it is resumed
+    controller_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,12 +189,22 @@ def from_flux(owner: Mapping[str, Any], source: Mapping[str, Any]) -> RepoTarget
         if kind == "Kustomization"
         else (((spec.get("chart") or {}).get("spec") or {}).get("chart"))
     )
+    meta = owner.get("metadata") or {}
+    name = f"{meta.get('namespace', '?')}/{meta.get('name', '?')}"
+    note = None
+    if spec.get("suspend") is True:
+        note = (
+            f"The Flux {kind} {name} that applies this object is suspended "
+            "(`spec.suspend: true`): nothing reverts the manual change, and merging this pull "
+            "request changes nothing in the cluster until it is resumed."
+        )
     return RepoTarget(
         url=url,
         branch=str(ref.get("branch") or "main"),
         path=str(path or "").removeprefix("./"),
-        owner=f"Flux {kind} {(owner.get('metadata') or {}).get('name', '?')}",
+        owner=f"Flux {kind} {meta.get('name', '?')}",
         helm=kind == "HelmRelease",
+        controller_note=note,
     )
 
 

@@ -211,7 +211,7 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
     committer = ctx.settings.backfill.committer
     applied: list[model.Capture] = []
     commits: dict[str, str] = {}
-    notes: list[str] = []
+    notes: list[str] = [target.controller_note] if target.controller_note else []
     files: list[str] = []
     async with mirror.kept_worktree(start) as (tree, moved):
         idx = await asyncio.to_thread(ctx.index_for, tree, moved)

@@ -53,9 +53,12 @@ async def track_pull_requests(ctx: Context, summary: PassSummary) -> None:
                 continue
             status = model.Status.MERGED if pr.state == "merged" else model.Status.CLOSED
             event = EventType.PR_MERGED if pr.state == "merged" else EventType.PR_CLOSED
+            reason = f"pull request {pr.state}"
+            if status is model.Status.CLOSED:
+                reason += await _production_now(ctx, captures[-1])
             now = ctx.clock()
             for capture in captures:
-                saved = await ctx.save(capture, status=status, reason=f"pull request {pr.state}")
+                saved = await ctx.save(capture, status=status, reason=reason)
                 await ctx.record(saved, event)
                 if status is model.Status.MERGED:
                     ctx.metrics.time_to_merge.observe(ago(capture.received_at, now))
@@ -71,6 +74,25 @@ async def track_pull_requests(ctx: Context, summary: PassSummary) -> None:
         except Exception as exc:  # a bug: say so loudly, and go on with the next PR
             ctx.metrics.worker_errors.labels("track").inc()
             log.exception("pr_poll_crashed", url=url, error=type(exc).__name__)
+
+
+async def _production_now(ctx: Context, last: model.Capture) -> str:
+    """What a closed, unmerged pull request leaves behind: production back at Git's value, or
+    still holding the manual change Git never got (drift that nothing will backfill now)."""
+    if ctx.cluster is None or last.operation is not model.Operation.UPDATE:
+        return ""
+    live = await ctx.live_object(last.object)
+    if live is None:
+        return "; the object no longer exists"
+    if ctx.redactor is not None:
+        live = ctx.redactor.object(live, kind=last.object.kind)
+    stripped = deltas.strip_server_fields(live)
+    before, after = last.delta.before or {}, last.delta.after or {}
+    if deltas.holds(stripped, before, after):
+        return "; production still has the manual change, which Git does not: it differs from Git"
+    if deltas.holds(stripped, after, before):
+        return "; production is back at Git's value"
+    return "; production has changed again since"
 
 
 async def _check_self_heal(

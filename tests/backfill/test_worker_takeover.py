@@ -230,7 +230,8 @@ async def test_the_standby_takes_over_and_exactly_one_pr_exists(
         assert done.status is model.Status.PR_OPEN and (done.pr_url or "").endswith(
             f"/acme/gitops/pull/{pr.number}"
         )
-        assert "pr_opened" in standby.audit_types()
+        # b records the PR in its audit chain right after the journal write
+        wait_for(lambda: "pr_opened" in standby.audit_types(), "b's pr_opened record", 10)
 
         if how == "cut-session":
             # a's forge call returns; a notices it no longer leads before its next write

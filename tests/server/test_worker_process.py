@@ -53,13 +53,14 @@ def test_serve_runs_the_worker_as_a_niced_child_and_restarts_it(tmp_path: Path, 
         # the webhook keeps its priority; backfill work yields the CPU to it
         wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child) == 10)  # once it has started
         assert os.getpriority(os.PRIO_PROCESS, server.proc.pid) == 0
+        # the worker's own lines say which process wrote them
+        wait_for(lambda: '"process": "worker"' in server.log_file.read_text())
         os.kill(child, signal.SIGKILL)
         [again] = wait_for(lambda: [c for c in children(server.proc.pid) if c != child])
         assert again != child
         log = server.log_file.read_text()
         assert '"event": "worker_process_exited"' in log
         assert '"code": -9' in log
-        assert '"process": "worker"' in log  # the worker's own lines say which process wrote them
     finally:
         server.proc.send_signal(signal.SIGTERM)
         server.proc.wait(timeout=30)
