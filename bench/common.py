@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -80,9 +79,9 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from breakglass.demo.cluster import free_port as pick
+
+    return pick()
 
 
 def rss_mib(pid: int) -> dict[str, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -21,6 +22,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import yaml
 from cryptography.hazmat.primitives import serialization
@@ -101,8 +103,28 @@ def binaries(*, build: bool) -> dict[str, str]:
     return found
 
 
+#: listening ports are picked below Linux's default ephemeral range (32768-60999): a port the
+#: kernel hands to an outgoing connection in the meantime can then never take ours
+_PORTS: Final = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nothing listens on, below the ephemeral range, never the same twice in
+    this process (a server started a moment later binds it; a port from the ephemeral range
+    could meanwhile be the local end of some outgoing connection)."""
+    for _ in range(200):
+        port = random.choice(_PORTS)  # noqa: S311 - not a secret, only a spread
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as s:  # a crowded range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -11,7 +11,6 @@ import asyncio
 import io
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import trustme
 from aiohttp import web
 
 from breakglass import logs, settings
+from breakglass.demo.cluster import free_port
 from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
 from breakglass.web import app as webapp
@@ -51,12 +51,6 @@ def cert_files(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> tupl
     cert.private_key_pem.write_to_path(str(key_file))
     ca.cert_pem.write_to_path(str(ca_file))
     return cert_file, key_file, ca_file
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
