@@ -26,12 +26,13 @@ import re
 import secrets
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from breakglass.demo.cluster import free_port
 
 BINARIES = ("initdb", "pg_ctl", "postgres")
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
@@ -84,12 +85,6 @@ def server_user() -> str | None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PostgresServer:
     """One throw-away PostgreSQL cluster: ``initdb`` on construction, then start/stop/crash."""
 
@@ -97,7 +92,7 @@ class PostgresServer:
         self.bindir = bindir
         self.user = user
         self.password = secrets.token_urlsafe(16)
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="breakglass-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
