@@ -32,7 +32,17 @@ def all_commands() -> list[Command]:
     """Every sub-command, in the order ``--help`` lists them."""
     import importlib
 
-    names = ("demo", "serve", "worker", "config", "journal", "backfill", "audit", "manifests")
+    names = (
+        "demo",
+        "serve",
+        "worker",
+        "config",
+        "journal",
+        "backfill",
+        "pulls",
+        "audit",
+        "manifests",
+    )
     modules: list[Command] = []
     for name in names:
         try:

@@ -3,8 +3,10 @@
 With no GitHub or GitLab account, breakglass still does the whole job: it pushes the backfill
 branch to the configured remote (a bare repository path works) and writes the pull request it
 would have opened — title, body, labels, assignee, state, comments — as one JSON file per pull
-request under ``records_dir``.  A reviewer reads the record and merges the branch by hand; a
-record's ``state`` can be edited to ``merged`` or ``closed`` to tell breakglass what happened.
+request under ``records_dir``.  A reviewer reads it (``breakglass pulls show N``) and merges it
+(``breakglass pulls merge N``: a merge commit of the branch into the base, pushed to the remote,
+as a forge would) or closes it (``breakglass pulls close N``); the worker then sees the new
+state, as it would on GitHub.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from breakglass import model
-from breakglass.errors import PermanentError
+from breakglass.errors import BreakglassError, PermanentError
 from breakglass.forge import PullRequest, PullRequestSpec
+from breakglass.forge.git import Git
 
 
 class LocalProvider:
@@ -192,6 +195,32 @@ class LocalProvider:
             pr, state="closed", closed_at=model.format_time(model.utcnow()), closed_by="breakglass"
         )
 
+    async def review(self, number: int, *, merge: bool, by: str, git: Git) -> PullRequest:
+        """Merge (a ``--no-ff`` merge commit of the branch into its base, pushed to the remote)
+        or close an open pull request, as a reviewer on a forge does, and record who did."""
+        async with self._lock:
+            try:
+                record = await asyncio.to_thread(self._record, number)
+            except OSError as exc:
+                raise PermanentError(f"no pull request {number} in {self.dir}") from exc
+            if record.get("kind", "pull") != "pull" or record.get("state") != "open":
+                raise PermanentError(
+                    f"{record.get('kind', 'pull')} {number} is {record.get('state')}, not an "
+                    "open pull request"
+                )
+            now = model.format_time(model.utcnow())
+            if merge:
+                await _merge(git, self.remote, record, by=by)
+                record.update(state="merged", merged_at=now, merged_by=by)
+            else:
+                record.update(state="closed", closed_at=now, closed_by=by)
+            await asyncio.to_thread(self._save, record)
+            return self._pr(record)
+
+    def records(self) -> list[PullRequest]:
+        """Every pull request and issue, by number."""
+        return [self._pr(r) for r in self._load_all()]
+
     async def refresh(self, pr: PullRequest) -> PullRequest:
         record = await asyncio.to_thread(self._record, pr.number)
         return self._pr(record)
@@ -210,3 +239,29 @@ class LocalProvider:
         async with self._lock:
             issue = await self._new(spec, kind="issue")
         return issue.url
+
+
+async def _merge(git: Git, remote: str, record: dict[str, Any], *, by: str) -> None:
+    """The merge commit a forge makes: the branch into its base, pushed; refused on conflict."""
+    branch, base = str(record["branch"]), str(record["base"])
+    message = f"Merge pull request #{record['number']} from {branch}\n\n{record['title']}"
+    who = {
+        "GIT_AUTHOR_NAME": by,
+        "GIT_AUTHOR_EMAIL": f"{by}@users.noreply.invalid",
+        "GIT_COMMITTER_NAME": by,
+        "GIT_COMMITTER_EMAIL": f"{by}@users.noreply.invalid",
+    }
+    with tempfile.TemporaryDirectory(prefix="breakglass-merge-") as tmp:
+        work = Path(tmp) / "work"
+        await git.run("clone", "--quiet", "--branch", base, remote, str(work), cwd=Path(tmp))
+        await git.run("fetch", "--quiet", "origin", branch, cwd=work)
+        try:
+            await git.run(
+                "merge", "--no-ff", "--quiet", "-m", message, "FETCH_HEAD", cwd=work, env=who
+            )
+        except BreakglassError as exc:
+            raise PermanentError(
+                f"pull request {record['number']} does not merge cleanly into {base}: {exc}",
+                hint="resolve the conflict on the branch, or merge it by hand",
+            ) from exc
+        await git.run("push", "--quiet", "origin", f"HEAD:{base}", cwd=work)
