@@ -108,6 +108,8 @@ class ControlPlane:
         self.etcd_peer_port = free_port()
         self.api_port = free_port()
         self.bg_port = free_port()
+        self.worker_metrics_port = free_port()
+        self.worker_metrics_url = f"http://127.0.0.1:{self.worker_metrics_port}"
         self.proxy_port = free_port()
         self.proxy_url = f"https://127.0.0.1:{self.proxy_port}"
         self.api_url = f"https://127.0.0.1:{self.api_port}"
@@ -152,6 +154,7 @@ listen: {{host: 127.0.0.1, port: {self.bg_port}}}
 tls: {{cert_file: {self.pki / "breakglass.crt"}, key_file: {self.pki / "breakglass.key"}}}
 journal: sqlite:///{self.state / "journal.db"}
 logging: {{level: debug, format: json}}
+metrics: {{worker_listen: {{host: 127.0.0.1, port: {self.worker_metrics_port}}}}}
 kube: {{kubeconfig: {self.workdir / "kubeconfig"}, context: breakglass}}
 backfill: {{interval: 0.5, grace_seconds: 2, pr_poll_interval: 1, forge: {self.forge}, render_check: required}}
 users:
