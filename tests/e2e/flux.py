@@ -3,7 +3,7 @@
 Both controllers run as subprocesses outside the cluster, each with its own kubeconfig, storage
 and loopback ports, leader election off; the test's bare Git repositories are served over smart
 HTTP by ``git http-backend`` behind a small threaded HTTP server, so ``GitRepository`` objects
-fetch them as they would fetch a forge. Use ``start()`` and ``stop()``, or the ``flux`` fixture.
+fetch them as they would fetch a forge, and breakglass can clone and push to the same URL. Use ``start()`` and ``stop()``, or the ``flux`` fixture.
 
 Identities: kustomize-controller runs as the ``flux`` token user
 (``system:serviceaccount:flux-system:kustomize-controller``, which breakglass ignores as a
@@ -101,6 +101,8 @@ class _GitHandler(BaseHTTPRequestHandler):
             "CONTENT_LENGTH": str(len(body)),
             "REMOTE_ADDR": self.client_address[0],
             "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            # an authenticated user turns on receive-pack: breakglass pushes its branches here
+            "REMOTE_USER": "e2e",
             "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
         }
         proc = subprocess.run(
@@ -134,7 +136,7 @@ class _GitHandler(BaseHTTPRequestHandler):
 
 
 class GitHTTPServer(ThreadingHTTPServer):
-    """Serves registered bare repositories read-only (clone, fetch) on a loopback port."""
+    """Serves registered bare repositories (clone, fetch and push) on a loopback port."""
 
     daemon_threads = True
 
