@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.controlplane import ControlPlane, ToolchainMissing, binaries
+from tests.e2e.flux import BINARIES as FLUX_BINARIES
+from tests.e2e.flux import Flux
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,6 +43,27 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def flux(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flux]:
+    """Flux's source-controller and kustomize-controller on the session's control plane.
+
+    Started on first use, so only the tests that ask for it pay its start-up (CRDs, both
+    controllers healthy); the same skip-or-fail policy as ``cluster``.
+    """
+    missing = [key for key in FLUX_BINARIES if not os.path.exists(cluster.bins.get(key, ""))]
+    if missing:
+        message = f"tests/e2e/testbin.sh did not produce {', '.join(missing)}"
+        if os.environ.get("BREAKGLASS_E2E") == "required":
+            pytest.fail(f"BREAKGLASS_E2E=required but Flux is unavailable: {message}")
+        pytest.skip(f"{message} (set BREAKGLASS_E2E=required to make this a failure)")
+    harness = Flux(cluster, tmp_path_factory.mktemp("flux"))
+    try:
+        harness.start()
+        yield harness
+    finally:
+        harness.stop()
 
 
 def wait_for_webhook(plane: ControlPlane, timeout: float = 60) -> None:

@@ -2,7 +2,7 @@
 
 Everything lives in one temporary directory and on free loopback ports.  The API server runs
 with static-token users (alice and bob in ``oncall``, an admin, and identities standing for the
-Argo CD and Flux controllers), RBAC, an audit policy and the audit **batch** webhook backend
+Argo CD and Flux controllers: ``flux`` is kustomize-controller, ``flux-source`` source-controller), RBAC, an audit policy and the audit **batch** webhook backend
 pointing at breakglass, which itself runs as a subprocess through its real CLI.  The
 ValidatingWebhookConfiguration comes from ``breakglass manifests webhook`` — the same generator
 ``deploy/`` uses.
@@ -54,6 +54,11 @@ USERS = {
     "flux": (
         "flux-token",
         "system:serviceaccount:flux-system:kustomize-controller",
+        "system:serviceaccounts,system:serviceaccounts:flux-system",
+    ),
+    "flux-source": (
+        "flux-source-token",
+        "system:serviceaccount:flux-system:source-controller",
         "system:serviceaccounts,system:serviceaccounts:flux-system",
     ),
 }
@@ -333,6 +338,8 @@ subjects:
    name: "system:serviceaccount:argocd:argocd-application-controller"}
 - {apiGroup: rbac.authorization.k8s.io, kind: User,
    name: "system:serviceaccount:flux-system:kustomize-controller"}
+- {apiGroup: rbac.authorization.k8s.io, kind: User,
+   name: "system:serviceaccount:flux-system:source-controller"}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole

@@ -2,13 +2,16 @@
 # Build real test binaries from their published Go modules and keep them in a
 # versioned cache directory: kube-apiserver, kubectl and etcd for the
 # end-to-end tests, sops and age-keygen for the tests of SOPS-encrypted Secrets,
-# kustomize and helm for the tests of rendering what a GitOps branch deploys.
+# kustomize and helm for the tests of rendering what a GitOps branch deploys,
+# and Flux's source-controller and kustomize-controller (with their CRDs) for
+# the tests against a real GitOps controller.
 #
 # Usage:
 #   eval "$(tests/e2e/testbin.sh)"
 #   "$KUBE_APISERVER" --version
 #   "$AGE_KEYGEN" -o key.txt && SOPS_AGE_KEY_FILE=key.txt "$SOPS" --decrypt secret.yaml
 #   "$KUSTOMIZE" build overlays/prod && "$HELM" template my-release charts/app
+#   "$KUBECTL" apply --server-side -f "$FLUX_CRDS" && "$FLUX_SOURCE_CONTROLLER" --help
 #
 # Environment:
 #   BREAKGLASS_TESTBIN_DIR    cache root   (default: $HOME/.cache/breakglass/testbin)
@@ -18,6 +21,8 @@
 #   BREAKGLASS_AGE_VERSION    age-keygen   (default: v1.3.1)
 #   BREAKGLASS_KUSTOMIZE_VERSION kustomize (default: v5.8.2)
 #   BREAKGLASS_HELM_VERSION   helm         (default: v3.21.4)
+#   BREAKGLASS_FLUX_SOURCE_VERSION    source-controller    (default: v1.9.6)
+#   BREAKGLASS_FLUX_KUSTOMIZE_VERSION kustomize-controller (default: v1.9.6)
 #
 # Layout:
 #   <root>/k8s-<version>/{kube-apiserver,kubectl,.complete}
@@ -25,6 +30,8 @@
 #   <root>/sops-<version>/{sops,age-keygen,.age-version,.complete}
 #   <root>/kustomize-<version>/{kustomize,.complete}
 #   <root>/helm-<version>/{helm,.complete}
+#   <root>/flux-<sc-version>-<kc-version>/{source-controller,kustomize-controller,
+#                                         crds/*.yaml,.complete}
 #
 # The sops directory is named after the sops version only; .age-version records
 # the age version its age-keygen was built from, and a directory whose
@@ -37,10 +44,33 @@
 # `helm version` names the release and .Capabilities.KubeVersion in templates
 # is the Kubernetes minor helm was built against, not helm's fallback v1.20.
 #
+# The Flux controllers cannot be `go install`ed: their go.mod replaces their own
+# api module with ./api, a directory that is a separate module and not part of
+# the published zip. Each is downloaded (`go mod download`), copied to a scratch
+# directory, its ./ replace directives pointed at the downloaded api module of
+# the version its go.mod requires, and built there with `go build` like the
+# release Dockerfile (CGO off, -trimpath). crds/ holds config/crd/bases/*.yaml
+# of both controller modules (the api modules carry none): GitRepository,
+# OCIRepository, HelmRepository, HelmChart, Bucket, ExternalArtifact and
+# Kustomization.
+#
+# Why v1.9.6 and not v1.10.x: the module proxy serves the v1.10.x controllers,
+# but not three modules they need (github.com/fluxcd/pkg/apis/crypto, .../spiffe
+# and .../masktoken v0.10.0: no version listed, the zip refused), so they cannot
+# be built here; v1.10.x also asks for Go 1.27 (GOTOOLCHAIN=go1.27.3 where its
+# modules are served). v1.9.6 builds with Go 1.26. kustomize-controller v1.9.6
+# builds from its own go.mod unchanged; source-controller v1.9.6 needs
+# github.com/fluxcd/pkg/artifact v0.18.3, which the proxy refuses, so it is
+# built with v0.18.0, the nearest version served (same minor). Such pins live in
+# flux_dependency_pins, keyed by release, so a cache directory's name still
+# says exactly what it holds.
+#
 # stdout carries only shell assignments (KUBE_APISERVER=..., KUBECTL=...,
-# ETCD=..., SOPS=..., AGE_KEYGEN=..., KUSTOMIZE=..., HELM=..., plus the five
-# directories) so callers can eval it; all progress goes to stderr. A directory
-# only counts as cached when its .complete stamp exists; builds happen in a
+# ETCD=..., SOPS=..., AGE_KEYGEN=..., KUSTOMIZE=..., HELM=...,
+# FLUX_SOURCE_CONTROLLER=..., FLUX_KUSTOMIZE_CONTROLLER=..., FLUX_CRDS=... (the
+# crds directory), plus the six directories) so callers can eval it; all
+# progress goes to stderr. A directory only counts as cached when its
+# .complete stamp exists; builds happen in a
 # scratch directory next to the final one and are renamed into place, so an
 # interrupted build never looks cached. Every directory must be cached for the fast path, which needs no Go.
 #
@@ -54,6 +84,8 @@ SOPS_VERSION=${BREAKGLASS_SOPS_VERSION:-v3.13.3}
 AGE_VERSION=${BREAKGLASS_AGE_VERSION:-v1.3.1}
 KUSTOMIZE_VERSION=${BREAKGLASS_KUSTOMIZE_VERSION:-v5.8.2}
 HELM_VERSION=${BREAKGLASS_HELM_VERSION:-v3.21.4}
+FLUX_SC_VERSION=${BREAKGLASS_FLUX_SOURCE_VERSION:-v1.9.6}
+FLUX_KC_VERSION=${BREAKGLASS_FLUX_KUSTOMIZE_VERSION:-v1.9.6}
 CACHE_ROOT=${BREAKGLASS_TESTBIN_DIR:-${HOME:?HOME is not set}/.cache/breakglass/testbin}
 
 MIN_GO_MAJOR=1
@@ -69,6 +101,8 @@ KUSTOMIZE_DIR=$CACHE_ROOT/kustomize-$KUSTOMIZE_VERSION
 KUSTOMIZE_MODULE=sigs.k8s.io/kustomize/kustomize/v5
 HELM_DIR=$CACHE_ROOT/helm-$HELM_VERSION
 HELM_MODULE=helm.sh/helm/v3
+FLUX_DIR=$CACHE_ROOT/flux-$FLUX_SC_VERSION-$FLUX_KC_VERSION
+FLUX_MODULE_PREFIX=github.com/fluxcd
 STAMP=.complete
 
 log() { printf 'testbin: %s\n' "$*" >&2; }
@@ -97,6 +131,8 @@ semver_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
 [[ $AGE_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_AGE_VERSION must look like v1.3.1, got '$AGE_VERSION'"
 [[ $KUSTOMIZE_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_KUSTOMIZE_VERSION must look like v5.8.2, got '$KUSTOMIZE_VERSION'"
 [[ $HELM_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_HELM_VERSION must look like v3.21.4, got '$HELM_VERSION'"
+[[ $FLUX_SC_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_FLUX_SOURCE_VERSION must look like v1.9.6, got '$FLUX_SC_VERSION'"
+[[ $FLUX_KC_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_FLUX_KUSTOMIZE_VERSION must look like v1.9.6, got '$FLUX_KC_VERSION'"
 [[ $K8S_VERSION == v1.* ]] || die 2 "only Kubernetes 1.x is supported, got '$K8S_VERSION'"
 # The module path carries the major version (github.com/getsops/sops/v3).
 [[ $SOPS_VERSION == v3.* ]] || die 2 "only sops 3.x is supported, got '$SOPS_VERSION'"
@@ -104,6 +140,9 @@ semver_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
 # Likewise sigs.k8s.io/kustomize/kustomize/v5 and helm.sh/helm/v3.
 [[ $KUSTOMIZE_VERSION == v5.* ]] || die 2 "only kustomize 5.x is supported, got '$KUSTOMIZE_VERSION'"
 [[ $HELM_VERSION == v3.* ]] || die 2 "only helm 3.x is supported, got '$HELM_VERSION'"
+# github.com/fluxcd/source-controller has no /vN suffix: only v1.x resolves.
+[[ $FLUX_SC_VERSION == v1.* ]] || die 2 "only source-controller 1.x is supported, got '$FLUX_SC_VERSION'"
+[[ $FLUX_KC_VERSION == v1.* ]] || die 2 "only kustomize-controller 1.x is supported, got '$FLUX_KC_VERSION'"
 
 emit() {
     printf 'KUBE_APISERVER=%q\n' "$K8S_DIR/kube-apiserver"
@@ -113,11 +152,15 @@ emit() {
     printf 'AGE_KEYGEN=%q\n' "$SOPS_DIR/age-keygen"
     printf 'KUSTOMIZE=%q\n' "$KUSTOMIZE_DIR/kustomize"
     printf 'HELM=%q\n' "$HELM_DIR/helm"
+    printf 'FLUX_SOURCE_CONTROLLER=%q\n' "$FLUX_DIR/source-controller"
+    printf 'FLUX_KUSTOMIZE_CONTROLLER=%q\n' "$FLUX_DIR/kustomize-controller"
+    printf 'FLUX_CRDS=%q\n' "$FLUX_DIR/crds"
     printf 'BREAKGLASS_TESTBIN_K8S_DIR=%q\n' "$K8S_DIR"
     printf 'BREAKGLASS_TESTBIN_ETCD_DIR=%q\n' "$ETCD_DIR"
     printf 'BREAKGLASS_TESTBIN_SOPS_DIR=%q\n' "$SOPS_DIR"
     printf 'BREAKGLASS_TESTBIN_KUSTOMIZE_DIR=%q\n' "$KUSTOMIZE_DIR"
     printf 'BREAKGLASS_TESTBIN_HELM_DIR=%q\n' "$HELM_DIR"
+    printf 'BREAKGLASS_TESTBIN_FLUX_DIR=%q\n' "$FLUX_DIR"
 }
 
 # is_cached DIR BIN... : stamp present and every binary executable.
@@ -138,14 +181,19 @@ sops_cached() {
 }
 kustomize_cached() { is_cached "$KUSTOMIZE_DIR" kustomize; }
 helm_cached() { is_cached "$HELM_DIR" helm; }
+flux_cached() {
+    is_cached "$FLUX_DIR" source-controller kustomize-controller || return 1
+    compgen -G "$FLUX_DIR/crds/*.yaml" >/dev/null
+}
 
 # Fast path: nothing to do, and no Go toolchain needed.
-if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached; then
+if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached && flux_cached; then
     log "cached: $K8S_DIR"
     log "cached: $ETCD_DIR"
     log "cached: $SOPS_DIR"
     log "cached: $KUSTOMIZE_DIR"
     log "cached: $HELM_DIR"
+    log "cached: $FLUX_DIR"
     emit
     exit 0
 fi
@@ -158,7 +206,7 @@ require_go() {
         cat >&2 <<EOF
 testbin: error: the 'go' command was not found on PATH.
 testbin: Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed to build kube-apiserver, kubectl, etcd, sops,
-testbin: age-keygen, kustomize and helm for the tests. Install it from https://go.dev/dl/ (or your
+testbin: age-keygen, kustomize, helm and Flux's controllers for the tests. Install it from https://go.dev/dl/ (or your
 testbin: distribution's golang package if it is recent enough) and make sure 'go'
 testbin: is on PATH. Newer toolchains requested by the modules are then fetched
 testbin: automatically (GOTOOLCHAIN=auto).
@@ -482,11 +530,101 @@ build_helm() {
     log "helm $HELM_VERSION ready in $HELM_DIR ($((SECONDS - total_start))s total)"
 }
 
+# ---------------------------------------------------------------------------
+# Flux: source-controller and kustomize-controller, built from a copy of each
+# module with its ./api replace directive pointed at the published api module.
+
+# module_dir MODULE@VERSION: download the module and print the directory of
+# its read-only copy in the module cache.
+module_dir() {
+    local json dir
+    json=$(cd "${TMPDIR:-/tmp}" && go mod download -json "$1") || {
+        printf '%s\n' "$json" >&2
+        return 1
+    }
+    dir=$(printf '%s\n' "$json" | awk -F'"' '$2 == "Dir" { print $4; exit }')
+    [[ -n $dir && -d $dir ]] || {
+        printf '%s\n' "$json" >&2
+        return 1
+    }
+    printf '%s\n' "$dir"
+}
+
+# flux_dependency_pins NAME VERSION: "module=module@version" replace arguments
+# for dependencies of that release that the module proxy does not serve.
+flux_dependency_pins() {
+    case "$1@$2" in
+    source-controller@v1.9.6) echo "github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.0" ;;
+    esac
+}
+
+# build_flux_controller NAME VERSION OUT_DIR: OUT_DIR/NAME and OUT_DIR/crds/.
+build_flux_controller() {
+    local name=$1 version=$2 out_dir=$3
+    local mod=$FLUX_MODULE_PREFIX/$name dir src
+    step "downloading $mod@$version..."
+    dir=$(module_dir "$mod@$version") ||
+        die 1 "cannot download $mod@$version (is GOPROXY reachable?)"
+    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-$name"
+    src=$REPLY
+    cp -R -- "$dir/." "$src/"
+    chmod -R u+w -- "$src"
+
+    # Only the ./ replace directives need a new target: the api module at the
+    # version the controller's go.mod requires (its own release tag).
+    local -a edits=()
+    local old oldv new newv req api_dir
+    while IFS='|' read -r old oldv new newv; do
+        [[ $new == ./* || $new == ../* ]] || continue
+        req=$(gomod_require "$src/go.mod" "$old")
+        [[ -n $req ]] || die 1 "$mod@$version replaces $old with $new but does not require it"
+        api_dir=$(module_dir "$old@$req") || die 1 "cannot download $old@$req"
+        edits+=("-replace=$old${oldv:+@$oldv}=$api_dir")
+        log "  $old => $old@$req"
+    done < <(gomod_replaces "$src/go.mod")
+    local pin
+    while read -r pin; do
+        [[ -n $pin ]] || continue
+        edits+=("-replace=$pin")
+        log "  pinned ${pin#*=} (the version $name $version asks for is not served)"
+    done < <(flux_dependency_pins "$name" "$version")
+    if ((${#edits[@]} > 0)); then (cd "$src" && go mod edit "${edits[@]}"); fi
+    step_done
+
+    # -mod=mod: a pinned dependency has no go.sum line yet.
+    step "building $name $version (several minutes on a cold cache)..."
+    (cd "$src" && CGO_ENABLED=0 go build -mod=mod -trimpath \
+        -ldflags "-s -w" -o "$out_dir/$name" .) || die 1 "building $name $version failed"
+    step_done
+
+    local crd n=0
+    mkdir -p "$out_dir/crds"
+    for crd in "$dir"/config/crd/bases/*.yaml; do
+        [[ -f $crd ]] || continue
+        cp -- "$crd" "$out_dir/crds/"
+        n=$((n + 1))
+    done
+    ((n > 0)) || die 1 "no CRDs in $mod@$version (config/crd/bases/*.yaml)"
+    chmod 644 "$out_dir"/crds/*.yaml
+    log "  $n CRDs from $mod@$version"
+}
+
+build_flux() {
+    local total_start=$SECONDS out_dir
+    new_scratch_dir "$CACHE_ROOT" ".build-flux-$FLUX_SC_VERSION-$FLUX_KC_VERSION"
+    out_dir=$(cd "$REPLY" && pwd -P)
+    build_flux_controller source-controller "$FLUX_SC_VERSION" "$out_dir"
+    build_flux_controller kustomize-controller "$FLUX_KC_VERSION" "$out_dir"
+    install_dir "$out_dir" "$FLUX_DIR"
+    log "flux source-controller $FLUX_SC_VERSION and kustomize-controller $FLUX_KC_VERSION ready in $FLUX_DIR ($((SECONDS - total_start))s total)"
+}
+
 # Re-check under the lock: a concurrent run may have finished meanwhile.
 if k8s_cached; then log "cached: $K8S_DIR"; else build_k8s; fi
 if etcd_cached; then log "cached: $ETCD_DIR"; else build_etcd; fi
 if sops_cached; then log "cached: $SOPS_DIR"; else build_sops; fi
 if kustomize_cached; then log "cached: $KUSTOMIZE_DIR"; else build_kustomize; fi
 if helm_cached; then log "cached: $HELM_DIR"; else build_helm; fi
+if flux_cached; then log "cached: $FLUX_DIR"; else build_flux; fi
 
 emit
