@@ -121,8 +121,9 @@ def appliers(ctx: Context) -> list[Applier]:
 def _patched(
     ctx: Context, placement: kustomize.Placement | None, raw: dict[str, JSON]
 ) -> tuple[dict[str, JSON], str | None]:
-    """The manifest with the kustomize patches that reach it applied to ``spec.postBuild``
-    (strategic-merge patches of its mappings); why not, when a patch does more there."""
+    """The manifest with the kustomize patches that reach it applied to ``spec.path`` and
+    ``spec.postBuild.substitute`` (strategic-merge patches); why not, when a patch changes
+    more of ``postBuild``, or a JSON patch changes either."""
     if placement is None or not placement.chain:
         return raw, None
     patches = kustomize._patches_for(
@@ -133,14 +134,16 @@ def _patched(
         where = patch.ref.file or f"an inline patch of {patch.ref.kustomization}"
         if patch.json6902:
             operations = patch.data if isinstance(patch.data, list) else []
+            pointers = [str(o.get("path", "")) for o in operations if isinstance(o, dict)]
             if any(
-                isinstance(o, dict)
-                and str(o.get("path", "")).startswith(("/spec/postBuild", "/spec"))
-                for o in operations
+                p in ("/spec", "/spec/path") or p.startswith("/spec/postBuild") for p in pointers
             ):
-                return data, f"{where} changes its spec with a JSON patch"
+                return data, f"{where} changes its spec.path or spec.postBuild with a JSON patch"
             continue
-        post = _mapping(_mapping(_mapping(patch.data).get("spec")).get("postBuild"))
+        spec = _mapping(_mapping(patch.data).get("spec"))
+        if isinstance(spec.get("path"), str):
+            data.setdefault("spec", {})["path"] = spec["path"]
+        post = _mapping(spec.get("postBuild"))
         if not post:
             continue
         if set(post) - {"substitute"} or not isinstance(post.get("substitute"), dict):

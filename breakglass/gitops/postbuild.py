@@ -389,6 +389,12 @@ def _decide(
             f"{_subject(leaf)}: the new value has a line break, and Flux removes line breaks "
             f"from variable values, so variable {variable.name} of {who} cannot hold it"
         )
+    if variable.value({variable.name: text}) != text:
+        raise _Cannot(
+            f"{_subject(leaf)}: the new value is empty, and Flux uses the default "
+            f"{variable.default!r} for an empty variable, so variable {variable.name} of {who} "
+            "cannot give it"
+        )
     reads = text if leaf.embedded else _flux_reads(text)
     if not _same(reads, leaf.new):
         raise _Cannot(

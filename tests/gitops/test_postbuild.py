@@ -394,3 +394,52 @@ def test_a_patch_of_the_kustomization_is_where_the_variable_is_set(make_repo: Ma
     out = files(backfill(repo, old, changed(old, region="ap")))
     assert list(out) == ["clusters/prod/region.yaml"]
     assert "      REGION: ap  # prod is in the US\n" in str(out["clusters/prod/region.yaml"])
+
+
+def test_an_empty_value_where_the_default_would_apply_is_refused(make_repo: MakeRepo) -> None:
+    repo = make_repo(fleet("${REGION:=eu}"))
+    old = configmap({"region": "eu"})
+    reason = refused(backfill(repo, old, changed(old, region="")))
+    assert "Flux uses the default 'eu' for an empty variable" in reason
+
+
+def test_a_patch_of_the_kustomization_changing_its_path_counts(make_repo: MakeRepo) -> None:
+    tree = fleet()
+    del tree["clusters/prod/apps.yaml"]
+    repo = make_repo(
+        {
+            **tree,
+            "clusters/base/apps.yaml": kustomization(
+                path="./apps/other", post=substitute(REGION="eu")
+            ),
+            "clusters/base/kustomization.yaml": "resources:\n- apps.yaml\n",
+            "clusters/prod/kustomization.yaml": (
+                "resources:\n- ../base\npatches:\n- path: path.yaml\n"
+            ),
+            "clusters/prod/path.yaml": (
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+                "  name: apps\n  namespace: flux-system\nspec:\n  path: ./apps/web\n"
+            ),
+        }
+    )
+    old = configmap({"region": "eu"})
+    out = files(backfill(repo, old, changed(old, region="us")))
+    assert list(out) == ["clusters/base/apps.yaml"]
+
+
+def test_a_generated_configmap_whose_key_is_a_variable(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            "apps/web/kustomization.yaml": (
+                "namespace: shop\nconfigMapGenerator:\n- name: web\n  literals:\n"
+                "  - region=${REGION}\n  - mode=fast\n  options:\n    disableNameSuffixHash: true\n"
+            ),
+            "clusters/prod/apps.yaml": kustomization(post=substitute(REGION="eu")),
+        }
+    )
+    old = configmap({"region": "eu", "mode": "fast"})
+    result = backfill(repo, old, changed(old, region="us", mode="slow"))
+    out = files(result)
+    assert sorted(out) == ["apps/web/kustomization.yaml", "clusters/prod/apps.yaml"]
+    assert "  - region=${REGION}\n  - mode=slow\n" in str(out["apps/web/kustomization.yaml"])
+    assert "      REGION: us\n" in str(out["clusters/prod/apps.yaml"])
