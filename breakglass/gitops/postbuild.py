@@ -106,7 +106,7 @@ class _Flux:
 def review(scene: Scene, routing: kustomize.Routing) -> kustomize.Routing:
     """``routing`` with values Flux substitutes sent to their variables (or refused in
     ``cannot``) and literals escaped; unchanged when nothing involves substitution."""
-    if routing.cannot:
+    if routing.cannot or not _dollars(scene.ctx, routing):
         return routing
     items: list[_Item] = []
     for target, ops in routing.ops.items():
@@ -164,6 +164,20 @@ def review_generated(
         extra.cannot = str(cannot)
         return ops, extra
     return [op for op in settled if op is not None], extra
+
+
+def _dollars(ctx: fluxvars.Context, routing: kustomize.Routing) -> bool:
+    """Whether a ``$`` is anywhere near: in a file the routing edits or a value it writes
+    (when not, substitution cannot be involved, and nothing is parsed again)."""
+    for target, ops in routing.ops.items():
+        try:
+            if "$" in ctx.read(target.file):
+                return True
+        except (OSError, UnicodeDecodeError):
+            return True
+        if any("$" in repr(op) for op in ops):
+            return True
+    return False
 
 
 def _origin_key(origin: generators.Origin) -> tuple[JSON, ...]:
