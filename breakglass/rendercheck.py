@@ -15,7 +15,13 @@ What a failed or impossible check means:
   anything, and the pull request says so (``skipped``);
 - no kustomize or helm binary → ``skipped`` in ``auto`` mode (said in the PR), a problem in
   ``required`` mode;
-- a Flux HelmRelease whose chart or values are not all in the checkout → ``skipped``.
+- a Flux HelmRelease whose chart or values are not all in the checkout → ``skipped``;
+- objects applied by a Flux Kustomization with post-build variables are rendered as
+  kustomize-controller applies them: every render of its ``spec.path`` (which is always
+  rendered, since the change may be written to a variable only) gets the variables the
+  checkout sets, the base's on the base and the branch's on the branch.  A Kustomization the
+  checkout does not hold (once) is rendered without them, as before: the engine writes no
+  variable it cannot find.
 
 Rendered documents may hold Secret values in the clear: they stay in memory, are never logged
 and never reach a message (problems name Secret fields only as "differs").
@@ -24,8 +30,9 @@ and never reach a message (problems name Secret fields only as "differs").
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -96,42 +103,105 @@ async def prove(
     tools: Tools,
     cache: BaseRenders | None = None,
     flux_release: tuple[str, str] | None = None,
+    flux_kustomization: tuple[str, str] | None = None,
+    kustomizations: Sequence[Mapping[str, object]] = (),
 ) -> Proof:
     """Render ``changed`` files' applications on the branch and on ``base_commit`` (whose
     checkout ``base_tree`` makes, only when a base render is not in ``cache``) and judge the
-    branch."""
+    branch.  ``flux_kustomization`` names the Flux Kustomization that applied the objects
+    (``kustomizations``: as the cluster has it), whose post-build variables are applied."""
     started = time.monotonic()
     result = Proof()
     if tools.mode == "off":
         return result
     cache = cache if cache is not None else BaseRenders()
+    branch_vars: proof.Substitution | None = None
     if flux_release is not None:
         release, namespace = flux_release
         renders = [proof.Render("flux-helm", "", release=release, namespace=namespace)]
     else:
         tree = await asyncio.to_thread(kustomize.Tree.build, idx)
         renders = proof.plan(changed, tree=tree, subpath=subpath, helm=helm)
+        if flux_kustomization is not None:
+            found = await asyncio.to_thread(
+                functools.partial(
+                    proof.flux_substitution,
+                    idx,
+                    *flux_kustomization,
+                    kustomizations,
+                    changed=set(changed),
+                )
+            )
+            # without a manifest of it here, or variables, the engine wrote no variable, and
+            # the renders are judged as they come out of kustomize
+            if isinstance(found, proof.Substitution) and found.active:
+                branch_vars = found
+                app = proof.application(tree, idx, found.path)
+                renders += [r for r in app if r not in renders]
     held: set[proof.Key] = set()
+    base_vars: list[proof.Substitution | str] = []
 
-    async def base(render: proof.Render) -> BaseRender:
-        key = f"{base_commit}|{render.describe()}|{render.values_files}|{render.values!r}"
-        found = cache.get(key)
-        if found is None:
+    async def base_substitution() -> proof.Substitution | str:
+        if not base_vars:
+            assert flux_kustomization is not None
+            assert branch_vars is not None
             root = await base_tree()
-            if not (root / render.path).exists():
-                found = MISSING  # a new application or manifest: all of it is the change
-            else:
+            base_idx = await asyncio.to_thread(index.Index.build, root)
+            base_vars.append(
+                await asyncio.to_thread(
+                    functools.partial(
+                        proof.flux_substitution,
+                        base_idx,
+                        *flux_kustomization,
+                        manifest=branch_vars.manifest,
+                    )
+                )
+            )
+        return base_vars[0]
+
+    async def base(render: proof.Render, substituted: bool = False) -> BaseRender:
+        """The base's render (with the base's post-build variables when ``substituted``);
+        the documents before and after substitution come from one run and are both kept."""
+        key = f"{base_commit}|{render.describe()}|{render.values_files}|{render.values!r}"
+        variables_key = f"{key}|post-build variables of {flux_kustomization}"
+        found = cache.get(variables_key if substituted else key)
+        if found is not None:
+            return found
+        root = await base_tree()
+        raw: BaseRender
+        with_variables: BaseRender | None = None
+        if not (root / render.path).exists():
+            raw = with_variables = MISSING  # a new application or manifest: all of it is new
+        else:
+            try:
+                text, json_file = await asyncio.to_thread(_render_text, render, root, tools)
+                raw = proof.documents(text, json_file=json_file)
+            except (renderexec.RenderError, ValueError, proof.Unrenderable) as exc:
+                raw = with_variables = str(exc) or type(exc).__name__
+            if substituted and not isinstance(raw, str):
+                variables = await base_substitution()
                 try:
-                    found = await asyncio.to_thread(_render, render, root, tools)
-                except (renderexec.RenderError, ValueError, proof.Unrenderable) as exc:
-                    found = str(exc) or type(exc).__name__
-            cache.put(key, found)
-        return found
+                    with_variables = (
+                        variables
+                        if isinstance(variables, str)
+                        else proof.documents(text, json_file=json_file, substitution=variables)
+                    )
+                except ValueError as exc:
+                    with_variables = str(exc)
+        cache.put(key, raw)
+        if substituted:
+            assert with_variables is not None
+            cache.put(variables_key, with_variables)
+            return with_variables
+        return raw
 
     for render in renders:
         what = render.describe()
+        variables = branch_vars if _applied_by(render, branch_vars) else None
         try:
-            after = await asyncio.to_thread(_render, render, branch_tree, tools)
+            text, json_file = await asyncio.to_thread(_render_text, render, branch_tree, tools)
+            raw_after = proof.documents(text, json_file=json_file)
+            after = proof.documents(text, json_file=json_file, substitution=variables)
         except renderexec.RenderToolMissing as exc:
             if tools.mode == "required":
                 result.problems.append(f"{what} could not run: {exc}")
@@ -149,13 +219,27 @@ async def prove(
                     f"{what} works on the base branch but fails on this one: {exc}"
                 )
             continue
-        before = await base(render)
+        before = await base(render, substituted=variables is not None)
         if before == MISSING:
             before = []
         elif isinstance(before, str):
             result.skipped.append(f"{what} fails on the base branch")
             continue
-        outcome = proof.compare(before, after, changes, what=what, derived=render.kind == "helm")
+        by_variables: set[proof.Key] = set()
+        if variables is not None:
+            what = f"{what} with the post-build variables of {variables.applier}"
+            raw_before = await base(render)
+            if isinstance(raw_before, list):
+                by_variables = _same_before_substitution(raw_before, raw_after)
+        outcome = proof.compare(
+            before,
+            after,
+            changes,
+            what=what,
+            derived=render.kind == "helm",
+            carriers=branch_vars.carriers if branch_vars is not None else None,
+            by_variables=by_variables,
+        )
         result.problems.extend(outcome.problems)
         result.notes.extend(outcome.notes)
         held |= outcome.held
@@ -173,10 +257,27 @@ async def prove(
     return result
 
 
-def _render(render: proof.Render, root: Path, tools: Tools) -> list[dict[str, object]]:
+def _applied_by(render: proof.Render, variables: proof.Substitution | None) -> bool:
+    """Whether ``render`` shows objects the Flux Kustomization applies (its ``spec.path``)."""
+    return (
+        variables is not None
+        and render.kind in ("kustomize", "plain")
+        and index.under(render.path, variables.path)
+    )
+
+
+def _same_before_substitution(
+    before: list[dict[str, object]], after: list[dict[str, object]]
+) -> set[proof.Key]:
+    """The objects whose render before substitution is the same on both sides."""
+    old, new = proof.keyed(before), proof.keyed(after)
+    return {key for key, doc in old.items() if new.get(key) == doc}
+
+
+def _render_text(render: proof.Render, root: Path, tools: Tools) -> tuple[str, bool]:
+    """The rendered stream (or the manifest's text), and whether it is JSON."""
     if render.kind == "kustomize":
-        text = renderexec.kustomize_build(tools.kustomize, root, render.path)
-        return proof.documents(text)
+        return renderexec.kustomize_build(tools.kustomize, root, render.path), False
     if render.kind == "helm":
         text = renderexec.helm_template(
             tools.helm,
@@ -187,7 +288,7 @@ def _render(render: proof.Render, root: Path, tools: Tools) -> list[dict[str, ob
             values_files=[f for f in render.values_files if (root / f).is_file()],
             values=render.values,
         )
-        return proof.documents(text)
+        return text, False
     if render.kind == "flux-helm":
         app = proof.flux_helm_app(index.Index.build(root), render.release, render.namespace)
         if isinstance(app, str):
@@ -195,9 +296,8 @@ def _render(render: proof.Render, root: Path, tools: Tools) -> list[dict[str, ob
         chart = proof.Render(
             "helm", app.chart, release=app.release, namespace=app.namespace, values=app.values
         )
-        return _render(chart, root, tools)
+        return _render_text(chart, root, tools)
     path = root / render.path
     if not path.is_file():
-        return []  # deleted (or not yet created) on this side
-    text = path.read_text(encoding="utf-8")
-    return proof.documents(text, json_file=jsonfile.is_json(render.path))
+        return "", False  # deleted (or not yet created) on this side
+    return path.read_text(encoding="utf-8"), jsonfile.is_json(render.path)

@@ -83,22 +83,12 @@ def _values_from(
         out.layers.append(Layer(label, None, blocked=missing))
 
 
-def _scope(ctx: Context, doc: index.DocRef) -> tuple[str, str | None]:
-    """The directory a HelmRelease is applied from, and its namespace (``None``: not stated)."""
-    placements = ctx.tree.place(doc, ctx.subpath) or ctx.tree.place(doc, "")
-    namespaces = {p.namespace for p in placements}
-    namespace = doc.namespace or (next(iter(namespaces)) if len(namespaces) == 1 else None)
-    if len(placements) == 1 and placements[0].chain:
-        return placements[0].chain[0], namespace
-    return posixpath.dirname(doc.path), namespace
-
-
 def _configmap_layers(
     ctx: Context, doc: index.DocRef, name: str, key: str, position: int
 ) -> tuple[list[Layer], str]:
     """Every definition of ConfigMap ``name`` next to the HelmRelease, as layers; when there is
     none, why (the ConfigMap or its key is missing)."""
-    scope, namespace = _scope(ctx, doc)
+    scope, namespace = ctx.tree.scope(doc, ctx.subpath)
     label = f"valuesFrom[{position}] ConfigMap {name}"
     wanted = locate.Wanted("", "ConfigMap", name, namespace)
     outcome = locate.locate(wanted, idx=ctx.idx, tree=ctx.tree, subpath=scope)

@@ -212,6 +212,18 @@ class Tree:
             return [Placement(doc, (), doc.name, doc.namespace)]
         return [self._render(doc, chain) for chain in chains]
 
+    def scope(self, doc: index.DocRef, subpath: str = "") -> tuple[str, str | None]:
+        """The directory ``doc`` is applied from (the overlay that renders it, or its own
+        directory) and its namespace (``None``: not stated).  An object that names others by
+        namespace and name (a HelmRelease's ``valuesFrom``, a Flux Kustomization's
+        ``substituteFrom``) finds them there."""
+        placements = self.place(doc, subpath) or self.place(doc, "")
+        namespaces = {p.namespace for p in placements}
+        namespace = doc.namespace or (next(iter(namespaces)) if len(namespaces) == 1 else None)
+        if len(placements) == 1 and placements[0].chain:
+            return placements[0].chain[0], namespace
+        return posixpath.dirname(doc.path), namespace
+
     def _render(self, doc: index.DocRef, chain: tuple[str, ...]) -> Placement:
         name = doc.name
         namespace = doc.namespace

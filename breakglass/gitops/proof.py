@@ -14,8 +14,12 @@ object.  This module decides that, with no I/O: the worker renders the base and 
 - ``compare`` takes the base render, the branch render and the changes (each capture's sparse
   before/after) and returns the problems: the object the change is about must equal the base
   render with the change applied, every other object must be untouched, except what the
-  render derives from the change by design (a chart's templates, a generator's hashed name),
-  which becomes a note for the reviewer.
+  render derives from the change by design (a chart's templates, a generator's hashed name,
+  what a changed Flux variable substitutes), which becomes a note for the reviewer.
+- ``flux_substitution`` reads, from a checkout, the post-build variables of the Flux
+  Kustomization that applies the change's objects, and ``documents`` applies them to a render
+  as kustomize-controller does (``breakglass.gitops.varsub``), so a change the engine wrote
+  into a variable shows in the objects that use it.
 
 Values are named in problems so a reviewer can act, except a Secret's data, which are only
 said to differ.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -34,7 +38,17 @@ import yaml
 
 from breakglass import delta
 from breakglass.capture.redact import SECRET_FIELDS
-from breakglass.gitops import defaults, edit, helm, helm_values, index, kustomize
+from breakglass.gitops import (
+    defaults,
+    edit,
+    fluxvars,
+    helm,
+    helm_values,
+    index,
+    kustomize,
+    roundtrip,
+    varsub,
+)
 
 JSON = Any
 Key = tuple[str, str, str | None, str]  # group, kind, namespace (None: left out), name
@@ -133,6 +147,90 @@ def flux_helm_app(idx: index.Index, release: str, namespace: str) -> HelmApp | s
     return HelmApp(chart, name, target, values=helm_values.merge(layers.layers))
 
 
+@dataclass(frozen=True)
+class Substitution:
+    """What a Flux Kustomization substitutes into the objects it applies, read from one
+    checkout: its variables, whether it substitutes at all, and the objects that hold them
+    (its own manifest, the ``substituteFrom`` ConfigMaps) with the field that does."""
+
+    applier: str
+    path: str  # its spec.path: what renders from there is substituted
+    variables: Mapping[str, str]
+    active: bool
+    #: places whose variables the checkout cannot tell (Secrets, ConfigMaps kept elsewhere);
+    #: a variable only they may set keeps its ``${NAME}`` text on both sides
+    unknown: tuple[str, ...] = ()
+    carriers: Mapping[Key, str] = field(default_factory=dict)
+    manifest: str = ""  # the file of the Kustomization manifest
+
+    def lookup(self, name: str) -> tuple[str, bool]:
+        if name in self.variables:
+            return self.variables[name], True
+        return ("${" + name + "}" if self.unknown else ""), True
+
+
+def flux_substitution(
+    idx: index.Index,
+    name: str,
+    namespace: str,
+    live: Sequence[Mapping[str, JSON]] = (),
+    *,
+    changed: Collection[str] = (),
+    manifest: str | None = None,
+) -> Substitution | str:
+    """The post-build variables of the Flux Kustomization ``namespace/name`` as the checkout
+    sets them, or why they cannot be known.  Manifests of the same name (one per cluster) are
+    told apart by the file ``manifest``, else the one among the ``changed`` files (the engine
+    set a variable in it), else the one that says what the cluster's Kustomization (``live``)
+    says."""
+    tree = kustomize.Tree.build(idx)
+    ctx = fluxvars.Context(idx, tree, idx.read, idx.read_exact)
+    found = fluxvars.named(fluxvars.appliers(ctx), name, namespace)
+    if manifest is not None:
+        found = [a for a in found if a.doc.path == manifest]
+    if len(found) > 1 and changed:
+        found = [a for a in found if a.doc.path in changed] or found
+    if len(found) > 1 and live:
+        found = [a for a in found if any(fluxvars.same_as_live(a, k) for k in live)] or found
+    if len(found) != 1:
+        return (
+            f"{len(found)} Flux Kustomization manifests named {namespace}/{name} in the "
+            "checkout, so which variables it substitutes is not known"
+        )
+    applier = found[0]
+    variables = fluxvars.variables(ctx, applier)
+    own = applier.namespace or namespace
+    carriers: dict[Key, str] = {
+        (fluxvars.GROUP, "Kustomization", own, applier.doc.name): "spec.postBuild.substitute"
+    }
+    refs = (applier.postbuild or {}).get("substituteFrom")
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, dict) and ref.get("kind") == "ConfigMap" and ref.get("name"):
+            carriers[("", "ConfigMap", own, str(ref["name"]))] = "data"
+    return Substitution(
+        applier.describe(),
+        applier.path,
+        variables.values(),
+        variables.active(),
+        tuple(p.label for p in variables.unknown()),
+        carriers,
+        applier.doc.path,
+    )
+
+
+def application(tree: kustomize.Tree, idx: index.Index, path: str) -> list[Render]:
+    """What renders everything a Flux Kustomization of ``spec.path`` applies: ``kustomize
+    build`` of the path, or each manifest below it when it has no kustomization (Flux then
+    generates one that takes them all in)."""
+    if path in tree.kustomizations:
+        return [Render("kustomize", path)]
+    return [
+        Render("plain", p)
+        for p, entry in sorted(idx.files.items())
+        if entry.docs and index.under(p, path) and not index.is_kustomization(p)
+    ]
+
+
 @dataclass
 class Outcome:
     """What the check found; ``problems`` empty means the render proves the change, and
@@ -228,14 +326,22 @@ def _roots(target: str, tree: kustomize.Tree, subpath: str) -> list[str]:
 # Reading renders
 
 
-def documents(text: str, *, json_file: bool = False) -> list[dict[str, JSON]]:
-    """The Kubernetes objects in a rendered stream or a manifest file (``List`` items too)."""
+def documents(
+    text: str, *, json_file: bool = False, substitution: Substitution | None = None
+) -> list[dict[str, JSON]]:
+    """The Kubernetes objects in a rendered stream or a manifest file (``List`` items too);
+    with ``substitution``, each YAML document as Flux substitutes it (one labelled or
+    annotated ``kustomize.toolkit.fluxcd.io/substitute: disabled`` as it is)."""
     loaded: list[JSON]
     try:
         if json_file:
             loaded = [json.loads(text)] if text.strip() else []
+        elif substitution is not None and substitution.active:
+            loaded = [_substituted(c.text, substitution) for c in roundtrip.split_documents(text)]
         else:
             loaded = list(yaml.safe_load_all(text))
+    except varsub.SubstitutionError as exc:
+        raise ValueError(f"Flux's post-build substitution fails: {exc}") from None
     except (ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"not readable as {'JSON' if json_file else 'YAML'}: {exc}") from None
     out: list[dict[str, JSON]] = []
@@ -250,6 +356,15 @@ def documents(text: str, *, json_file: bool = False) -> list[dict[str, JSON]]:
         if isinstance(doc, dict) and "kind" in doc:
             out.append(doc)
     return out
+
+
+def _substituted(text: str, substitution: Substitution) -> JSON:
+    """One rendered document as kustomize-controller applies it: the variables put into its
+    YAML text, which is then read again (so ``${REPLICAS}`` becomes a number)."""
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict) or varsub.disabled(raw):
+        return raw
+    return yaml.safe_load(varsub.evaluate(varsub.parse(text), substitution.lookup))
 
 
 def keyed(docs: Iterable[dict[str, JSON]]) -> dict[Key, dict[str, JSON]]:
@@ -278,6 +393,8 @@ def compare(
     *,
     what: str,
     derived: bool = False,
+    carriers: Mapping[Key, str] | None = None,
+    by_variables: Collection[Key] = (),
 ) -> Outcome:
     """Problems (and notes) with ``branch`` as a render of ``base`` plus ``changes`` (oldest
     first).
@@ -292,6 +409,12 @@ def compare(
     other difference; always, a kustomize generator's new content-hash name and the
     references that follow it.  Items of keyed lists (containers, env, ports) are compared
     by key, whatever their order.
+
+    Flux's post-build variables: ``carriers`` are the objects that hold the variables (a
+    Kustomization's ``spec.postBuild.substitute``, a ``substituteFrom`` ConfigMap's ``data``),
+    whose changes there are how the change is written; ``by_variables`` are the objects whose
+    render before substitution is the same on both sides, so whatever differs in them comes
+    from a changed variable, and is a note.
     """
     out = Outcome(checked=[what])
     renames = _hash_renames(keyed(base), keyed(branch))
@@ -320,7 +443,11 @@ def compare(
         for change in mine:
             expected = _apply(expected, _renamed_change(change, renames))
         actual = after.get(branch_key) if branch_key is not None else None
-        problems, notes = _judge(mine, expected, actual, what=what, derived=derived)
+        substituted = _member(key, by_variables) and not derived
+        why = _VARIABLES if substituted else _CHART
+        problems, notes = _judge(
+            mine, expected, actual, what=what, derived=derived or substituted, why=why
+        )
         out.problems.extend(problems)
         out.notes.extend(notes)
     for key in sorted(set(before) | set(after), key=str):
@@ -334,11 +461,43 @@ def compare(
             continue
         if _canonical(_strip(old)) != _canonical(_strip(new)):
             paths = _diff_paths(_strip(old), _strip(new))
+            field = _carrier(key, carriers or {})
+            if field is not None and all(p == field or p.startswith(field + ".") for p in paths):
+                out.notes.append(
+                    f"{what} changes {_describe(key)} at {_paths(paths)}: it holds the Flux "
+                    "post-build variables the change is written to"
+                )
+                continue
+            if _member(key, by_variables):
+                out.notes.append(
+                    f"{what} also changes {_describe(key)} at {_paths(paths)}, which the change "
+                    "does not touch: Flux substitutes a changed variable there"
+                )
+                continue
             found.append(
                 f"{what} also changes {_describe(key)} at {_paths(paths)}, which the change "
                 "does not touch"
             )
     return out
+
+
+_CHART: Final = " (the chart derives it from the same values)"
+_VARIABLES: Final = " (Flux substitutes the same changed variable there)"
+
+
+def _member(key: Key, keys: Collection[Key]) -> bool:
+    return key in keys or (key[0], key[1], None, key[3]) in keys
+
+
+def _carrier(key: Key, carriers: Mapping[Key, str]) -> str | None:
+    """The field of ``key`` that holds Flux variables, if it is a carrier (a manifest that
+    leaves its namespace out matches by name)."""
+    if key in carriers:
+        return carriers[key]
+    for (group, kind, _namespace, name), found in carriers.items():
+        if key[2] is None and (group, kind, name) == (key[0], key[1], key[3]):
+            return found
+    return None
 
 
 #: kustomize appends a 10-character content hash to generated ConfigMap and Secret names
@@ -461,6 +620,7 @@ def _judge(
     *,
     what: str,
     derived: bool,
+    why: str = _CHART,
 ) -> tuple[list[str], list[str]]:
     """(problems, notes) for one object: ``expected`` is the base render with ``changes``
     applied, ``actual`` the branch render."""
@@ -508,9 +668,7 @@ def _judge(
             f"{what} also changes {change.describe()} at {_paths(others)}, which the live "
             "change did not touch"
         )
-        (notes if derived else problems).append(
-            text + (" (the chart derives it from the same values)" if derived else "")
-        )
+        (notes if derived else problems).append(text + (why if derived else ""))
     return problems, notes
 
 

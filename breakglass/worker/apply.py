@@ -131,6 +131,7 @@ async def _backfill_object(
     finally:
         ctx.live_hints.pop(captures[0].id, None)
         ctx.live_apps.pop(captures[0].id, None)
+        ctx.live_kustomizations.pop(captures[0].id, None)
 
 
 async def _backfill_located(
@@ -238,6 +239,7 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
                 subpath=target.path,
                 secrets=sealed,
                 applications=[app] if (app := ctx.live_apps.get(captures[0].id)) else [],
+                kustomizations=[k] if (k := ctx.live_kustomizations.get(captures[0].id)) else [],
             )
             if isinstance(result, engine.NoChange) and open_pr is not None:
                 # already on the pull request's branch: a pass (perhaps another replica's) that

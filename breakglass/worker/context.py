@@ -104,9 +104,11 @@ class Context:
         # reasons found on live objects (an engineer may annotate after the fix)
         self.live_reasons: dict[tuple[str, str, str], str] = {}
         # what locating read from the cluster, by capture id: the live object's owner labels
-        # and annotations, and the Argo CD Application (for a Helm chart it names)
+        # and annotations, the Argo CD Application (for a Helm chart it names), and the Flux
+        # Kustomization that applied it (for the post-build variables it substitutes)
         self.live_hints: dict[str, dict[str, str]] = {}
         self.live_apps: dict[str, dict[str, Any]] = {}
+        self.live_kustomizations: dict[str, dict[str, Any]] = {}
         self._indexes: dict[Path, index.Index] = {}
         self.base_renders = rendercheck.BaseRenders()
         self.term: int | None = None  # set by each leadership check of the run loop

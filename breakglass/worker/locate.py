@@ -3,7 +3,7 @@
 Reads the owner objects from the cluster when there is one (the live object's labels and
 annotations, the Argo CD ``Application``, the Flux ``Kustomization`` or ``HelmRelease`` and its
 source) and remembers, in the ``Context``, what the engine needs later: the live object's owner
-hints, the Application, a reason annotation set after the fix.
+hints, the Application, the Kustomization, a reason annotation set after the fix.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ async def locate(ctx: Context, capture: model.Capture) -> repos.RepoTarget | Non
             source = (
                 await ctx.cluster.get(**dataclasses.asdict(source_ref)) if (source_ref) else None
             )
+            if owner is not None and owner_ref.plural == repos.FLUX_KS[2]:
+                ctx.live_kustomizations[capture.id] = owner
             if owner is not None and source is not None:
                 target = repos.from_flux(owner, source)
                 if target is not None and owner_ref.plural == repos.FLUX_HR[2]:

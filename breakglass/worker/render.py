@@ -51,10 +51,10 @@ async def prove(
     helm_app = None
     skipped = None
     flux_release = None
+    flux_kustomization = None
+    hints = {k: v for c in applied for k, v in {**ctx.live_hints.get(c.id, {}), **c.labels}.items()}
+    kustomizations = [k for c in applied if (k := ctx.live_kustomizations.get(c.id))]
     if target.flux_helm:
-        hints = {
-            k: v for c in applied for k, v in {**ctx.live_hints.get(c.id, {}), **c.labels}.items()
-        }
         name = hints.get(repos.FLUX_HR_NAME)
         if name:
             flux_release = (name, hints.get(repos.FLUX_HR_NAMESPACE) or "flux-system")
@@ -69,6 +69,12 @@ async def prove(
             )
         else:
             skipped = "the Helm chart is not in this repository"
+    elif hints.get(repos.FLUX_KS_NAME):
+        # applied by a Flux Kustomization: its post-build variables are part of the render
+        flux_kustomization = (
+            hints[repos.FLUX_KS_NAME],
+            hints.get(repos.FLUX_KS_NAMESPACE) or "flux-system",
+        )
     if skipped is not None:
         checked = rendercheck.Proof(skipped=[skipped])
     else:
@@ -97,6 +103,8 @@ async def prove(
                 tools=tools,
                 cache=ctx.base_renders,
                 flux_release=flux_release,
+                flux_kustomization=flux_kustomization,
+                kustomizations=kustomizations,
             )
         ctx.metrics.render_seconds.observe(checked.seconds)
     result = "failed" if not checked.ok else "skipped" if checked.skipped else "proven"

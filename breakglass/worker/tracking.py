@@ -40,6 +40,7 @@ async def track_pull_requests(ctx: Context, summary: PassSummary) -> None:
             target = await locate.locate(ctx, first)
             ctx.live_hints.pop(first.id, None)
             ctx.live_apps.pop(first.id, None)
+            ctx.live_kustomizations.pop(first.id, None)
             if target is None:
                 continue
             forge = locate.forge_for(ctx.settings, target)

@@ -398,3 +398,109 @@ async def test_a_helm_chart_whose_application_is_only_in_the_cluster(tmp_path):
             "+replicaCount: 5  # prod traffic",
         ]
         assert "**Render check:** `helm template web charts/web`" in record["body"]
+
+
+FLEET_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: checkout
+  labels:
+    app: checkout
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: checkout
+  template:
+    metadata:
+      labels:
+        app: checkout
+    spec:
+      containers:
+        - name: app
+          image: registry.example/checkout:1.4.2
+          env:
+            - name: LOG_LEVEL
+              value: ${LOG_LEVEL}  # per cluster
+"""
+
+
+def fleet_kustomization(zone: str) -> str:
+    return (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+        "  name: checkout\n  namespace: flux-system\nspec:\n  interval: 10m\n"
+        "  path: ./apps/checkout\n  sourceRef:\n    kind: GitRepository\n    name: fleet\n"
+        "  postBuild:\n    substitute:\n      LOG_LEVEL: info\n"
+        f"      ZONE: {zone}\n"
+    )
+
+
+async def test_a_variable_is_set_in_the_kustomization_the_cluster_runs(tmp_path):
+    """Two clusters keep a Kustomization of the same name with the same LOG_LEVEL: only the
+    cluster's own Kustomization (read by the worker) tells which manifest to edit, and the
+    render check substitutes the variables to prove it."""
+    from tests.backfill.conftest import bare_remote
+
+    work = tmp_path / "fleet"
+    files = {
+        "apps/checkout/kustomization.yaml": "namespace: payments\nresources:\n- deployment.yaml\n",
+        "apps/checkout/deployment.yaml": FLEET_DEPLOYMENT,
+        "clusters/eu/kustomization.yaml": "resources:\n- checkout.yaml\n",
+        "clusters/eu/checkout.yaml": fleet_kustomization("a"),
+        "clusters/us/kustomization.yaml": "resources:\n- checkout.yaml\n",
+        "clusters/us/checkout.yaml": fleet_kustomization("b"),
+    }
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    remote = bare_remote(work)
+    cluster = FakeCluster()
+    live_ks = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "checkout", "namespace": "flux-system"},
+        "spec": {
+            "interval": "10m",
+            "path": "./apps/checkout",
+            "prune": False,
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+            "postBuild": {"substitute": {"LOG_LEVEL": "info", "ZONE": "a"}},
+        },
+    }
+    cluster.put("kustomizations", live_ks)
+    cluster.put(
+        "gitrepositories",
+        {
+            "kind": "GitRepository",
+            "metadata": {"name": "fleet", "namespace": "flux-system"},
+            "spec": {"url": str(remote), "ref": {"branch": "main"}},
+        },
+    )
+    old = p.deployment(
+        labels={
+            "kustomize.toolkit.fluxcd.io/name": "checkout",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        }
+    )
+
+    def debug(d: dict[str, Any]) -> None:
+        d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "debug"
+
+    cluster.put("deployments", p.edited(old, debug))
+    async for env in build_env(tmp_path, remote, cluster=cluster, repos=[]):
+        c = await env.capture(edit_review(debug, old=old))
+        summary = await env.worker.run_once()
+        assert summary.backfilled == 1, (await env.status(c.id)).reason
+        [record] = env.records()
+        assert changed_lines(remote, record["branch"]) == [
+            "-      LOG_LEVEL: info",
+            "+      LOG_LEVEL: debug",
+        ]
+        assert "clusters/eu/checkout.yaml" in git(
+            "diff", "--name-only", f"main..{record['branch']}", cwd=remote
+        )
+        assert (
+            "with the post-build variables of Kustomization flux-system/checkout"
+            in (record["body"])
+        )

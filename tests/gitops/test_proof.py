@@ -5,8 +5,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from breakglass import delta
+import pytest
+
+from breakglass import delta, rendercheck
 from breakglass.gitops import index, kustomize, proof
+from tests.rendertools import render_tools
 
 DEPLOY: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -249,3 +252,266 @@ def test_plan_renders_the_kustomization_a_patch_or_generator_file_belongs_to(tmp
         "kustomize build prod",
         "kustomize build staging",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Flux's post-build variables
+
+FLUX_KEY = ("kustomize.toolkit.fluxcd.io", "Kustomization", "flux-system", "podinfo")
+
+
+def substitution(**variables: str) -> proof.Substitution:
+    return proof.Substitution(
+        "Kustomization flux-system/podinfo", "apps/podinfo", variables, active=True
+    )
+
+
+STREAM = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: podinfo
+data:
+  region: ${REGION}
+  zone: ${ZONE:=a}
+  script: echo $${HOME}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: scripts
+  namespace: podinfo
+  annotations:
+    kustomize.toolkit.fluxcd.io/substitute: disabled
+data:
+  script: echo ${HOME} $${HOME}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  replicas: ${REPLICAS:=2}
+"""
+
+
+def test_documents_are_substituted_as_flux_does():
+    settings, scripts, deploy = proof.documents(STREAM, substitution=substitution(REGION="eu"))
+    assert settings["data"] == {"region": "eu", "zone": "a", "script": "echo ${HOME}"}
+    assert scripts["data"] == {"script": "echo ${HOME} $${HOME}"}  # opted out: as written
+    assert deploy["spec"]["replicas"] == 2  # the YAML is read again: a number
+    again = proof.documents(STREAM, substitution=substitution(REGION="us", REPLICAS="5"))
+    assert again[2]["spec"]["replicas"] == 5
+
+
+def test_without_variables_and_without_always_nothing_is_substituted():
+    idle = proof.Substitution("k", "apps/podinfo", {}, active=False)
+    assert proof.documents(STREAM, substitution=idle) == proof.documents(STREAM)
+
+
+def test_a_variable_the_checkout_cannot_tell_keeps_its_text():
+    unknown = proof.Substitution(
+        "k", "apps/podinfo", {"REGION": "eu"}, active=True, unknown=("Secret s",)
+    )
+    [settings, _, _] = proof.documents(STREAM, substitution=unknown)
+    assert settings["data"]["zone"] == "${ZONE}"  # the same on both sides, whatever it is
+
+
+def test_a_substitution_flux_cannot_parse_is_a_render_error():
+    with pytest.raises(ValueError, match="post-build substitution"):
+        proof.documents("kind: ConfigMap\ndata:\n  a: ${broken\n", substitution=substitution())
+
+
+def env_deploy(region: str, url: str) -> dict[str, Any]:
+    return edited(
+        DEPLOY,
+        lambda d: d["spec"]["template"]["spec"]["containers"][0].update(
+            env=[{"name": "REGION", "value": region}, {"name": "URL", "value": url}]
+        ),
+    )
+
+
+def flux_ks(region: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "podinfo", "namespace": "flux-system"},
+        "spec": {"path": "./apps/podinfo", "postBuild": {"substitute": {"REGION": region}}},
+    }
+
+
+def test_a_variable_carries_the_change_and_what_else_uses_it_is_a_note():
+    live_before = env_deploy("eu", "https://eu.example.com")
+    live_after = env_deploy("us", "https://eu.example.com")
+    before, after = delta.sparse_delta(live_before, live_after)
+    base = [env_deploy("eu", "https://eu.example.com"), CM]
+    branch = [env_deploy("us", "https://us.example.com"), CM]
+    outcome = proof.compare(base, branch, [change(before, after)], what="app")
+    assert outcome.problems  # without knowing it is a variable, URL moved on its own
+    keys = set(proof.keyed(base))
+    derived = proof.compare(base, branch, [change(before, after)], what="app", by_variables=keys)
+    assert derived.problems == []
+    assert "Flux substitutes the same changed variable there" in derived.notes[0]
+    carriers = {FLUX_KEY: "spec.postBuild.substitute"}
+    ks = proof.compare([flux_ks("eu")], [flux_ks("us")], [], what="m", carriers=carriers)
+    assert ks.problems == []
+    assert "it holds the Flux post-build variables the change is written to" in ks.notes[0]
+    beyond = edited(flux_ks("us"), lambda k: k["spec"].update(path="./apps/other"))
+    assert proof.compare([flux_ks("eu")], [beyond], [], what="m", carriers=carriers).problems
+
+
+def test_the_variables_of_a_kustomization_read_from_a_checkout(tmp_path):
+    files = {
+        "apps/podinfo/kustomization.yaml": "resources: [deploy.yaml]\n",
+        "apps/podinfo/deploy.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+        "clusters/prod/kustomization.yaml": "resources: [podinfo.yaml, vars.yaml]\n",
+        "clusters/prod/podinfo.yaml": (
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+            "  name: podinfo\n  namespace: flux-system\nspec:\n  path: ./apps/podinfo\n"
+            "  postBuild:\n    substitute:\n      REGION: eu\n    substituteFrom:\n"
+            "    - kind: ConfigMap\n      name: vars\n    - kind: Secret\n      name: creds\n"
+        ),
+        "clusters/prod/vars.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\n"
+            "  namespace: flux-system\ndata:\n  REGION: ignored\n  ZONE: b\n"
+        ),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = proof.flux_substitution(index.Index.build(tmp_path), "podinfo", "flux-system")
+    assert isinstance(found, proof.Substitution)
+    assert found.variables == {"REGION": "eu", "ZONE": "b"}  # substitute wins
+    assert found.path == "apps/podinfo" and found.active
+    assert found.unknown == ("Secret creds (substituteFrom[1])",)
+    assert found.carriers == {
+        FLUX_KEY: "spec.postBuild.substitute",
+        ("", "ConfigMap", "flux-system", "vars"): "data",
+    }
+    missing = proof.flux_substitution(index.Index.build(tmp_path), "other", "flux-system")
+    assert isinstance(missing, str) and "0 Flux Kustomization manifests" in missing
+
+
+# --------------------------------------------------------------------------------------------
+# The render check with the real kustomize, on a fleet repository
+
+FLEET = {
+    "apps/podinfo/kustomization.yaml": "resources: [deployment.yaml]\n",
+    "apps/podinfo/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  replicas: ${REPLICAS:=2}
+  selector:
+    matchLabels: {app: podinfo}
+  template:
+    metadata:
+      labels: {app: podinfo}
+    spec:
+      containers:
+      - name: podinfo
+        image: ghcr.io/stefanprodan/podinfo:6.7.1
+        env:
+        - name: REGION
+          value: ${REGION}
+""",
+    "clusters/prod/kustomization.yaml": "resources: [podinfo.yaml]\n",
+    "clusters/prod/podinfo.yaml": """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: podinfo
+  namespace: flux-system
+spec:
+  path: ./apps/podinfo
+  postBuild:
+    substitute:
+      REGION: eu-central-1
+""",
+}
+
+
+def _checkout(root, files):
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def _live(region: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "podinfo", "namespace": "podinfo"},
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "podinfo", "env": [{"name": "REGION", "value": region}]}
+                    ]
+                }
+            },
+        },
+    }
+
+
+async def _prove(tmp_path, branch_files, changes, *, flux=True):
+    kustomize_bin, helm_bin = render_tools()
+    base = _checkout(tmp_path / "base", FLEET)
+    branch = _checkout(tmp_path / "branch", {**FLEET, **branch_files})
+
+    async def base_tree():
+        return base
+
+    return await rendercheck.prove(
+        branch_tree=branch,
+        base_tree=base_tree,
+        base_commit="base",
+        changed=sorted(branch_files),
+        changes=changes,
+        idx=index.Index.build(branch),
+        subpath="apps/podinfo",
+        helm=None,
+        tools=rendercheck.Tools("required", str(kustomize_bin), str(helm_bin)),
+        flux_kustomization=("podinfo", "flux-system") if flux else None,
+    )
+
+
+async def test_the_render_check_proves_a_change_written_to_a_variable(tmp_path):
+    edited_ks = FLEET["clusters/prod/podinfo.yaml"].replace("eu-central-1", "eu-west-1")
+    replicas = FLEET["clusters/prod/podinfo.yaml"] + '      REPLICAS: "3"\n'
+    changes = [
+        proof.Change("apps", "Deployment", "podinfo", "podinfo", *delta.sparse_delta(
+            _live("eu-central-1", 2), _live("eu-west-1", 2)
+        )),
+    ]  # fmt: skip
+    checked = await _prove(tmp_path, {"clusters/prod/podinfo.yaml": edited_ks}, changes)
+    assert checked.problems == [] and checked.skipped == []
+    assert any("with the post-build variables of Kustomization flux-system/podinfo" in c
+               for c in checked.checked)  # fmt: skip
+    assert any("holds the Flux post-build variables" in n for n in checked.notes)
+    # the ${REPLICAS:=2} default reaches the render as a number, and a new value does too
+    more = [proof.Change("apps", "Deployment", "podinfo", "podinfo", *delta.sparse_delta(
+        _live("eu-central-1", 2), _live("eu-central-1", 3)
+    ))]  # fmt: skip
+    assert (await _prove(tmp_path / "r", {"clusters/prod/podinfo.yaml": replicas}, more)).ok
+    # a wrong value is caught
+    wrong = FLEET["clusters/prod/podinfo.yaml"].replace("eu-central-1", "eu-north-1")
+    bad = await _prove(tmp_path / "w", {"clusters/prod/podinfo.yaml": wrong}, changes)
+    assert any("the change wants \"eu-west-1\", the render has \"eu-north-1\"" in p
+               for p in bad.problems)  # fmt: skip
+
+
+async def test_without_the_variables_a_variable_edit_looks_like_a_missing_change(tmp_path):
+    edited_ks = FLEET["clusters/prod/podinfo.yaml"].replace("eu-central-1", "eu-west-1")
+    changes = [proof.Change("apps", "Deployment", "podinfo", "podinfo", *delta.sparse_delta(
+        _live("eu-central-1", 2), _live("eu-west-1", 2)
+    ))]  # fmt: skip
+    checked = await _prove(tmp_path, {"clusters/prod/podinfo.yaml": edited_ks}, changes, flux=False)
+    assert not checked.ok
