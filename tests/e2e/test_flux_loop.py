@@ -268,3 +268,74 @@ def test_a_suspended_kustomization_reverts_nothing_and_the_pr_says_so(
     time.sleep(3)
     assert live(cluster, "deployment", "payments", namespace)["spec"]["replicas"] == 3
     assert captures(cluster, namespace)[-1]["status"] == "pr_open"
+
+
+def test_a_substituted_value_goes_where_the_cluster_sets_it_and_flux_applies_it(
+    cluster, flux, namespace, tmp_path
+):
+    """A fleet repository: the manifest says ``${REGION}``, this cluster's Kustomization sets
+    it in ``postBuild.substitute``. The pull request edits the variable, not the manifest
+    (every other cluster shares it); merged, Flux applies it through the root Kustomization."""
+    seed = tmp_path / "seed"
+    app = seed / "apps" / "payments"
+    app.mkdir(parents=True)
+    (app / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments-settings\n"
+        "data:\n  REGION: ${REGION}  # set per cluster\n  LOG_LEVEL: info\n"
+    )
+    (app / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"namespace: {namespace}\nresources:\n  - configmap.yaml\n"
+    )
+    ours = seed / "clusters" / namespace
+    ours.mkdir(parents=True)
+    (ours / "payments.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: kustomize.toolkit.fluxcd.io/v1
+            kind: Kustomization
+            metadata:
+              name: payments
+              namespace: {namespace}
+            spec:
+              interval: 10s
+              path: ./apps/payments
+              prune: true
+              sourceRef:
+                kind: GitRepository
+                name: fleet
+              postBuild:
+                substitute:
+                  REGION: eu-west-1  # this cluster's region
+            """
+        )
+    )
+    bare = bare_remote(seed, "fleet")
+    git("config", "http.receivepack", "true", cwd=bare)
+    flux.app("fleet", namespace, bare=bare, path=f"./clusters/{namespace}")  # the root
+    flux.wait_ready("Kustomization", "payments", namespace)
+    data = live(cluster, "configmap", "payments-settings", namespace)["data"]
+    assert data["REGION"] == "eu-west-1"
+
+    edit(cluster, "configmap/payments-settings", namespace, tmp_path,
+         "REGION: eu-west-1", "REGION: eu-central-1")  # fmt: skip
+    opened = capture_in(cluster, namespace, "pr_open")
+    record = record_for(cluster, opened["pr_url"])
+    assert f"clusters/{namespace}/payments.yaml" in record["body"]
+    assert "+      REGION: eu-central-1  # this cluster's region" in record["body"]
+    assert "apps/payments/configmap.yaml" not in record["body"]  # the shared manifest: untouched
+
+    pulls(cluster, "merge", record["number"])
+    head = git("rev-parse", "main", cwd=bare).strip()
+    flux.sync("fleet", namespace, revision=head)  # the root applies the new Kustomization
+    flux.reconcile("Kustomization", "payments", namespace)
+    data = live(cluster, "configmap", "payments-settings", namespace)["data"]
+    assert data["REGION"] == "eu-central-1"
+    assert capture_in(cluster, namespace, "merged")["id"] == opened["id"]
+    shared = subprocess.run(
+        ["git", "--git-dir", str(bare), "show", "main:apps/payments/configmap.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "REGION: ${REGION}  # set per cluster" in shared
