@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import textwrap
 import threading
 import time
 import urllib.request
@@ -501,3 +502,57 @@ def _revision(obj: dict[str, Any]) -> str:
     if obj.get("kind") == "Kustomization":
         return str(status.get("lastAppliedRevision") or "")
     return str((status.get("artifact") or {}).get("revision") or "")
+
+
+#: the app most Flux tests apply: a Deployment (a commented value, to see comments kept) and a
+#: ConfigMap, in ``apps/payments``
+PAYMENTS_DEPLOYMENT = textwrap.dedent(
+    """\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: payments
+      labels: {app: payments}
+    spec:
+      replicas: 2  # HA minimum
+      selector:
+        matchLabels: {app: payments}
+      template:
+        metadata:
+          labels: {app: payments}
+        spec:
+          containers:
+            - name: app
+              image: registry.example/payments:2.0.1
+    """
+)
+PAYMENTS_CONFIGMAP = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: payments-settings
+    data:
+      LOG_LEVEL: info
+    """
+)
+
+
+def payments_app(seed: Path, namespace: str) -> None:
+    """Write ``apps/payments`` (Deployment, ConfigMap, kustomization) under ``seed``."""
+    app = seed / "apps" / "payments"
+    app.mkdir(parents=True)
+    (app / "deployment.yaml").write_text(PAYMENTS_DEPLOYMENT)
+    (app / "configmap.yaml").write_text(PAYMENTS_CONFIGMAP)
+    (app / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"namespace: {namespace}\nresources:\n  - deployment.yaml\n  - configmap.yaml\n"
+    )
+
+
+def live(cluster: Any, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    """The object as the API server has it, with its managedFields."""
+    out = cluster.kubectl(
+        "get", kind, name, "-n", namespace, "-o", "json", "--show-managed-fields", user="admin"
+    )
+    return dict(json.loads(out.stdout))

@@ -3,65 +3,18 @@ alice's."""
 
 from __future__ import annotations
 
-import json
-import textwrap
 import time
 
 from tests.backfill.conftest import bare_remote, git
 from tests.e2e.conftest import wait_until
-from tests.e2e.flux import NAME_LABEL, NAMESPACE_LABEL
-
-DEPLOYMENT = textwrap.dedent(
-    """\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata:
-      name: payments
-      labels: {app: payments}
-    spec:
-      replicas: 2
-      selector:
-        matchLabels: {app: payments}
-      template:
-        metadata:
-          labels: {app: payments}
-        spec:
-          containers:
-            - name: app
-              image: registry.example/payments:2.0.1
-    """
-)
-CONFIGMAP = textwrap.dedent(
-    """\
-    apiVersion: v1
-    kind: ConfigMap
-    metadata:
-      name: payments-settings
-    data:
-      LOG_LEVEL: info
-    """
-)
-
-
-def live(cluster, kind: str, name: str, namespace: str) -> dict:
-    out = cluster.kubectl(
-        "get", kind, name, "-n", namespace, "-o", "json", "--show-managed-fields", user="admin"
-    )
-    return json.loads(out.stdout)
+from tests.e2e.flux import NAME_LABEL, NAMESPACE_LABEL, live, payments_app
 
 
 def test_flux_applies_a_repository_and_breakglass_sees_flux_as_the_controller(
     cluster, flux, namespace, tmp_path
 ):
     seed = tmp_path / "seed"
-    app = seed / "apps" / "payments"
-    app.mkdir(parents=True)
-    (app / "deployment.yaml").write_text(DEPLOYMENT)
-    (app / "configmap.yaml").write_text(CONFIGMAP)
-    (app / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"namespace: {namespace}\nresources:\n  - deployment.yaml\n  - configmap.yaml\n"
-    )
+    payments_app(seed, namespace)
     bare = bare_remote(seed, "payments")
     sha = git("rev-parse", "main", cwd=bare).strip()
 

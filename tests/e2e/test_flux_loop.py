@@ -21,37 +21,8 @@ from typing import Any
 
 from tests.backfill.conftest import bare_remote, git
 from tests.e2e.conftest import wait_until
+from tests.e2e.flux import live, payments_app
 
-DEPLOYMENT = textwrap.dedent(
-    """\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata:
-      name: payments
-      labels: {app: payments}
-    spec:
-      replicas: 2  # HA minimum
-      selector:
-        matchLabels: {app: payments}
-      template:
-        metadata:
-          labels: {app: payments}
-        spec:
-          containers:
-            - name: app
-              image: registry.example/payments:2.0.1
-    """
-)
-CONFIGMAP = textwrap.dedent(
-    """\
-    apiVersion: v1
-    kind: ConfigMap
-    metadata:
-      name: payments-settings
-    data:
-      LOG_LEVEL: info
-    """
-)
 REVERTED = "breakglass/reverted-by-sync"
 
 
@@ -59,22 +30,10 @@ def fleet(tmp_path: Path, namespace: str) -> Path:
     """A bare repository with the payments app, which accepts pushes over HTTP (breakglass
     pushes its backfill branches to the URL the GitRepository names)."""
     seed = tmp_path / "seed"
-    app = seed / "apps" / "payments"
-    app.mkdir(parents=True)
-    (app / "deployment.yaml").write_text(DEPLOYMENT)
-    (app / "configmap.yaml").write_text(CONFIGMAP)
-    (app / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"namespace: {namespace}\nresources:\n  - deployment.yaml\n  - configmap.yaml\n"
-    )
+    payments_app(seed, namespace)
     bare = bare_remote(seed, "payments")
     git("config", "http.receivepack", "true", cwd=bare)
     return bare
-
-
-def live(cluster: Any, kind: str, name: str, namespace: str) -> dict[str, Any]:
-    out = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", user="admin")
-    return dict(json.loads(out.stdout))
 
 
 def captures(cluster: Any, namespace: str) -> list[dict[str, Any]]:
