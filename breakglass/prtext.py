@@ -260,7 +260,8 @@ def body(
         "",
         *_render_lines(rendered, not_rendered, render_notes),
         "**If you merge**, Git matches production and the next sync keeps this change.",
-        "**If you close**, the next sync (or self-heal) puts production back to what Git says.",
+        "**If you close**, Git keeps its value; production goes back only where the GitOps "
+        "controller manages the field (breakglass records which happened).",
         "",
         "- [ ] The change is still wanted after the incident",
         "- [ ] The value is right for every environment this file serves",
