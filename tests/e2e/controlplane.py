@@ -96,6 +96,19 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a process started in a session of its own (and its children), SIGKILL after 15 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 @dataclass
 class ControlPlane:
     """A running etcd + kube-apiserver + breakglass; use ``start()`` and ``stop()``."""
@@ -372,16 +385,7 @@ subjects:
         if recorder is not None:
             recorder.stop()
         for name in ("kube-apiserver", "etcd", "breakglass"):
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            stop_group(self.procs.get(name))
 
     # -- driving it ---------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import shutil
-import signal
 import subprocess
 import textwrap
 import threading
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from breakglass.demo.cluster import free_port
-from tests.e2e.controlplane import ControlPlane
+from tests.e2e.controlplane import ControlPlane, stop_group
 
 NAMESPACE = "flux-system"
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
@@ -246,16 +245,7 @@ class Flux:
 
     def stop(self) -> None:
         for name in ("kustomize-controller", "source-controller"):
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            stop_group(self.procs.get(name))
         with contextlib.suppress(Exception):
             self.git.stop()
 
