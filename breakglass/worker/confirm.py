@@ -72,17 +72,13 @@ async def _confirm(ctx: Context, capture: model.Capture, summary: PassSummary) -
 
 async def _verify_live(ctx: Context, capture: model.Capture) -> tuple[bool | None, str]:
     assert ctx.cluster is not None
-    ref = capture.object
-    live = await ctx.live_object(ref)
+    stripped = await ctx.comparable(capture.object)
     if capture.operation is model.Operation.DELETE:
-        if live is None:
+        if stripped is None:
             return True, "the object is gone from the cluster"
         return False, "the object still exists: the delete did not happen"
-    if live is None:
+    if stripped is None:
         return False, "the object does not exist: the change was not persisted"
-    if ctx.redactor is not None:
-        live = ctx.redactor.object(live, kind=ref.kind)
-    stripped = deltas.strip_server_fields(live)
     before, after = capture.delta.before or {}, capture.delta.after or {}
     if deltas.holds(stripped, before, after):
         return True, "the live object shows the change"

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakglass import delta as deltas
 from breakglass import logs, model, rendercheck
 from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
 from breakglass.capture.redact import Redactor
@@ -188,6 +189,16 @@ class Context:
             namespace=ref.namespace,
             name=ref.name,
         )
+
+    async def comparable(self, ref: model.ObjectRef) -> dict[str, Any] | None:
+        """The live object as a capture's delta can be compared with it: redacted with the
+        same salt (a Secret's markers match) and without server-owned fields; None if gone."""
+        live = await self.live_object(ref)
+        if live is None:
+            return None
+        if self.redactor is not None:
+            live = self.redactor.object(live, kind=ref.kind)
+        return deltas.strip_server_fields(live)
 
     async def fence(self) -> None:
         """Raise ``LostLeadership`` unless this process still leads in the term its pass

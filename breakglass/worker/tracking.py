@@ -82,12 +82,9 @@ async def _production_now(ctx: Context, last: model.Capture) -> str:
     still holding the manual change Git never got (drift that nothing will backfill now)."""
     if ctx.cluster is None or last.operation is not model.Operation.UPDATE:
         return ""
-    live = await ctx.live_object(last.object)
-    if live is None:
+    stripped = await ctx.comparable(last.object)
+    if stripped is None:
         return "; the object no longer exists"
-    if ctx.redactor is not None:
-        live = ctx.redactor.object(live, kind=last.object.kind)
-    stripped = deltas.strip_server_fields(live)
     before, after = last.delta.before or {}, last.delta.after or {}
     if deltas.holds(stripped, before, after):
         return "; production still has the manual change, which Git does not: it differs from Git"
@@ -114,13 +111,9 @@ async def _check_self_heal(
         # a person changed the object again (an engineer's own `rollout undo`, say): the
         # next pass adds that change, or closes the PR as withdrawn; no sync did this
         return
-    ref = last.object
-    live = await ctx.live_object(ref)
-    if live is None:
+    stripped = await ctx.comparable(last.object)
+    if stripped is None:
         return
-    if ctx.redactor is not None:
-        live = ctx.redactor.object(live, kind=ref.kind)
-    stripped = deltas.strip_server_fields(live)
     before, after = last.delta.before or {}, last.delta.after or {}
     if deltas.holds(stripped, before, after) or not deltas.holds(stripped, after, before):
         return
