@@ -126,6 +126,9 @@ _LOCK_CLASS: Final = 0x62676C73
 _TRY_WORKER_LOCK: Final = (
     "SELECT pg_try_advisory_lock((%s::bigint << 32) | 'captures'::regclass::oid::bigint)"
 )
+_UNLOCK_WORKER_LOCK: Final = (
+    "SELECT pg_advisory_unlock((%s::bigint << 32) | 'captures'::regclass::oid::bigint)"
+)
 #: The schema lock (transaction-level, held while ``open`` creates or migrates tables).
 _SCHEMA_LOCK: Final = (_LOCK_CLASS << 32) | 1
 
@@ -444,10 +447,17 @@ class PostgreSQLJournal:
             return self._term if self._leading else 0
 
     async def _drop_lock_connection(self) -> None:
-        """Close the lock's session (which releases the lock, if held)."""
-        conn, self._lock_conn, self._leading = self._lock_conn, None, False
-        if conn is not None:
-            await conn.close()
+        """Close the lock's session, which releases the lock if held.  A held lock is released
+        first, by name: the server frees it before answering, so a standby can take over at its
+        next check; a closed connection alone frees it only once the server has noticed."""
+        conn, leading = self._lock_conn, self._leading
+        self._lock_conn, self._leading = None, False
+        if conn is None:
+            return
+        if leading and not conn.closed and not conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                await conn.execute(_UNLOCK_WORKER_LOCK, (_LOCK_CLASS,))
+        await conn.close()
 
 
 async def _migrate(conn: Connection, url: str) -> None:
