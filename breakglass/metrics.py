@@ -148,6 +148,36 @@ class Metrics:
             buckets=(60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600),
             registry=r,
         )
+        self.scan_runs = Counter(
+            "breakglass_scan_runs",
+            "Scans run (`breakglass scan` or `scan.interval` in the worker), by result: ok, "
+            "or error when a source, a render or a LIST failed (the scan said which).",
+            ["result"],
+            registry=r,
+        )
+        self.scan_objects = Gauge(
+            "breakglass_scan_objects",
+            "Objects the last scan listed and judged.",
+            registry=r,
+        )
+        self.scan_drifted_objects = Gauge(
+            "breakglass_scan_drifted_objects",
+            "Objects with drift (from Git, made by a person's tool) found by the last scan.",
+            registry=r,
+        )
+        self.scan_uncaptured = Counter(
+            "breakglass_scan_uncaptured_drift",
+            "Objects whose drift a scan found that no webhook capture covered: changes that "
+            "bypassed breakglass (it was down, the webhook failed open, no audit). The webhook's "
+            "coverage is 1 minus its rate over the rate of captures.",
+            registry=r,
+        )
+        self.scan_seconds = Histogram(
+            "breakglass_scan_seconds",
+            "Time one scan took: sources, renders, LISTs, judging, recording.",
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The text exposition format of every metric."""

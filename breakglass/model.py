@@ -58,6 +58,12 @@ class Source(enum.StrEnum):
 
     ADMISSION = "admission"
     AUDIT = "audit"
+    #: found by ``breakglass scan`` in ``managedFields``: who made it may be unknown
+    SCAN = "scan"
+
+
+#: The username of a change whose author is not known (drift found by a scan, unattributed).
+UNKNOWN_USER: Final = "unknown"
 
 
 class Status(enum.StrEnum):
@@ -238,6 +244,8 @@ class Capture:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: not before this time is a temporary failure retried (a forge's rate-limit reset)
     next_attempt_at: datetime | None = None
+    #: a scan's drift has existed at least since this time (its field manager's last write)
+    since: datetime | None = None
 
     def with_status(self, status: Status, *, reason: str | None = None) -> Capture:
         return replace(self, status=status, reason=reason if reason is not None else self.reason)
@@ -265,6 +273,7 @@ class Capture:
             "next_attempt_at": (
                 format_time(self.next_attempt_at) if self.next_attempt_at else None
             ),
+            "since": format_time(self.since) if self.since else None,
         }
 
     @classmethod
@@ -272,6 +281,7 @@ class Capture:
         confirmed = data.get("confirmed_at")
         updated = data.get("updated_at")
         retry = data.get("next_attempt_at")
+        since = data.get("since")
         return cls(
             id=str(data["id"]),
             cluster=str(data.get("cluster", "")),
@@ -292,4 +302,5 @@ class Capture:
             attempts=int(data.get("attempts", 0)),
             labels=dict(data.get("labels") or {}),
             next_attempt_at=parse_time(retry) if retry else None,
+            since=parse_time(since) if since else None,
         )

@@ -75,6 +75,8 @@ def how(capture: model.Capture) -> str:
     sub-command is read from what changed: ``set image`` changes only images, ``rollout
     undo`` is the one rollout sub-command that rewrites the pod template.
     """
+    if capture.source is model.Source.SCAN:
+        return "drift found by scan"
     if capture.object.subresource == "scale":
         return "kubectl scale"
     if capture.operation is model.Operation.DELETE:
@@ -170,6 +172,14 @@ def _replicas_note(capture: model.Capture) -> str:
 
 def title(capture: model.Capture) -> str:
     """``breakglass: kubectl edit of deployment payments/checkout by alice``."""
+    if capture.source is model.Source.SCAN:
+        verb = "created by hand" if capture.operation is model.Operation.CREATE else "drift"
+        text = f"breakglass: {capture.object.describe()} {verb} found by scan, made by " + (
+            capture.actor.username
+            if capture.actor.username != model.UNKNOWN_USER
+            else "an unknown user"
+        )
+        return text if len(text) <= 240 else text[:239] + "…"
     text = (
         f"breakglass: {how(capture)} of {capture.object.describe()} by "
         f"{capture.actor.username}{_replicas_note(capture)}"
@@ -196,6 +206,19 @@ class Source:
 
 
 def _when(capture: model.Capture, now: datetime) -> str:
+    if capture.source is model.Source.SCAN:
+        found = capture.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        who = capture.actor.username
+        made = "an unknown user" if who == model.UNKNOWN_USER else who
+        if capture.since is None:
+            return f"found by scan at {found}, made by {made} (when is not known)"
+        since = capture.since.strftime("%Y-%m-%d %H:%M:%S UTC")
+        days = (now - capture.since).total_seconds() / 86400
+        age = f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} h"
+        return (
+            f"found by scan at {found}, made by {made} at least since {since} "
+            f"(live for at least {age} when this was written)"
+        )
     at = capture.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     minutes = int((now - capture.received_at).total_seconds() // 60)
     return f"{at} (live for {minutes} min when this was written)"
@@ -316,6 +339,12 @@ def _rendered(what: str) -> str:
 def _who(captures: Sequence[model.Capture]) -> str:
     """One person and the commands they ran: ``alice (groups: oncall) — kubectl scale``."""
     actor = captures[-1].actor
+    if actor.username == model.UNKNOWN_USER and captures[-1].source is model.Source.SCAN:
+        manager = f" with {code(actor.field_manager)}" if actor.field_manager else ""
+        return (
+            f"unknown: found by {code('breakglass scan')} in the object's field managers"
+            f"{manager}; the API server's audit log (`breakglass scan --audit-log`) can name them"
+        )
     text = code(actor.username)
     if actor.groups:
         groups = ", ".join(code(g) for g in actor.groups if not g.startswith("system:"))

@@ -174,7 +174,7 @@ async def prove(
             raw = with_variables = MISSING  # a new application or manifest: all of it is new
         else:
             try:
-                text, json_file = await asyncio.to_thread(_render_text, render, root, tools)
+                text, json_file = await asyncio.to_thread(render_text, render, root, tools)
                 raw = proof.documents(text, json_file=json_file)
             except (renderexec.RenderError, ValueError, proof.Unrenderable) as exc:
                 raw = with_variables = str(exc) or type(exc).__name__
@@ -199,7 +199,7 @@ async def prove(
         what = render.describe()
         variables = branch_vars if _applied_by(render, branch_vars) else None
         try:
-            text, json_file = await asyncio.to_thread(_render_text, render, branch_tree, tools)
+            text, json_file = await asyncio.to_thread(render_text, render, branch_tree, tools)
             raw_after = proof.documents(text, json_file=json_file)
             after = proof.documents(text, json_file=json_file, substitution=variables)
         except renderexec.RenderToolMissing as exc:
@@ -274,7 +274,7 @@ def _same_before_substitution(
     return {key for key, doc in old.items() if new.get(key) == doc}
 
 
-def _render_text(render: proof.Render, root: Path, tools: Tools) -> tuple[str, bool]:
+def render_text(render: proof.Render, root: Path, tools: Tools) -> tuple[str, bool]:
     """The rendered stream (or the manifest's text), and whether it is JSON."""
     if render.kind == "kustomize":
         return renderexec.kustomize_build(tools.kustomize, root, render.path), False
@@ -296,7 +296,7 @@ def _render_text(render: proof.Render, root: Path, tools: Tools) -> tuple[str, b
         chart = proof.Render(
             "helm", app.chart, release=app.release, namespace=app.namespace, values=app.values
         )
-        return _render_text(chart, root, tools)
+        return render_text(chart, root, tools)
     path = root / render.path
     if not path.is_file():
         return "", False  # deleted (or not yet created) on this side

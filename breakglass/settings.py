@@ -545,6 +545,98 @@ class BackfillSettings(_Model):
         return value
 
 
+#: field managers of the GitOps controllers breakglass knows (Argo CD, Flux): a field they own is
+#: Git's, never a person's; ``flux-client-side-apply`` is ``flux bootstrap``/``flux install``
+DEFAULT_GITOPS_MANAGERS: Final = (
+    "argocd-controller",
+    "argocd-application-controller",
+    "argocd-applicationset-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "flux-client-side-apply",
+)
+#: field managers of the API server and of controllers (defaults, HPA scale, status writers)
+DEFAULT_SYSTEM_MANAGERS: Final = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "cloud-controller-manager",
+    "before-first-apply",
+    "*-controller-manager",
+    "*-operator",
+    "*-webhook",
+    "cluster-autoscaler",
+    "vpa-*",
+    "cert-manager*",
+    "breakglass*",
+)
+#: field managers that are people's tools (kubectl's commands, dashboards); a manager in no
+#: list is treated as ``scan.managers.unknown`` says
+DEFAULT_HUMAN_MANAGERS: Final = (
+    "kubectl",
+    "kubectl-*",
+    "k9s",
+    "lens",
+    "Lens",
+    "OpenLens",
+    "headlamp",
+    "kubernetes-dashboard",
+    "dashboard",
+    "rancher",
+    "Mozilla",
+    "helm",
+)
+
+
+class ScanManagerSettings(_Model):
+    """``scan.managers``: which ``managedFields`` managers are GitOps, system or people.
+
+    Globs, matched in this order: ``gitops``, ``system``, ``human``; a manager none matches is
+    ``unknown`` (``human``: reported, said to be unclassified; ``system``: never reported).
+    """
+
+    gitops: _Names = Field(DEFAULT_GITOPS_MANAGERS, description=_GLOB_LIST)
+    system: _Names = Field(DEFAULT_SYSTEM_MANAGERS, description=_GLOB_LIST)
+    human: _Names = Field(DEFAULT_HUMAN_MANAGERS, description=_GLOB_LIST)
+    extra_gitops: _Names = Field((), description=_GLOB_LIST)
+    extra_system: _Names = Field((), description=_GLOB_LIST)
+    extra_human: _Names = Field((), description=_GLOB_LIST)
+    unknown: Annotated[_Str, _one_of("human", "system")] = Field(
+        "human", description="human or system"
+    )
+
+
+class ScanOwnerSettings(_Model):
+    """``scan.owners[]``: who is assigned a scan's pull request when its author is unknown."""
+
+    allowed: ClassVar[str] = "a mapping with `users` and `namespaces` or `apps`"
+
+    namespaces: tuple[_Str, ...] = Field((), description=_GLOB_LIST)
+    apps: tuple[_Str, ...] = Field((), description=_GLOB_LIST)
+    users: _Names = Field(description="a list of usernames from users:")
+
+
+class ScanSettings(_Model):
+    """``scan:``: finding drift that did not pass through the webhook (``breakglass scan``)."""
+
+    #: seconds between scans run by the worker; unset, the worker never scans on its own
+    interval: _PositiveFloat | None = Field(None, description="seconds")
+    #: objects per LIST request
+    page_size: Annotated[int, Field(strict=True, ge=10, le=5000)] = Field(
+        500, description="an integer from 10 to 5000"
+    )
+    managers: ScanManagerSettings = Field(default_factory=ScanManagerSettings)
+    owners: Annotated[tuple[ScanOwnerSettings, ...], BeforeValidator(lambda v: v or ())] = Field(
+        (), description="a list of owner rules"
+    )
+    #: report objects in a repository's namespaces that nothing in Git describes
+    hand_created: _Bool = Field(True, description="true or false")
+    #: kinds never scanned (``Kind`` or ``Kind.group``), on top of Events and Leases
+    skip_kinds: _Names = Field((), description="a list of kinds")
+
+
 class Settings(_Model):
     """Everything ``breakglass serve`` and the worker need, validated."""
 
@@ -571,6 +663,7 @@ class Settings(_Model):
     repos: tuple[RepoRuleSettings, ...] = ()
     users: tuple[tuple[str, UserIdentity], ...] = ()
     kube: KubeSettings = Field(default_factory=KubeSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
     source: str = "<defaults>"
 
     def forge(self, name: str) -> ForgeSettings | None:
@@ -679,6 +772,7 @@ class _File(_Model):
         default_factory=dict, description="a mapping of Kubernetes username → identity"
     )
     kube: KubeSettings = Field(default_factory=KubeSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
 
     @field_validator("admission")
     @classmethod
@@ -789,6 +883,7 @@ def _settings(doc: _File, *, source: str, base: Path) -> Settings:
         repos=doc.repos,
         users=users,
         kube=doc.kube,
+        scan=doc.scan,
         source=source,
     )
 

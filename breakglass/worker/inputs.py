@@ -8,6 +8,7 @@ tested without a journal, a repository or a forge.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +20,9 @@ from breakglass.errors import PermanentError
 from breakglass.settings import ForgeSettings, Settings, UserIdentity
 
 _EMAIL_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+ARGO_TRACKING = deltas.ARGO_TRACKING
+#: owner labels that name the application an object belongs to
+_APP_LABELS = ("kustomize.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/name")
 
 
 def identity_for(settings: Settings, username: str) -> UserIdentity:
@@ -134,13 +138,39 @@ def assignees(
     """The forge handles of everyone who made ``captures``, and who has none."""
     handles: list[str] = []
     unassigned: list[str] = []
-    for username in dict.fromkeys(c.actor.username for c in captures):
+    people: list[str] = []
+    for capture in captures:
+        if capture.actor.username == model.UNKNOWN_USER and capture.source is model.Source.SCAN:
+            people.extend(owners_for(settings, capture) or [model.UNKNOWN_USER])
+        else:
+            people.append(capture.actor.username)
+    for username in dict.fromkeys(people):
         handle = handle_for(identity_for(settings, username), forge.kind)
         if handle is None:
             unassigned.append(username)
         elif handle not in handles:
             handles.append(handle)
     return handles, unassigned
+
+
+def owners_for(settings: Settings, capture: model.Capture) -> list[str]:
+    """Who ``scan.owners`` assigns drift whose author is unknown: the users of every rule whose
+    namespace globs or application globs (an Argo CD Application, a Flux Kustomization or
+    HelmRelease, as the object's owner labels name it) match."""
+    apps = [
+        value.split(":", 1)[0].split("_", 1)[-1] if key == ARGO_TRACKING else value
+        for key, value in capture.labels.items()
+        if key in (ARGO_TRACKING, *_APP_LABELS)
+    ]
+    out: list[str] = []
+    for rule in settings.scan.owners:
+        by_namespace = any(
+            fnmatch.fnmatchcase(capture.object.namespace, g) for g in rule.namespaces
+        )
+        by_app = any(fnmatch.fnmatchcase(a, g) for a in apps for g in rule.apps)
+        if by_namespace or by_app:
+            out.extend(u for u in rule.users if u not in out)
+    return out
 
 
 def not_backfilled(capture: model.Capture, record_only: Sequence[str]) -> str | None:
