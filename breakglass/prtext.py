@@ -213,8 +213,7 @@ def _when(capture: model.Capture, now: datetime) -> str:
         if capture.since is None:
             return f"found by scan at {found}, made by {made} (when is not known)"
         since = capture.since.strftime("%Y-%m-%d %H:%M:%S UTC")
-        days = (now - capture.since).total_seconds() / 86400
-        age = f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} h"
+        age = _age((now - capture.since).total_seconds())
         return (
             f"found by scan at {found}, made by {made} at least since {since} "
             f"(live for at least {age} when this was written)"
@@ -222,6 +221,15 @@ def _when(capture: model.Capture, now: datetime) -> str:
     at = capture.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     minutes = int((now - capture.received_at).total_seconds() // 60)
     return f"{at} (live for {minutes} min when this was written)"
+
+
+def _age(seconds: float) -> str:
+    """``3 days``, ``5 h``, ``12 min``: how long something has been so, roughly."""
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{max(seconds, 0) / 60:.0f} min"
 
 
 def body(
@@ -268,7 +276,19 @@ def body(
         )
     )
     agents = list(dict.fromkeys(c.actor.user_agent for c in captures if c.actor.user_agent))
-    rows.append(("How", md("user agent " + ", ".join(agents)) if agents else "—"))
+    managers = list(
+        dict.fromkeys(
+            c.actor.field_manager
+            for c in captures
+            if c.source is model.Source.SCAN and c.actor.field_manager
+        )
+    )
+    if agents:
+        rows.append(("How", md("user agent " + ", ".join(agents))))
+    elif managers:
+        rows.append(("How", md("field managers " + ", ".join(managers) + " (from managedFields)")))
+    else:
+        rows.append(("How", "—"))
     files = ", ".join(code(f) for f in source.files) or code(source.path or "/")
     rows.append(("Source", f"{files} ({md(source.owner)}, branch {code(source.branch)})"))
     lines = [

@@ -21,6 +21,8 @@ from breakglass.settings import Settings
 
 #: the worker's audit chain, a directory inside ``audit_log.dir``
 WORKER_CHAIN: Final = "worker"
+#: the chain ``breakglass scan --backfill`` writes when run as a command
+SCAN_CHAIN: Final = "scan"
 
 
 def journal(settings: Settings) -> Journal:
@@ -36,9 +38,10 @@ def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:
 
 
 def audit_dirs(settings: Settings) -> list[Path]:
-    """Every chain this installation writes: the webhook's, and the worker's once it exists."""
-    worker = audit_dir(settings, chain=WORKER_CHAIN)
-    return [settings.audit_log.dir] + ([worker] if worker.is_dir() else [])
+    """Every chain this installation writes: the webhook's, and the worker's and the scan
+    command's once they exist."""
+    named = [audit_dir(settings, chain=c) for c in (WORKER_CHAIN, SCAN_CHAIN)]
+    return [settings.audit_log.dir] + [d for d in named if d.is_dir()]
 
 
 def audit_log(

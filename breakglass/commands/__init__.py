@@ -39,6 +39,7 @@ def all_commands() -> list[Command]:
         "config",
         "journal",
         "backfill",
+        "scan",
         "pulls",
         "audit",
         "manifests",

@@ -98,6 +98,8 @@ class _Context:
     secrets: sops.Secrets | None = None
     applications: Sequence[Mapping[str, JSON]] = ()
     kustomizations: Sequence[Mapping[str, JSON]] = ()
+    #: where a manifest without a namespace lands (Argo CD's destination namespace)
+    namespace: str = ""
     notes: list[str] = field(default_factory=list)
     cache: dict[str, str] = field(default_factory=dict)
     exact: dict[str, str] = field(default_factory=dict)
@@ -163,6 +165,7 @@ def backfill(
     secrets: sops.Secrets | None = None,
     applications: Sequence[Mapping[str, JSON]] = (),
     kustomizations: Sequence[Mapping[str, JSON]] = (),
+    namespace: str = "",
 ) -> Result:
     """Work out the file changes that write the human's change into the repository.
 
@@ -172,7 +175,9 @@ def backfill(
     Application is not kept in this repository.  ``kustomizations`` are the Flux
     Kustomizations read from the cluster that applied the object: when several manifests of
     the repository could be the one whose post-build variables it uses, the one that says what
-    the cluster's says is chosen.
+    the cluster's says is chosen.  ``namespace`` is where manifests that name none land (an
+    Argo CD Application's destination): an object created there by hand is written beside
+    them.
     """
     if old is None and new is None:
         raise errors.InputError("give the object before (--old), after (--new), or both")
@@ -188,12 +193,14 @@ def backfill(
         )
     live = new if new is not None else old
     assert live is not None
-    group, kind, name, namespace = _identity(live)
-    wanted = locate.Wanted(group, kind, name, namespace)
+    group, kind, name, where = _identity(live)
+    wanted = locate.Wanted(group, kind, name, where)
     subpath = subpath.strip("/")
     if subpath in (".", ""):
         subpath = ""
-    ctx = _Context(idx, kustomize.Tree.build(idx), subpath, secrets, applications, kustomizations)
+    ctx = _Context(
+        idx, kustomize.Tree.build(idx), subpath, secrets, applications, kustomizations, namespace
+    )
     ctx.notes.extend(idx.problems())
     ctx.notes.extend(ctx.tree.notes)
     stripped_old = delta.strip_server_fields(old) if old is not None else None
@@ -813,7 +820,7 @@ def _siblings(ctx: _Context, namespace: str) -> list[kustomize.Placement]:
             found.append(kustomize.Placement(doc, (), doc.name, namespace))
             continue
         for placement in ctx.tree.place(doc, ctx.subpath):
-            if placement.namespace == namespace:
+            if (placement.namespace or ctx.namespace or None) == namespace:
                 found.append(placement)
     return found
 

@@ -49,6 +49,23 @@ class _Removed:
 REMOVED: Final = _Removed()
 
 
+@final
+class _Set:
+    """Any value: for a field whose value is known only as a redaction marker (a Secret's)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY_VALUE"
+
+    def __reduce__(self) -> str:
+        return "ANY_VALUE"
+
+
+#: pass as ``value`` to ``AuditTrail.who`` to ask who last set a field, whatever to
+ANY_VALUE: Final = _Set()
+
+
 @dataclass(frozen=True)
 class Write:
     """One successful write to an object, as the API server's audit log recorded it."""
@@ -270,6 +287,8 @@ def _holds(found: Any, value: Any) -> bool:
     """Whether a whole object (or subtree) whose lookup gave ``found`` has ``value`` there."""
     if value is REMOVED:
         return found is _MISSING or found is None
+    if value is ANY_VALUE:
+        return found is not _MISSING and found is not None
     return found is not _MISSING and found is not None and _same(found, value)
 
 

@@ -10,8 +10,9 @@ managers that own it:
   tool owns it.  A GitOps controller owning it means Git changed and is not applied yet; the
   system owning it means a controller set it (an autoscaler's replicas): neither is reported.
 - **added** (invisible drift): Git never had the field and a person's tool owns it, and no
-  GitOps controller does.  This is the drift a GitOps tool's own diff never shows.  A subtree
-  a person added whole (a label map, an env entry, a container) is one finding.
+  GitOps controller does.  This is the drift a GitOps tool's own diff never shows.  A list
+  item a person added whole (an env entry, a container, a port) is one finding; a map is
+  judged key by key (``metadata.labels.team``).
 - **removed**: Git sets a field the live object lacks, and a person's tool wrote the object
   after the controller (removed fields keep no owner, so the latest person is named).
 
@@ -248,8 +249,6 @@ class _Walk:
         if self.operation(path):
             return
         if isinstance(live, dict) and (isinstance(git, dict) or (live and git is MISSING)):
-            if git is MISSING and self._added_whole(live, node, path):
-                return
             self.map(live, git, node, path)
             return
         keyed_list = isinstance(live, list) and live and all(isinstance(i, dict) for i in live)
@@ -261,7 +260,7 @@ class _Walk:
         self.leaf(live, git, node, path)
 
     def _added_whole(self, live: JSON, node: _Node | None, path: FieldPath) -> bool:
-        """One finding for a subtree Git lacks whose every owned leaf is a person's."""
+        """One finding for a list item Git lacks whose every owned leaf is a person's."""
         owners = list(_subtree_owners(node))
         if not owners:
             return False

@@ -109,18 +109,17 @@ def markdown(report: Report) -> str:
         lines.append("| " + " | ".join(h.title() for h in HEADER) + " |")
         lines.append("|" + "---|" * len(HEADER))
         for row in rows:
-            cells = [prtext.md(c, limit=400) if i != 1 else prtext.code(c, limit=400) for i, c in enumerate(row)]
+            cells = [
+                prtext.md(c, limit=400) if i != 1 else prtext.code(c, limit=400)
+                for i, c in enumerate(row)
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     notes = _notes(report)
     if notes:
         lines.extend(
             [
                 "",
-                *[
-                    f"- {prtext.md(n.strip(), limit=600)}"
-                    for n in notes
-                    if n.strip()
-                ],
+                *[f"- {prtext.md(n.strip(), limit=600)}" for n in notes if n.strip()],
             ]
         )
     return "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ from breakglass import delta as deltas
 from breakglass import logs, model, rendercheck, repos
 from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
 from breakglass.capture.admission import owner_hints
-from breakglass.capture.redact import Redactor
+from breakglass.capture.redact import Redactor, contains_marker
 from breakglass.errors import BreakglassError, PermanentError
 from breakglass.forge.git import Git
 from breakglass.gitops import defaults
@@ -39,7 +39,7 @@ from breakglass.journal import Journal
 from breakglass.kube import Cluster, Lister
 from breakglass.metrics import Metrics
 from breakglass.scan import fields, sources
-from breakglass.scan.attribution import REMOVED, AuditTrail, ObjectKey
+from breakglass.scan.attribution import ANY_VALUE, REMOVED, AuditTrail, ObjectKey
 from breakglass.scan.managers import ManagerPolicy, Role
 from breakglass.settings import Settings
 
@@ -349,14 +349,21 @@ class Scanner:
                 item.user = writes[0].user if writes else None
                 continue
             path, value = _first_leaf(found.path, found.live)
-            write = self.audit.who(
-                key,
-                path,
-                REMOVED if value is fields.MISSING else value,
-                manager=found.manager,
-                since=found.since,
-            )
-            item.user = write.user if write is not None else None
+            wanted: JSON = REMOVED if value is fields.MISSING else value
+            paths = [path]
+            if ref.kind == "Secret" and path and path[0] in ("data", "stringData"):
+                # the value is known only as a marker, and kubectl may have written either
+                paths = [("data", *path[1:]), ("stringData", *path[1:])]
+                wanted = ANY_VALUE if value is not fields.MISSING else REMOVED
+            elif contains_marker([value]):
+                wanted = ANY_VALUE
+            writes = [
+                w
+                for p in paths
+                if (w := self.audit.who(key, p, wanted, manager=found.manager, since=found.since))
+            ]
+            latest = max(writes, key=lambda w: w.at, default=None)
+            item.user = latest.user if latest is not None else None
 
     # -- recording --------------------------------------------------------------------------
 

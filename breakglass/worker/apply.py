@@ -240,6 +240,7 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
                 secrets=sealed,
                 applications=[app] if (app := ctx.live_apps.get(captures[0].id)) else [],
                 kustomizations=[k] if (k := ctx.live_kustomizations.get(captures[0].id)) else [],
+                namespace=target.namespace,
             )
             if isinstance(result, engine.NoChange) and open_pr is not None:
                 # already on the pull request's branch: a pass (perhaps another replica's) that

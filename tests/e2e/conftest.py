@@ -46,6 +46,27 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
 
 
 @pytest.fixture(scope="session")
+def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A second API server with breakglass neither running nor registered, writing its own
+    audit log file: the cluster a scan looks at, where manual changes bypassed the webhook."""
+    mode = os.environ.get("BREAKGLASS_E2E", "")
+    if mode == "skip":
+        pytest.skip("BREAKGLASS_E2E=skip")
+    try:
+        bins = binaries()
+    except ToolchainMissing as exc:
+        if mode == "required":
+            pytest.fail(f"BREAKGLASS_E2E=required but the control plane is unavailable: {exc}")
+        pytest.skip(f"{exc} (set BREAKGLASS_E2E=required to make this a failure)")
+    plane = ControlPlane(tmp_path_factory.mktemp("bare-controlplane"), bins, webhooks=False)
+    try:
+        plane.start()
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
 def flux(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flux]:
     """Flux's source-controller and kustomize-controller on the session's control plane.
 

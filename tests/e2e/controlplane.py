@@ -118,6 +118,9 @@ class ControlPlane:
     extra_config: str = ""
     forge: str = "local"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: False: the API server alone, breakglass neither running nor registered (a cluster where
+    #: changes bypass it), writing its own audit log file (``audit_log_path``) instead
+    webhooks: bool = True
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -257,6 +260,9 @@ users:
         self._write_kubeconfig()
         self._write_breakglass_files()
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        if not self.webhooks:
+            self._start_bare(started, ctx)
+            return
         self.recorder = Recorder(
             port=self.proxy_port,
             upstream=self.bg_url,
@@ -308,6 +314,54 @@ users:
         self._wait("kube-apiserver", f"{self.api_url}/readyz", ctx, 90)
         self.timings["kube-apiserver"] = time.monotonic() - started
         self._wait("breakglass", f"{self.bg_url}/readyz", ctx, 30)
+        self._bootstrap()
+        self.timings["ready"] = time.monotonic() - started
+
+    def _start_bare(self, started: float, ctx: ssl.SSLContext) -> None:
+        """etcd and the API server with the log audit backend: every write at Request level
+        (its body kept), as a cluster's own audit log records it."""
+        self.audit_log_path = self.logs / "audit.log"
+        policy = self.workdir / "audit-log-policy.yaml"
+        policy.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+            "rules:\n- level: None\n  verbs: [get, list, watch]\n"
+            "- level: Request\n  verbs: [create, update, patch, delete]\n"
+        )
+        self._spawn(
+            "etcd",
+            etcd_command(
+                self.bins["ETCD"],
+                data_dir=self.workdir / "etcd",
+                client_port=self.etcd_port,
+                peer_port=self.etcd_peer_port,
+            ),
+        )
+        self._wait("etcd", f"http://127.0.0.1:{self.etcd_port}/health", None, 30)
+        argv = [
+            a
+            for a in apiserver_command(
+                self.bins["KUBE_APISERVER"],
+                etcd_port=self.etcd_port,
+                port=self.api_port,
+                pki=self.pki,
+                audit_policy=policy,
+                audit_kubeconfig=Path("/dev/null"),
+            )
+            if not a.startswith("--audit-webhook")
+        ]
+        self.logs.mkdir(exist_ok=True)
+        self._spawn(
+            "kube-apiserver",
+            [
+                *argv,
+                f"--audit-log-path={self.audit_log_path}",
+                "--audit-log-maxsize=1",
+                "--audit-log-maxbackup=5",
+                "--audit-log-compress",
+                "--v=1",
+            ],
+        )
+        self._wait("kube-apiserver", f"{self.api_url}/readyz", ctx, 90)
         self._bootstrap()
         self.timings["ready"] = time.monotonic() - started
 
@@ -378,7 +432,8 @@ subjects:
                 raise RuntimeError("bootstrap RBAC never appeared")
             time.sleep(0.5)
         self.kubectl("apply", "-f", str(rbac), user="admin")
-        self.kubectl("apply", "-f", str(self.workdir / "webhook.yaml"), user="admin")
+        if self.webhooks:
+            self.kubectl("apply", "-f", str(self.workdir / "webhook.yaml"), user="admin")
 
     def stop(self) -> None:
         recorder = getattr(self, "recorder", None)

@@ -298,4 +298,4 @@ def test_without_git_only_what_a_person_added_counts() -> None:
         "data": {"a": "1"},
     }
     found = fields.find(None, obj, JUDGE)
-    assert [(f.describe(), f.kind, f.live) for f in found] == [("data", "added", {"a": "1"})]
+    assert [(f.describe(), f.kind, f.live) for f in found] == [("data.a", "added", "1")]
