@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass import delta as deltas
 from breakglass import logs, model, rendercheck, repos
@@ -36,12 +36,14 @@ from breakglass.errors import BreakglassError, PermanentError
 from breakglass.forge.git import Git
 from breakglass.gitops import defaults
 from breakglass.journal import Journal
-from breakglass.kube import Cluster, Lister
 from breakglass.metrics import Metrics
 from breakglass.scan import fields, sources
 from breakglass.scan.attribution import ANY_VALUE, REMOVED, AuditTrail, ObjectKey
 from breakglass.scan.managers import ManagerPolicy, Role
 from breakglass.settings import Settings
+
+if TYPE_CHECKING:  # kubernetes_asyncio is imported only where a cluster is connected
+    from breakglass.kube import Cluster, Lister
 
 log = logs.get(__name__)
 

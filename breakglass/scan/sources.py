@@ -20,7 +20,7 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -28,7 +28,9 @@ from breakglass import logs, rendercheck, renderexec, repos
 from breakglass.errors import BreakglassError
 from breakglass.forge.git import Git, Mirror
 from breakglass.gitops import index, kustomize, proof
-from breakglass.kube import Cluster, Lister
+
+if TYPE_CHECKING:  # kubernetes_asyncio is imported only where a cluster is connected
+    from breakglass.kube import Cluster, Lister
 
 log = logs.get(__name__)
 

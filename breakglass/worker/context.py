@@ -61,6 +61,7 @@ class PassSummary:
     retried: int = 0
     merged: int = 0
     closed: int = 0
+    found_by_scan: int = 0
 
     def total(self) -> int:
         return sum(dataclasses.asdict(self).values())
@@ -115,6 +116,7 @@ class Context:
         self.term: int | None = None  # set by each leadership check of the run loop
         self.stop: asyncio.Event | None = None  # set when the process is shutting down
         self.last_poll = datetime.min.replace(tzinfo=clock().tzinfo)  # open PRs last polled
+        self.last_scan = datetime.min.replace(tzinfo=clock().tzinfo)  # scan.interval's clock
         # opens the audit chain when this process starts leading (a standby must not hold the
         # chain's lock, which an operator's `worker --once` may need)
         self.open_audit_log = open_audit_log

@@ -1,4 +1,5 @@
-"""The backfill worker: passes of confirm → backfill → track, while this process leads.
+"""The backfill worker: passes of confirm → backfill → track (→ scan, when due), while this
+process leads.
 
 ``Worker`` is the ``Context`` that runs the stages in order (``run_once``) and repeats them
 every ``backfill.interval`` seconds, or at once when woken (``run``).  A pass runs only while
@@ -14,7 +15,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from breakglass import logs
-from breakglass.worker import apply, confirm, tracking
+from breakglass.worker import apply, confirm, scanning, tracking
 from breakglass.worker.context import Context, LostLeadership, PassSummary, ago
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ class Worker(Context):
     async def track_pull_requests(self, summary: PassSummary) -> None:
         await tracking.track_pull_requests(self, summary)
 
+    async def scan_if_due(self, summary: PassSummary) -> None:
+        await scanning.scan_if_due(self, summary)
+
     async def run_once(self, *, poll: bool = True) -> PassSummary:
         summary = PassSummary()
         await self.confirm_provisional(summary)
@@ -46,6 +50,7 @@ class Worker(Context):
         if poll and ago(self.last_poll, now) >= self.settings.backfill.pr_poll_interval:
             await self.track_pull_requests(summary)
             self.last_poll = now
+        await self.scan_if_due(summary)
         return summary
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:

@@ -338,3 +338,32 @@ def test_backfill_opens_one_pull_request_per_object_and_a_second_run_none(
     assert len(linked) >= 5
     after = json.loads(breakglass(config, "journal", "list", "--format", "json").stdout)
     assert len(after) == len(journal)
+
+
+def test_scan_interval_in_the_worker_finds_a_change_that_bypassed_the_webhook(
+    drifted: dict[str, Any],
+) -> None:
+    """``scan.interval`` set: the worker's pass scans, records the new drift, and a later pass
+    adds it to the object's open pull request, as a webhook capture would be."""
+    cluster = drifted["cluster"]
+    config = drifted["config"].with_name("breakglass-interval.yaml")
+    config.write_text(
+        drifted["config"].read_text().replace("scan:\n", "scan:\n  interval: 1\n", 1)
+    )
+    cluster.kubectl("annotate", "deployment/checkout", "owner=payments-team", "-n", NAMESPACE)
+    # the worker logs to stdout; its summary is the last line
+    first = json.loads(breakglass(config, "worker", "--once").stdout.splitlines()[-1])
+    assert first["found_by_scan"] == 1, first
+    time.sleep(2.5)  # the grace period before the live object confirms it
+    breakglass(config, "worker", "--once")
+    journal = json.loads(breakglass(config, "journal", "list", "--format", "json").stdout)
+    newest = [c for c in journal if "metadata.annotations.owner" in c["delta"]["paths"]]
+    assert len(newest) == 1 and newest[0]["status"] == "pr_open", newest
+    diff = subprocess.run(
+        ["git", "diff", "main...breakglass/e2e/shop/deployment/checkout"],
+        cwd=drifted["bare"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "owner: payments-team" in diff
