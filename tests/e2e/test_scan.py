@@ -347,9 +347,7 @@ def test_scan_interval_in_the_worker_finds_a_change_that_bypassed_the_webhook(
     adds it to the object's open pull request, as a webhook capture would be."""
     cluster = drifted["cluster"]
     config = drifted["config"].with_name("breakglass-interval.yaml")
-    config.write_text(
-        drifted["config"].read_text().replace("scan:\n", "scan:\n  interval: 1\n", 1)
-    )
+    config.write_text(drifted["config"].read_text().replace("scan:\n", "scan:\n  interval: 1\n", 1))
     cluster.kubectl("annotate", "deployment/checkout", "owner=payments-team", "-n", NAMESPACE)
     # the worker logs to stdout; its summary is the last line
     first = json.loads(breakglass(config, "worker", "--once").stdout.splitlines()[-1])
