@@ -13,6 +13,7 @@ audit log, and with ``--backfill`` become one pull request per object, once.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from tests.backfill.conftest import bare_remote
+from tests.e2e.controlplane import binaries
 from tests.e2e.test_backfill import install_argocd_crd
 
 CANARY = "CANARY-s3cr3t-4242"
@@ -76,13 +78,23 @@ SECRET = textwrap.dedent(
 )
 
 
+@functools.cache
+def _tools() -> dict[str, str]:
+    return {
+        f"BREAKGLASS_{key}": path
+        for key, path in binaries().items()
+        if key in ("KUSTOMIZE", "HELM", "SOPS")
+    }
+
+
 def breakglass(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``breakglass ARGS --config CONFIG`` with the test bed's kustomize, helm and sops."""
     proc = subprocess.run(
         [sys.executable, "-m", "breakglass", *args, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "BREAKGLASS_REDACTION_SALT": "e2e-salt"},
+        env={**os.environ, **_tools(), "BREAKGLASS_REDACTION_SALT": "e2e-salt"},
         check=False,
     )
     if check and proc.returncode not in (0, 1):
