@@ -166,6 +166,7 @@ def to_json(report: Report) -> dict[str, JSON]:
         "kinds": report.kinds,
         "objects": report.objects,
         "list_requests": report.list_requests,
+        "phases": {k: round(v, 3) for k, v in report.phases.items()},
         "drifted_objects": len(report.drift),
         "uncaptured_fields": report.uncaptured(),
         "recorded": report.recorded,

@@ -107,6 +107,14 @@ class Report:
     recorded: int = 0
     already_recorded: int = 0
     attributed_from: tuple[str, ...] = ()
+    #: seconds spent per phase: discover, render, list (waiting on the API server), judge,
+    #: record
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, phase: str, since: float) -> float:
+        now = time.monotonic()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
     def exit_code(self) -> int:
         """0 no drift, 1 drift, 2 the scan could not look everywhere it should."""
@@ -149,6 +157,7 @@ class Scanner:
         judge = fields.Judge.of(
             ManagerPolicy.from_settings(conf.managers), self.settings.record_only
         )
+        mark = time.monotonic()
         found, problems = await sources.discover(
             lister=self.lister,
             cluster=self.cluster,
@@ -159,7 +168,9 @@ class Scanner:
         report.sources = [s.label for s in found]
         backfill_conf = self.settings.backfill
         tools = rendercheck.Tools("auto", backfill_conf.kustomize_binary, backfill_conf.helm_binary)
+        mark = report.add_time("discover", mark)
         rendered = await sources.render_all(found, git=self.git, mirrors=self.mirrors, tools=tools)
+        mark = report.add_time("render", mark)
         for item in rendered:
             report.problems.extend(f"{item.source.label}: {p}" for p in item.problems)
         by_key = {r.source.key: r for r in rendered}
@@ -169,6 +180,7 @@ class Scanner:
         for (group, kind), api_version in sorted(sources.kinds_of(rendered).items()):
             if kind in skip or f"{kind}.{group}" in skip:
                 continue
+            mark = time.monotonic()
             resource = await self._resource(api_version, kind, report)
             if resource is None:
                 continue
@@ -192,6 +204,7 @@ class Scanner:
                     report.problems.append(f"listing {plural} failed: {exc}")
                     break
                 report.list_requests += 1
+                mark = report.add_time("list", mark)
                 if page is None:
                     break
                 for obj in page.items:
@@ -204,11 +217,14 @@ class Scanner:
                         self._attribute(drift)
                         report.drift.append(drift)
                 token = page.next
+                mark = report.add_time("judge", mark)
                 if token is None:
                     break
+        mark = time.monotonic()
         if backfill and self.journal is not None:
             for drift in report.drift:
                 await self._record(drift, report)
+        report.add_time("record", mark)
         report.seconds = time.monotonic() - started
         self._count(report)
         log.info(
