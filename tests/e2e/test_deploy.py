@@ -22,7 +22,13 @@ from tests.e2e.conftest import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CRDS = Path(__file__).parent / "manifests" / "cert-manager-crds.yaml"
-OVERLAYS = ["base", "overlays/self-signed", "overlays/read-secrets", "overlays/replicas"]
+OVERLAYS = [
+    "base",
+    "overlays/self-signed",
+    "overlays/read-secrets",
+    "overlays/replicas",
+    "overlays/scan",
+]
 # The overlays that run several replicas as a StatefulSet; the others, the base's Deployment.
 STATEFUL = {"overlays/replicas"}
 
