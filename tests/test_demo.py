@@ -94,3 +94,36 @@ def test_refuses_a_non_empty_keep_directory(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("error: --keep")
     assert "hint:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cluster_mode_finds_the_change_made_before_install_with_a_scan(tmp_path):
+    """On a real API server the demo also tells the scan's story: bob's change made before
+    breakglass was installed is found by `breakglass scan`, with its manager and "since", and
+    becomes a pull request like the others."""
+    from breakglass.demo import cluster
+
+    try:
+        cluster.binaries(build=False)
+    except cluster.Unavailable as exc:
+        if os.environ.get("BREAKGLASS_E2E") == "required":
+            pytest.fail(f"BREAKGLASS_E2E=required but the control plane is unavailable: {exc}")
+        pytest.skip(str(exc))
+    out = subprocess.run(
+        [sys.executable, "-m", "breakglass", "demo", "--cluster", "--keep", str(tmp_path / "k")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BREAKGLASS_")},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    stdout = out.stdout
+    steps = re.findall(r"^\[(\d+)/(\d+)\]", stdout, re.M)
+    assert [int(n) for n, _ in steps] == list(range(1, 12)) and {t for _, t in steps} == {"11"}
+    assert "before breakglass was installed" in stdout
+    row = next(line for line in stdout.splitlines() if line.startswith("ConfigMap/payments/"))
+    assert "data.FEATURE_X" in row and "kubectl-patch" in row and "unknown" in row
+    assert re.search(r"  off  +on  +kubectl-patch  +20\d\d-\d\d-\d\dT", row)
+    assert "made by an unknown user at least since" in stdout
+    assert "  scan       pr_open  UPDATE  unknown  ConfigMap/payments/checkout-config" in stdout
+    assert '+  FEATURE_X: "on"  # new checkout flow, see RFC-118' in stdout

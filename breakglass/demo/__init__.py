@@ -79,6 +79,19 @@ CHANGES = (
 )
 
 
+#: the change made before breakglass is installed, which only a scan can find: someone turned the
+#: new checkout flow on by hand (in the seed's story, three months before the sale-day outage)
+BEFORE_INSTALL = (
+    "patch",
+    "configmap/checkout-config",
+    "-n",
+    gitops.NAMESPACE,
+    "--type=merge",
+    "-p",
+    '{"data":{"FEATURE_X":"on"}}',
+)
+
+
 class DemoError(BreakglassError):
     """The demo could not run or breakglass did not do its job in time."""
 
@@ -104,7 +117,7 @@ class Shown:
 class Demo:
     """One run: the directory, the processes, and the steps in order."""
 
-    STEPS = 7
+    STEPS = 7  # replay mode; a cluster adds the change before install and the scan
 
     def __init__(self, options: Options, workdir: Path) -> None:
         self.options = options
@@ -189,6 +202,8 @@ class Demo:
                     namespaces: [{gitops.NAMESPACE}]
                 users:
                   alice: {{name: Alice Doe, email: alice@example.com, github: alice-doe}}
+                scan:   # drift whose author a scan cannot name goes to the namespace's on-call
+                  owners: [{{namespaces: [{gitops.NAMESPACE}], users: [alice]}}]
                 """
             )
         )
@@ -250,11 +265,57 @@ class Demo:
             breakglass_ca=self.state / "tls" / "ca.crt",
             audit_token=self.env["BREAKGLASS_AUDIT_TOKEN"],
         )
-        self.plane.start()
+        self.plane.start(wired=False)
         self.step(
-            "control plane: real etcd + kube-apiserver on 127.0.0.1, with breakglass as its "
-            "validating webhook and audit backend"
+            "control plane: real etcd + kube-apiserver on 127.0.0.1 (breakglass not installed yet)"
         )
+
+    def change_before_install(self) -> None:
+        """bob fixes something by hand before breakglass exists: nothing records it."""
+        assert self.plane is not None
+        proc = self.plane.kubectl(*BEFORE_INSTALL, user="bob")
+        if proc.returncode != 0:
+            raise DemoError(f"kubectl {' '.join(BEFORE_INSTALL)} failed: {proc.stderr.strip()}")
+        self.step(
+            "bob turned FEATURE_X on by hand (kubectl patch) before breakglass was installed: "
+            "no webhook saw it, Git still says off"
+        )
+
+    def install(self) -> None:
+        """Wire the API server to breakglass (restart with the audit backend, register the
+        webhook), as installing it on a self-managed control plane does."""
+        assert self.plane is not None
+        self.plane.wire()
+        self.step(
+            "installed: the API server restarted with breakglass as its audit backend, and "
+            "its validating webhook registered"
+        )
+
+    def scan(self) -> subprocess.CompletedProcess[str]:
+        """The first thing to run after installing: ``breakglass scan --backfill``."""
+        proc = self.breakglass("scan", "--config", str(self.config), "--backfill")
+        if proc.returncode not in (0, 1):
+            raise DemoError(f"breakglass scan failed:\n{proc.stdout}{proc.stderr}")
+        found = proc.stdout.splitlines()[0] if proc.stdout else "nothing"
+        self.step(f"breakglass scan --backfill: {found}")
+        self.scanned = 1 if proc.returncode == 1 else 0
+        deadline = time.monotonic() + self.options.timeout
+        while self.scanned:
+            listed = self.breakglass(
+                "journal", "list", "--config", str(self.config), "--format", "json"
+            )
+            captures = json.loads(listed.stdout) if listed.returncode == 0 else []
+            opened = [c for c in captures if c["source"] == "scan" and c["status"] == "pr_open"]
+            if opened:
+                self.step(f"backfill: the scan's capture became pull request {opened[0]['pr_url']}")
+                break
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    "the scan's capture never became a pull request",
+                    hint=f"breakglass's log: {self.workdir / 'logs' / 'breakglass.log'}",
+                )
+            time.sleep(0.5)
+        return proc
 
     def sync_app(self) -> None:
         """Play Argo CD: render the overlay and apply it as the controller's identity."""
@@ -273,11 +334,19 @@ class Demo:
             stdin=rendered,
             check=True,
         )
-        # The API server picks up a new webhook configuration within a moment; a server-side
-        # dry-run reaches breakglass (which skips it) without recording anything.
+        self.step(
+            f"Argo CD's identity synced {gitops.APP_PATH} into namespace {gitops.NAMESPACE} "
+            "(breakglass ignores it; the demo has no Application object, so a repos: rule "
+            "for the namespace says which repository owns it)"
+        )
+
+    def wait_for_webhook(self) -> None:
+        """The API server picks up a new webhook configuration within a moment; a server-side
+        dry-run reaches breakglass (which skips it) without recording anything."""
+        assert self.plane is not None
         deadline = time.monotonic() + 30
         while not self._dry_runs_seen():
-            plane.kubectl(
+            self.plane.kubectl(
                 "label",
                 "configmap/checkout-config",
                 "-n",
@@ -288,11 +357,6 @@ class Demo:
             if time.monotonic() > deadline:
                 raise DemoError("the API server never called the webhook")
             time.sleep(0.3)
-        self.step(
-            f"Argo CD's identity synced {gitops.APP_PATH} into namespace {gitops.NAMESPACE} "
-            "(breakglass ignores it; the demo has no Application object, so a repos: rule "
-            "for the namespace says which repository owns it)"
-        )
 
     def _dry_runs_seen(self) -> bool:
         with contextlib.suppress(OSError):
@@ -350,7 +414,8 @@ class Demo:
             )
             captures = json.loads(listed.stdout) if listed.returncode == 0 else []
             done = [c for c in captures if c["status"] == "pr_open"]
-            if len(records) >= len(CHANGES) and len(done) >= len(CHANGES):
+            expected = len(CHANGES) + getattr(self, "scanned", 0)
+            if len(records) >= len(CHANGES) and len(done) >= expected:
                 self.step(f"backfill: {len(records)} pull requests opened, captures are pr_open")
                 return records
             if time.monotonic() > deadline:
@@ -386,7 +451,11 @@ class Demo:
         shown: list[Shown],
         records: list[dict[str, Any]],
         verified: subprocess.CompletedProcess[str],
+        scanned: subprocess.CompletedProcess[str] | None = None,
     ) -> None:
+        if scanned is not None:
+            self.section("Drift made before breakglass was installed: breakglass scan --backfill")
+            self.say(scanned.stdout.rstrip())
         title = "What kubectl showed alice"
         if mode == "replay":
             title += " (replayed: breakglass's answers, as kubectl prints them)"
@@ -434,9 +503,12 @@ class Demo:
 
     def run(self) -> None:
         self.say("breakglass demo: a manual kubectl change becomes a backfill pull request")
-        self.create_repo()
         mode = self.choose_mode()
+        if mode == "cluster":
+            self.STEPS = 11
+        self.create_repo()
         kubeconfig = None
+        scanned = None
         if mode == "cluster":
             kubeconfig = self.workdir / "cluster" / "kubeconfig"
         self.write_config(kubeconfig=kubeconfig)
@@ -445,9 +517,13 @@ class Demo:
         certs.generate(self.state / "tls", ["localhost", "127.0.0.1"])
         if mode == "cluster":
             self.start_cluster()
+            self.sync_app()
+            self.change_before_install()
+            self.install()
         self.start_breakglass()
         if mode == "cluster":
-            self.sync_app()
+            self.wait_for_webhook()
+            scanned = self.scan()
         else:
             self.step(
                 f"replay mode ({getattr(self, 'why_replay', 'asked for')}): no API server; "
@@ -458,7 +534,7 @@ class Demo:
         shown = self.make_changes(mode)
         records = self.wait_for_backfill()
         verified = self.verify_audit_log()
-        self.report(mode, shown, records, verified)
+        self.report(mode, shown, records, verified, scanned)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ TESTBIN = Path(__file__).resolve().parents[2] / "tests" / "e2e" / "testbin.sh"
 USERS = {
     "admin": ("system:demo-admin", "system:masters"),  # system:* — breakglass ignores it
     "alice": ("alice", "oncall"),
+    "bob": ("bob", "oncall"),
     "argocd": (
         "system:serviceaccount:argocd:argocd-application-controller",
         "system:serviceaccounts,system:serviceaccounts:argocd",
@@ -59,8 +60,12 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: breakglass-reader}
 rules:
-- {apiGroups: [apps], resources: [deployments], verbs: [get]}
-- {apiGroups: [""], resources: [configmaps, services], verbs: [get]}
+- {apiGroups: [apps], resources: [deployments], verbs: [get, list]}
+- {apiGroups: [""], resources: [configmaps, services], verbs: [get, list]}
+- {apiGroups: [argoproj.io], resources: [applications], verbs: [get, list]}
+- {apiGroups: [kustomize.toolkit.fluxcd.io], resources: [kustomizations], verbs: [get, list]}
+- {apiGroups: [helm.toolkit.fluxcd.io], resources: [helmreleases], verbs: [get, list]}
+- {apiGroups: [source.toolkit.fluxcd.io], resources: [gitrepositories], verbs: [get, list]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -274,7 +279,7 @@ class ControlPlane:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        with (self.logs / f"{name}.log").open("wb") as handle:
+        with (self.logs / f"{name}.log").open("ab") as handle:
             self.procs[name] = subprocess.Popen(
                 argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -297,7 +302,9 @@ class ControlPlane:
                 raise Unavailable(f"{name} not ready after {timeout:.0f}s (logs in {self.logs})")
             time.sleep(0.2)
 
-    def start(self) -> None:
+    def start(self, *, wired: bool = True) -> None:
+        """etcd and the API server; ``wired=False``: breakglass not installed yet (no audit
+        backend, no webhook), until ``wire()``."""
         self._write_files()
         self._spawn(
             "etcd",
@@ -309,24 +316,36 @@ class ControlPlane:
             ),
         )
         self._wait_ready("etcd", f"http://127.0.0.1:{self.etcd_port}/health", 30)
-        self._spawn(
-            "kube-apiserver",
-            apiserver_command(
-                self.bins["KUBE_APISERVER"],
-                etcd_port=self.etcd_port,
-                port=self.api_port,
-                pki=self.pki,
-                audit_policy=self.workdir / "audit-policy.yaml",
-                audit_kubeconfig=self.workdir / "audit-webhook.kubeconfig",
-            ),
-        )
-        self._wait_ready("kube-apiserver", f"https://127.0.0.1:{self.api_port}/readyz", 90)
+        self._start_apiserver(wired=wired)
         deadline = time.monotonic() + 60
         while self.kubectl("get", "clusterrole", "cluster-admin", user="admin").returncode:
             if time.monotonic() > deadline:
                 raise Unavailable("the API server's bootstrap RBAC never appeared")
             time.sleep(0.3)
         self.kubectl("apply", "-f", "-", user="admin", stdin=RBAC, check=True)
+        if wired:
+            self.wire(restart=False)
+
+    def _start_apiserver(self, *, wired: bool) -> None:
+        argv = apiserver_command(
+            self.bins["KUBE_APISERVER"],
+            etcd_port=self.etcd_port,
+            port=self.api_port,
+            pki=self.pki,
+            audit_policy=self.workdir / "audit-policy.yaml",
+            audit_kubeconfig=self.workdir / "audit-webhook.kubeconfig",
+        )
+        if not wired:
+            argv = [a for a in argv if not a.startswith("--audit-")]
+        self._spawn("kube-apiserver", argv)
+        self._wait_ready("kube-apiserver", f"https://127.0.0.1:{self.api_port}/readyz", 90)
+
+    def wire(self, *, restart: bool = True) -> None:
+        """Install breakglass as a self-managed control plane would: restart the API server
+        with breakglass as its audit backend, and register the validating webhook."""
+        if restart:
+            self._stop("kube-apiserver")
+            self._start_apiserver(wired=True)
         self.kubectl("apply", "-f", str(self.workdir / "webhook.yaml"), user="admin", check=True)
 
     def kubectl(
@@ -342,14 +361,17 @@ class ControlPlane:
 
     def stop(self) -> None:
         for name in ("kube-apiserver", "etcd"):
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
+            self._stop(name)
+
+    def _stop(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)

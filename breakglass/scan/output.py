@@ -183,20 +183,24 @@ def summary(report: Report) -> str:
     count = sum(len(d.fields) for d in report.drift)
     hand = sum(1 for d in report.drift if d.created_by_hand)
     text = (
-        f"scanned {report.objects} objects of {len(report.kinds)} kinds from "
-        f"{len(report.sources)} sources in {report.seconds:.1f} s: "
+        f"scanned {_n(report.objects, 'object')} of {_n(len(report.kinds), 'kind')} from "
+        f"{_n(len(report.sources), 'source')} in {report.seconds:.1f} s: "
     )
     if not report.drift:
         text += "no drift"
     else:
-        text += f"{count} drifted fields on {len(report.drift) - hand} objects"
+        text += f"{_n(count - hand, 'drifted field')} on {_n(len(report.drift) - hand, 'object')}"
         if hand:
-            text += f", {hand} objects created by hand"
+            text += f", {_n(hand, 'object')} created by hand"
     if report.recorded or report.already_recorded:
-        text += f"; recorded {report.recorded} captures for backfill" + (
+        text += f"; recorded {_n(report.recorded, 'capture')} for backfill" + (
             f" ({report.already_recorded} already recorded)" if report.already_recorded else ""
         )
     return text
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _notes(report: Report) -> list[str]:

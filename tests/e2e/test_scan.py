@@ -276,7 +276,7 @@ def test_the_table_names_each_field_its_manager_and_says_who_is_unknown(
     proc = breakglass(drifted["config"], "scan")
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("scanned ") and "1 objects created by hand" in lines[0]
+    assert lines[0].startswith("scanned ") and "1 object created by hand" in lines[0]
     row = next(line for line in lines if "containers[name=app].image" in line)
     assert "kubectl-edit" in row and "checkout:1.4.3-hotfix" in row
     assert any("(created by hand)" in line and "hotfix-flags" in line for line in lines)
