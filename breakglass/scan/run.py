@@ -275,7 +275,13 @@ class Scanner:
             )
         if not self.settings.scan.hand_created or meta.get("ownerReferences"):
             return None
+        # a namespace a repository owns: one its documents are in, or one a rule names
+        # without a glob (a rule for "*" does not make every namespace a repository's)
         place = owner if owner is not None and owner.source.key.startswith("rule:") else None
+        if place is not None and namespace not in place.namespaces() and not any(
+            g == namespace for g in place.source.namespaces
+        ):
+            place = None
         place = place or owned_ns.get(namespace)
         if place is None or (owner is not None and owner is not place):
             return None  # tracked by a GitOps tool but not in Git: its controller's business
