@@ -278,8 +278,10 @@ class Scanner:
         # a namespace a repository owns: one its documents are in, or one a rule names
         # without a glob (a rule for "*" does not make every namespace a repository's)
         place = owner if owner is not None and owner.source.key.startswith("rule:") else None
-        if place is not None and namespace not in place.namespaces() and not any(
-            g == namespace for g in place.source.namespaces
+        if (
+            place is not None
+            and namespace not in place.namespaces()
+            and not any(g == namespace for g in place.source.namespaces)
         ):
             place = None
         place = place or owned_ns.get(namespace)
