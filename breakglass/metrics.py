@@ -7,7 +7,18 @@ sets (endpoint, outcome, reason, operation, kind): never names, users or object 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from breakglass import driftstats
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -178,7 +189,128 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
+        self.worker_leading = Gauge(
+            "breakglass_worker_leading",
+            "1 while this worker process leads (runs the passes), 0 while it stands by; the "
+            "sum over replicas is 1 when all is well.",
+            registry=r,
+        )
+        self.worker_last_pass = Gauge(
+            "breakglass_worker_last_pass_timestamp_seconds",
+            "When this worker last finished a pass (Unix time); a leader whose value stops "
+            "moving is stuck.",
+            registry=r,
+        )
+        self.tls_expiry = Gauge(
+            "breakglass_tls_certificate_expiry_timestamp_seconds",
+            "When the serving certificate the webhooks present expires (Unix time).",
+            registry=r,
+        )
+        self.drift = DriftCollector()
+
+    def export_drift(self) -> None:
+        """Export the drift numbers from the journal (the worker does; see DriftCollector)."""
+        self.registry.register(self.drift)
 
     def render(self) -> bytes:
         """The text exposition format of every metric."""
         return generate_latest(self.registry)
+
+
+#: buckets of the drift durations: a minute to a month
+_DRIFT_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 86400, 7 * 86400, 30 * 86400)
+
+
+class DriftCollector(Collector):
+    """The drift numbers of the last journal snapshot (``driftstats.DriftStats``).
+
+    Computed from the journal, not counted by the process, so every replica and every restart
+    reports the same values; the worker refreshes the snapshot every
+    ``metrics.drift_refresh_seconds``.  Nothing is exported before the first snapshot.
+    """
+
+    def __init__(self) -> None:
+        self.stats: driftstats.DriftStats | None = None
+        self.refreshed: float = 0.0
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats
+        if stats is None:
+            return
+        opened = GaugeMetricFamily(
+            "breakglass_drift_open",
+            "Manual changes not yet in Git, by namespace, kind, repository and state (pending, "
+            "pr_open, needs_human, failed, unmanaged).",
+            labels=["namespace", "kind", "repository", "state"],
+        )
+        for (namespace, kind, repo, state), count in sorted(stats.open.items()):
+            opened.add_metric([namespace, kind, repo, state], count)
+        yield opened
+        yield GaugeMetricFamily(
+            "breakglass_drift_oldest_open_seconds",
+            "Age of the oldest manual change not yet in Git (0 when there is none).",
+            value=stats.oldest_open_seconds,
+        )
+        resolved = CounterMetricFamily(
+            "breakglass_drift_resolved",
+            "Drift that ended, by outcome: merged, closed, withdrawn (its author undid it), "
+            "reverted (the GitOps controller undid it), superseded.",
+            labels=["outcome"],
+        )
+        for name in driftstats.OUTCOMES:
+            resolved.add_metric([name], stats.resolved.get(name, 0))
+        yield resolved
+        for name, values, text in (
+            ("time_to_pr", stats.time_to_pr, "From the change to its pull request."),
+            ("time_to_merge", stats.time_to_merge, "From the change to its merge into Git."),
+            (
+                "time_to_resolution",
+                stats.time_to_resolution,
+                "From the change to the end of the drift, whatever the outcome.",
+            ),
+            (
+                "time_to_detection",
+                stats.time_to_detection,
+                "From the change to breakglass knowing of it (0 for the webhooks; a scan's "
+                "drift is at least this old).",
+            ),
+        ):
+            yield _histogram(f"breakglass_drift_{name}_seconds", text, values)
+        changes = CounterMetricFamily(
+            "breakglass_manual_changes",
+            "Manual changes recorded, by source (admission, audit: the webhooks; scan: found "
+            "in the cluster afterwards).",
+            labels=["source"],
+        )
+        named = CounterMetricFamily(
+            "breakglass_manual_changes_attributed",
+            "Manual changes whose author is a named person, by source.",
+            labels=["source"],
+        )
+        for source in driftstats.SOURCES:
+            changes.add_metric([source], stats.changes.get(source, 0))
+            named.add_metric([source], stats.attributed.get(source, 0))
+        yield changes
+        yield named
+        coverage = stats.coverage()
+        yield GaugeMetricFamily(
+            "breakglass_webhook_coverage_ratio",
+            "Share of manual changes the webhooks captured (1 - found only by scan / all).",
+            value=1.0 if coverage is None else coverage,
+        )
+        yield GaugeMetricFamily(
+            "breakglass_drift_refresh_timestamp_seconds",
+            "When these drift numbers were last computed from the journal (Unix time).",
+            value=self.refreshed,
+        )
+
+
+def _histogram(name: str, documentation: str, values: Sequence[float]) -> Metric:
+    buckets: list[tuple[str, float]] = []
+    for bound in _DRIFT_BUCKETS:
+        buckets.append((str(float(bound)), float(sum(1 for v in values if v <= bound))))
+    buckets.append(("+Inf", float(len(values))))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=sum(values))

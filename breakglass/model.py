@@ -84,6 +84,12 @@ class Status(enum.StrEnum):
     FAILED = "failed"
 
 
+#: statuses a capture never leaves
+FINAL_STATUSES: Final = frozenset(
+    {Status.MERGED, Status.CLOSED, Status.SUPERSEDED, Status.DISCARDED, Status.IGNORED}
+)
+
+
 class Operation(enum.StrEnum):
     """The admission operation of a write (audit verbs are mapped onto these)."""
 
@@ -246,6 +252,10 @@ class Capture:
     next_attempt_at: datetime | None = None
     #: a scan's drift has existed at least since this time (its field manager's last write)
     since: datetime | None = None
+    #: when its pull request was first opened (or the capture joined an open one)
+    pr_opened_at: datetime | None = None
+    #: when it reached a final state (merged, closed, superseded, discarded, ignored)
+    resolved_at: datetime | None = None
 
     def with_status(self, status: Status, *, reason: str | None = None) -> Capture:
         return replace(self, status=status, reason=reason if reason is not None else self.reason)
@@ -274,6 +284,8 @@ class Capture:
                 format_time(self.next_attempt_at) if self.next_attempt_at else None
             ),
             "since": format_time(self.since) if self.since else None,
+            "pr_opened_at": format_time(self.pr_opened_at) if self.pr_opened_at else None,
+            "resolved_at": format_time(self.resolved_at) if self.resolved_at else None,
         }
 
     @classmethod
@@ -282,6 +294,8 @@ class Capture:
         updated = data.get("updated_at")
         retry = data.get("next_attempt_at")
         since = data.get("since")
+        opened = data.get("pr_opened_at")
+        resolved = data.get("resolved_at")
         return cls(
             id=str(data["id"]),
             cluster=str(data.get("cluster", "")),
@@ -303,4 +317,6 @@ class Capture:
             labels=dict(data.get("labels") or {}),
             next_attempt_at=parse_time(retry) if retry else None,
             since=parse_time(since) if since else None,
+            pr_opened_at=parse_time(opened) if opened else None,
+            resolved_at=parse_time(resolved) if resolved else None,
         )

@@ -364,6 +364,9 @@ class MetricsSettings(_Model):
 
     listen: Annotated[ListenSettings | None, _listener(port=9090)] = None
     worker_listen: Annotated[ListenSettings | None, _listener(port=9091)] = None
+    #: how often the worker recomputes the drift metrics from the journal (every capture is
+    #: read: see docs/operators.md for the cost)
+    drift_refresh_seconds: _PositiveFloat = Field(60.0, description="seconds")
 
 
 class LoggingSettings(_Model):

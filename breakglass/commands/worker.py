@@ -15,7 +15,7 @@ import structlog
 from breakglass import logs, settings, wiring
 from breakglass.errors import TemporaryError
 from breakglass.metrics import Metrics
-from breakglass.worker import Worker, connect_cluster
+from breakglass.worker import Worker, connect_cluster, stats
 
 NAME = "worker"
 SUMMARY = "turn confirmed captures into backfill pull requests"
@@ -101,6 +101,10 @@ async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict
             return dataclasses.asdict(await worker.run_once())
         stop, wake = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
+        metrics.export_drift()
+        feed = loop.create_task(
+            stats.keep_fresh(journal, metrics, every=conf.metrics.drift_refresh_seconds, stop=stop)
+        )
         for sig, event in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGUSR1, wake)):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, event.set)
@@ -108,6 +112,7 @@ async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict
         await worker.run(stop, wake)
         if watch is not None:
             await watch
+        await feed
         return {}
     finally:
         if metrics_runner is not None:

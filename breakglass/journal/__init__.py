@@ -153,6 +153,18 @@ CAPTURE_COLUMNS: Final = (
 )
 
 
+async def every_capture(journal: Journal, *, page: int = 500) -> list[model.Capture]:
+    """Every capture the journal holds, oldest first, read page by page."""
+    out: list[model.Capture] = []
+    after: str | None = None
+    while True:
+        batch = await journal.list(limit=page, after=after, oldest_first=True)
+        out.extend(batch)
+        if len(batch) < page:
+            return out
+        after = batch[-1].id
+
+
 def capture_row(capture: model.Capture, data: object) -> tuple[object, ...]:
     """The ``captures`` row of ``capture`` (``CAPTURE_COLUMNS``): the fields queries filter or
     deduplicate on, then ``data``, the capture document as the back-end stores it.  Times are

@@ -14,6 +14,8 @@ import contextlib
 import ssl
 from pathlib import Path
 
+from cryptography import x509
+
 from breakglass import logs
 from breakglass.metrics import Metrics
 
@@ -45,6 +47,15 @@ def _stamp(*paths: Path) -> tuple[tuple[float, int], ...]:
     return tuple(out)
 
 
+def expiry(cert_file: Path) -> float | None:
+    """When the first certificate of ``cert_file`` expires (Unix time); ``None`` if unreadable."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return cert.not_valid_after_utc.timestamp()
+
+
 class CertReloader:
     """Reloads ``cert_file``/``key_file`` into ``ctx`` whenever either file changes."""
 
@@ -64,6 +75,12 @@ class CertReloader:
         self.metrics = metrics
         self._last = _stamp(cert_file, key_file)
         self._task: asyncio.Task[None] | None = None
+        self._publish_expiry()
+
+    def _publish_expiry(self) -> None:
+        ends = expiry(self.cert_file)
+        if ends is not None:
+            self.metrics.tls_expiry.set(ends)
 
     def check(self) -> bool:
         """Reload if the files changed since the last look; return whether a reload happened."""
@@ -78,6 +95,7 @@ class CertReloader:
             return False
         self._last = current
         self.metrics.tls_reloads.labels("ok").inc()
+        self._publish_expiry()
         log.info("tls_reloaded", cert_file=str(self.cert_file))
         return True
 

@@ -55,6 +55,8 @@ async def _confirm(ctx: Context, capture: model.Capture, summary: PassSummary) -
     changes: dict[str, Any] = {"status": status, "reason": reason}
     if verdict:
         changes["confirmed_at"] = now
+    else:
+        changes["resolved_at"] = now
     # only while still provisional: an audit event that confirmed it meanwhile wins
     await ctx.fence()
     saved = await ctx.journal.update(capture.id, changes, expect_status=model.Status.PROVISIONAL)

@@ -136,6 +136,12 @@ class Context:
         """Set ``changes`` on the stored capture (never the copy this pass read: an audit
         confirmation may have arrived since) and return it as stored."""
         await self.fence()
+        changes = dict(changes)
+        status = changes.get("status")
+        if status is model.Status.PR_OPEN and capture.pr_opened_at is None:
+            changes.setdefault("pr_opened_at", self.clock())
+        if status in model.FINAL_STATUSES:
+            changes.setdefault("resolved_at", self.clock())
         stored = await self.journal.update(capture.id, changes)
         saved = stored if stored is not None else dataclasses.replace(capture, **changes)
         if "status" in changes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import TYPE_CHECKING
 
 from breakglass import logs
@@ -70,6 +71,7 @@ class Worker(Context):
             try:
                 if leading:
                     summary = await self.run_once()
+                    self.metrics.worker_last_pass.set(time.time())
                     if summary.total():
                         log.info("backfill_pass", **dataclasses.asdict(summary))
             except LostLeadership as exc:
@@ -106,6 +108,7 @@ class Worker(Context):
             now = await self.journal.leadership()
         except Exception as exc:
             self.metrics.worker_errors.labels("leadership").inc()
+            self.metrics.worker_leading.set(0)
             if was is not False or not self._leadership_failing:
                 log.exception("worker_leadership_failed", journal=self.journal.url, error=str(exc))
             self._leadership_failing = True
@@ -114,6 +117,7 @@ class Worker(Context):
             self._leadership_failing = False
             was = None  # say where this process stands again
         self.term = now  # the term this pass runs in: every write is fenced with it
+        self.metrics.worker_leading.set(1 if now else 0)
         if now and was is not True:
             log.info("worker_leading", journal=self.journal.url)
             await self._ensure_audit_log()
