@@ -485,6 +485,12 @@ class Demo:
                 self.say(f"  │ {line}".rstrip())
         self.section("Audit log: breakglass audit verify")
         self.say(verified.stdout.rstrip())
+        self.section("This run's numbers: breakglass report --since 1d")
+        reported = self.breakglass("report", "--config", str(self.config), "--since", "1d")
+        if reported.returncode != 0:
+            raise DemoError(f"breakglass report failed:\n{reported.stdout}{reported.stderr}")
+        summary = reported.stdout.split("\n### ", 1)[0]
+        self.say(summary.rstrip())
 
     # -- teardown ----------------------------------------------------------------------------
 

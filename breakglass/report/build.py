@@ -1,0 +1,190 @@
+"""A period's report from captures: pure, so it is tested without a journal."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from breakglass import driftstats, model, repos
+from breakglass.settings import Settings
+from breakglass.worker import inputs
+
+FLUX_NAME = repos.FLUX_KS_NAME
+
+
+@dataclass(frozen=True)
+class Item:
+    """One object's drift, as a row of the debt, needs-a-human or reverted tables."""
+
+    object: str
+    namespace: str
+    state: str
+    age_seconds: float
+    people: tuple[str, ...]
+    assignees: tuple[str, ...]
+    url: str | None
+    reason: str | None = None
+
+
+@dataclass
+class PeriodReport:
+    cluster: str
+    start: datetime
+    end: datetime
+    stats: driftstats.DriftStats
+    objects_drifted: int = 0
+    by_day: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    namespaces: list[tuple[str, int]] = field(default_factory=list)
+    applications: list[tuple[str, int]] = field(default_factory=list)
+    people: list[tuple[str, int]] = field(default_factory=list)
+    debt: list[Item] = field(default_factory=list)
+    needs_human: list[Item] = field(default_factory=list)
+    reverted: list[Item] = field(default_factory=list)
+    #: open drift (any age), counted the same way as the metrics
+    open_now: driftstats.DriftStats | None = None
+
+    def durations(self) -> dict[str, dict[str, float | None]]:
+        """Median and 90th percentile, seconds, of each duration."""
+        out: dict[str, dict[str, float | None]] = {}
+        for name, values in (
+            ("detection", self.stats.time_to_detection),
+            ("pull_request", self.stats.time_to_pr),
+            ("merge", self.stats.time_to_merge),
+            ("resolution", self.stats.time_to_resolution),
+        ):
+            out[name] = {"median": _quantile(values, 0.5), "p90": _quantile(values, 0.9)}
+        return out
+
+
+def build(
+    captures: Iterable[model.Capture],
+    *,
+    settings: Settings,
+    now: datetime,
+    since: timedelta,
+    top: int = 10,
+) -> PeriodReport:
+    """The report of the period ``[now - since, now]``: changes made (or found) in it, and the
+    drift still open now whatever its age."""
+    start = now - since
+    everything = [
+        c for c in captures if c.status not in (model.Status.DISCARDED, model.Status.IGNORED)
+    ]
+    in_period = [c for c in everything if c.received_at >= start]
+    report = PeriodReport(
+        cluster=settings.cluster,
+        start=start,
+        end=now,
+        stats=driftstats.compute(in_period, now=now),
+        open_now=driftstats.compute(
+            [c for c in everything if driftstats.state(c) is not None], now=now
+        ),
+    )
+    report.objects_drifted = len({_key(c) for c in in_period})
+    days: dict[str, Counter[str]] = {}
+    day = start.date()
+    while day <= now.date():
+        days[day.isoformat()] = Counter()
+        day += timedelta(days=1)
+    for c in in_period:
+        days.setdefault(c.received_at.date().isoformat(), Counter())[c.source.value] += 1
+    report.by_day = [(d, dict(days[d])) for d in sorted(days)]
+    report.namespaces = Counter(c.object.namespace or "(cluster)" for c in in_period).most_common(
+        top
+    )
+    report.applications = Counter(
+        a for c in in_period if (a := application(c)) is not None
+    ).most_common(top)
+    report.people = Counter(
+        c.actor.username for c in in_period if c.actor.username != model.UNKNOWN_USER
+    ).most_common(top)
+    report.debt = _items(
+        [c for c in everything if driftstats.state(c) == "pr_open"], settings=settings, now=now
+    )
+    report.needs_human = _items(
+        [c for c in everything if driftstats.state(c) in ("needs_human", "failed")],
+        settings=settings,
+        now=now,
+    )
+    report.reverted = _items(
+        [c for c in in_period if driftstats.outcome(c) == "reverted"], settings=settings, now=now
+    )
+    return report
+
+
+def application(capture: model.Capture) -> str | None:
+    """The GitOps application an object belongs to, from its owner labels."""
+    tracking = capture.labels.get(repos.ARGO_TRACKING)
+    if tracking and ":" in tracking:
+        return "Argo CD " + tracking.split(":", 1)[0]
+    flux = capture.labels.get(FLUX_NAME)
+    if flux:
+        return "Flux " + flux
+    helm = capture.labels.get(repos.FLUX_HR_NAME)
+    return "Flux HelmRelease " + helm if helm else None
+
+
+def _items(captures: Sequence[model.Capture], *, settings: Settings, now: datetime) -> list[Item]:
+    """One row per pull request (or object), oldest drift first."""
+    groups: dict[str, list[model.Capture]] = {}
+    for c in captures:
+        groups.setdefault(c.pr_url or "|".join(_key(c)), []).append(c)
+    rows = []
+    for members in groups.values():
+        first = min(members, key=driftstats.onset)
+        people = tuple(dict.fromkeys(c.actor.username for c in members))
+        assigned: list[str] = []
+        for c in members:
+            names = (
+                inputs.owners_for(settings, c)
+                if c.actor.username == model.UNKNOWN_USER
+                else [c.actor.username]
+            )
+            for name in names:
+                ident = inputs.identity_for(settings, name)
+                handle = ident.github or ident.gitlab or name
+                if handle not in assigned:
+                    assigned.append(handle)
+        ref = first.object
+        rows.append(
+            Item(
+                object=f"{ref.kind}/{ref.namespace + '/' if ref.namespace else ''}{ref.name}",
+                namespace=ref.namespace,
+                state=driftstats.state(first) or driftstats.outcome(first) or first.status.value,
+                age_seconds=max((now - driftstats.onset(first)).total_seconds(), 0.0),
+                people=people,
+                assignees=tuple(assigned),
+                url=first.pr_url,
+                reason=first.reason,
+            )
+        )
+    rows.sort(key=lambda r: -r.age_seconds)
+    return rows
+
+
+def _key(c: model.Capture) -> tuple[str, str, str, str]:
+    return (c.object.group, c.object.kind, c.object.namespace, c.object.name)
+
+
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(sorted(values), n=100, method="inclusive")[int(q * 100) - 1]
+
+
+def human_duration(seconds: float | None) -> str:
+    """``42 s``, ``17 min``, ``5.2 h``, ``3.1 days``; ``-`` for none."""
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,170 @@
+"""``breakglass report``: the period's numbers from captures, and how each format shows them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from breakglass import model, settings
+from breakglass.report import build, write
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+CONF = settings.from_mapping(
+    {
+        "cluster": "prod-eu-1",
+        "users": {"alice": {"email": "a@example.com", "github": "alice-doe"}},
+        "scan": {"owners": [{"namespaces": ["shop"], "users": ["carol"]}]},
+    },
+    source="test",
+    base=Path("/tmp"),
+)
+
+
+def capture(
+    status: model.Status,
+    *,
+    days_ago: float,
+    user: str = "alice",
+    name: str = "checkout",
+    source: model.Source = model.Source.ADMISSION,
+    reason: str | None = None,
+    pr: str | None = None,
+    namespace: str = "shop",
+    labels: dict[str, str] | None = None,
+) -> model.Capture:
+    received = NOW - timedelta(days=days_ago)
+    return model.Capture(
+        id=model.new_capture_id(received.timestamp()),
+        cluster="prod-eu-1",
+        source=source,
+        status=status,
+        operation=model.Operation.UPDATE,
+        object=model.ObjectRef("apps", "v1", "deployments", "Deployment", namespace, name),
+        actor=model.Actor(username=user),
+        delta=model.Delta(),
+        received_at=received,
+        reason=reason,
+        pr_url=pr,
+        pr_opened_at=received + timedelta(minutes=2) if pr else None,
+        resolved_at=received + timedelta(hours=5) if status is model.Status.MERGED else None,
+        labels=labels or {},
+    )
+
+
+CAPTURES = [
+    capture(
+        model.Status.MERGED,
+        days_ago=6,
+        pr="https://github.com/o/g/pull/1",
+        labels={"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/checkout"},
+    ),
+    capture(model.Status.PR_OPEN, days_ago=3, name="cart", pr="https://github.com/o/g/pull/2"),
+    capture(
+        model.Status.PR_OPEN,
+        days_ago=1,
+        name="web",
+        user=model.UNKNOWN_USER,
+        source=model.Source.SCAN,
+        pr="https://github.com/o/g/pull/3",
+    ),
+    capture(
+        model.Status.FAILED,
+        days_ago=2,
+        name="<b>api</b>",
+        user="bob",
+        reason="cannot be expressed: several manifests own it",
+        pr="https://github.com/o/g/issues/4",
+    ),
+    capture(
+        model.Status.CLOSED,
+        days_ago=2,
+        name="db",
+        user="bob",
+        reason="pull request closed; production is back at Git's value",
+    ),
+    capture(model.Status.PR_OPEN, days_ago=40, name="old", pr="https://github.com/o/g/pull/0"),
+    capture(model.Status.DISCARDED, days_ago=1, name="never"),
+]
+
+
+def report() -> build.PeriodReport:
+    return build.build(CAPTURES, settings=CONF, now=NOW, since=timedelta(days=7))
+
+
+def test_the_period_counts_changes_in_it_and_the_debt_whatever_its_age() -> None:
+    found = report()
+    assert found.objects_drifted == 5
+    assert found.stats.total_changes == 5
+    assert found.stats.resolved == {"merged": 1, "reverted": 1}
+    assert found.stats.backfilled_share() == 0.5
+    assert [i.object for i in found.debt] == [
+        "Deployment/shop/old",
+        "Deployment/shop/cart",
+        "Deployment/shop/web",
+    ]
+    web = found.debt[-1]
+    assert web.people == (model.UNKNOWN_USER,) and web.assignees == ("carol",)
+    assert found.debt[1].assignees == ("alice-doe",)
+    assert [i.object for i in found.needs_human] == ["Deployment/shop/<b>api</b>"]
+    assert [i.object for i in found.reverted] == ["Deployment/shop/db"]
+    assert found.people == [("alice", 2), ("bob", 2)]
+    assert found.applications == [("Argo CD shop", 1)]
+    assert len(found.by_day) == 8 and sum(sum(c.values()) for _, c in found.by_day) == 5
+    assert found.durations()["merge"]["median"] == 5 * 3600
+
+
+def test_markdown_answers_the_questions_and_escapes_names() -> None:
+    text = write.markdown(report())
+    assert "| Resources drifted | 5 (5 manual changes: 4 admission, 0 audit, 1 scan) |" in text
+    assert "| Backfilled (merged of resolved) | 50% |" in text
+    assert "| Captured by the webhooks (not found only by a scan) | 80% |" in text
+    assert "<b>api</b>" not in text
+    assert text.index("Deployment/shop/old") < text.index("Deployment/shop/cart")
+
+
+def test_json_and_html_carry_the_same_numbers_and_html_is_self_contained() -> None:
+    data = write.to_json(report())
+    assert data["resources_drifted"] == 5 and data["resolved"] == {"merged": 1, "reverted": 1}
+    assert [d["object"] for d in data["drift_debt"]][0] == "Deployment/shop/old"
+    json.dumps(data)
+    page = write.html_page(report())
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://github.com/o/g/pull/0" in page  # links are text, never fetched
+    assert "&lt;b&gt;api&lt;/b&gt;" in page and "<b>api</b>" not in page
+    for ident in ("summary", "chart-days", "chart-outcomes", "chart-namespaces", "debt"):
+        assert f'id="{ident}"' in page
+
+
+def test_the_command_writes_each_format(tmp_path: Path) -> None:
+    conf = tmp_path / "breakglass.yaml"
+    conf.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    for fmt in ("markdown", "json", "html"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "breakglass",
+                "report",
+                "--config",
+                str(conf),
+                "--output",
+                fmt,
+                "--since",
+                "24h",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "breakglass", "report", "--config", str(conf), "--since", "a week"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "hint:" in bad.stderr
