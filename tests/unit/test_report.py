@@ -128,7 +128,7 @@ def test_markdown_answers_the_questions_and_escapes_names() -> None:
 def test_json_and_html_carry_the_same_numbers_and_html_is_self_contained() -> None:
     data = write.to_json(report())
     assert data["resources_drifted"] == 5 and data["resolved"] == {"merged": 1, "reverted": 1}
-    assert [d["object"] for d in data["drift_debt"]][0] == "Deployment/shop/old"
+    assert data["drift_debt"][0]["object"] == "Deployment/shop/old"
     json.dumps(data)
     page = write.html_page(report())
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page
