@@ -4,7 +4,8 @@
 # end-to-end tests, sops and age-keygen for the tests of SOPS-encrypted Secrets,
 # kustomize and helm for the tests of rendering what a GitOps branch deploys,
 # and Flux's source-controller and kustomize-controller (with their CRDs) for
-# the tests against a real GitOps controller.
+# the tests against a real GitOps controller, and Prometheus's promtool for the
+# tests of the alerting rules and dashboard in deploy/monitoring.
 #
 # Usage:
 #   eval "$(tests/e2e/testbin.sh)"
@@ -12,6 +13,7 @@
 #   "$AGE_KEYGEN" -o key.txt && SOPS_AGE_KEY_FILE=key.txt "$SOPS" --decrypt secret.yaml
 #   "$KUSTOMIZE" build overlays/prod && "$HELM" template my-release charts/app
 #   "$KUBECTL" apply --server-side -f "$FLUX_CRDS" && "$FLUX_SOURCE_CONTROLLER" --help
+#   "$PROMTOOL" check rules rules.yaml && "$PROMTOOL" test rules alerts.test.yaml
 #
 # Environment:
 #   BREAKGLASS_TESTBIN_DIR    cache root   (default: $HOME/.cache/breakglass/testbin)
@@ -23,6 +25,8 @@
 #   BREAKGLASS_HELM_VERSION   helm         (default: v3.21.4)
 #   BREAKGLASS_FLUX_SOURCE_VERSION    source-controller    (default: v1.9.6)
 #   BREAKGLASS_FLUX_KUSTOMIZE_VERSION kustomize-controller (default: v1.9.6)
+#   BREAKGLASS_PROMETHEUS_VERSION     promtool             (default: v0.316.0,
+#                                     the Go module version of Prometheus 3.16.0)
 #
 # Layout:
 #   <root>/k8s-<version>/{kube-apiserver,kubectl,.complete}
@@ -32,6 +36,7 @@
 #   <root>/helm-<version>/{helm,.complete}
 #   <root>/flux-<sc-version>-<kc-version>/{source-controller,kustomize-controller,
 #                                         crds/*.yaml,.complete}
+#   <root>/prometheus-<version>/{promtool,.complete}
 #
 # The sops directory is named after the sops version only; .age-version records
 # the age version its age-keygen was built from, and a directory whose
@@ -65,12 +70,21 @@
 # flux_dependency_pins, keyed by release, so a cache directory's name still
 # says exactly what it holds.
 #
+# promtool comes from github.com/prometheus/prometheus, whose Go module is not
+# versioned like the releases: Prometheus 3.Y.Z is published as v0.3YY.Z
+# (v0.316.0 is 3.16.0), and only those 3.x versions are accepted here. Its
+# go.mod has no replace directives, so it is a plain `go install` of
+# ./cmd/promtool (Go 1.26 is enough for v0.316.0), with the release's netgo
+# tag and the version ldflags of its .promu.yml, so `promtool --version` names
+# the release (3.16.0) and the module's date; the module proxy does not know
+# the commit, so it reports "revision: unknown".
+#
 # stdout carries only shell assignments (KUBE_APISERVER=..., KUBECTL=...,
 # ETCD=..., SOPS=..., AGE_KEYGEN=..., KUSTOMIZE=..., HELM=...,
 # FLUX_SOURCE_CONTROLLER=..., FLUX_KUSTOMIZE_CONTROLLER=..., FLUX_CRDS=... (the
-# crds directory), plus the six directories) so callers can eval it; all
-# progress goes to stderr. A directory only counts as cached when its
-# .complete stamp exists; builds happen in a
+# crds directory), PROMTOOL=..., plus the seven directories) so callers can
+# eval it; all progress goes to stderr. A directory only counts as cached when
+# its .complete stamp exists; builds happen in a
 # scratch directory next to the final one and are renamed into place, so an
 # interrupted build never looks cached. Every directory must be cached for the fast path, which needs no Go.
 #
@@ -86,6 +100,7 @@ KUSTOMIZE_VERSION=${BREAKGLASS_KUSTOMIZE_VERSION:-v5.8.2}
 HELM_VERSION=${BREAKGLASS_HELM_VERSION:-v3.21.4}
 FLUX_SC_VERSION=${BREAKGLASS_FLUX_SOURCE_VERSION:-v1.9.6}
 FLUX_KC_VERSION=${BREAKGLASS_FLUX_KUSTOMIZE_VERSION:-v1.9.6}
+PROMETHEUS_VERSION=${BREAKGLASS_PROMETHEUS_VERSION:-v0.316.0}
 CACHE_ROOT=${BREAKGLASS_TESTBIN_DIR:-${HOME:?HOME is not set}/.cache/breakglass/testbin}
 
 MIN_GO_MAJOR=1
@@ -103,6 +118,8 @@ HELM_DIR=$CACHE_ROOT/helm-$HELM_VERSION
 HELM_MODULE=helm.sh/helm/v3
 FLUX_DIR=$CACHE_ROOT/flux-$FLUX_SC_VERSION-$FLUX_KC_VERSION
 FLUX_MODULE_PREFIX=github.com/fluxcd
+PROMETHEUS_DIR=$CACHE_ROOT/prometheus-$PROMETHEUS_VERSION
+PROMETHEUS_MODULE=github.com/prometheus/prometheus
 STAMP=.complete
 
 log() { printf 'testbin: %s\n' "$*" >&2; }
@@ -133,6 +150,7 @@ semver_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
 [[ $HELM_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_HELM_VERSION must look like v3.21.4, got '$HELM_VERSION'"
 [[ $FLUX_SC_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_FLUX_SOURCE_VERSION must look like v1.9.6, got '$FLUX_SC_VERSION'"
 [[ $FLUX_KC_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_FLUX_KUSTOMIZE_VERSION must look like v1.9.6, got '$FLUX_KC_VERSION'"
+[[ $PROMETHEUS_VERSION =~ $semver_re ]] || die 2 "BREAKGLASS_PROMETHEUS_VERSION must look like v0.316.0, got '$PROMETHEUS_VERSION'"
 [[ $K8S_VERSION == v1.* ]] || die 2 "only Kubernetes 1.x is supported, got '$K8S_VERSION'"
 # The module path carries the major version (github.com/getsops/sops/v3).
 [[ $SOPS_VERSION == v3.* ]] || die 2 "only sops 3.x is supported, got '$SOPS_VERSION'"
@@ -143,6 +161,9 @@ semver_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
 # github.com/fluxcd/source-controller has no /vN suffix: only v1.x resolves.
 [[ $FLUX_SC_VERSION == v1.* ]] || die 2 "only source-controller 1.x is supported, got '$FLUX_SC_VERSION'"
 [[ $FLUX_KC_VERSION == v1.* ]] || die 2 "only kustomize-controller 1.x is supported, got '$FLUX_KC_VERSION'"
+# Prometheus 3.Y.Z is the module version v0.3YY.Z (no /v3 suffix).
+[[ $PROMETHEUS_VERSION =~ ^v0\.3[0-9]{2}\. ]] ||
+    die 2 "only Prometheus 3.x (module versions v0.3YY.Z, e.g. v0.316.0 for 3.16.0) is supported, got '$PROMETHEUS_VERSION'"
 
 emit() {
     printf 'KUBE_APISERVER=%q\n' "$K8S_DIR/kube-apiserver"
@@ -155,12 +176,14 @@ emit() {
     printf 'FLUX_SOURCE_CONTROLLER=%q\n' "$FLUX_DIR/source-controller"
     printf 'FLUX_KUSTOMIZE_CONTROLLER=%q\n' "$FLUX_DIR/kustomize-controller"
     printf 'FLUX_CRDS=%q\n' "$FLUX_DIR/crds"
+    printf 'PROMTOOL=%q\n' "$PROMETHEUS_DIR/promtool"
     printf 'BREAKGLASS_TESTBIN_K8S_DIR=%q\n' "$K8S_DIR"
     printf 'BREAKGLASS_TESTBIN_ETCD_DIR=%q\n' "$ETCD_DIR"
     printf 'BREAKGLASS_TESTBIN_SOPS_DIR=%q\n' "$SOPS_DIR"
     printf 'BREAKGLASS_TESTBIN_KUSTOMIZE_DIR=%q\n' "$KUSTOMIZE_DIR"
     printf 'BREAKGLASS_TESTBIN_HELM_DIR=%q\n' "$HELM_DIR"
     printf 'BREAKGLASS_TESTBIN_FLUX_DIR=%q\n' "$FLUX_DIR"
+    printf 'BREAKGLASS_TESTBIN_PROMETHEUS_DIR=%q\n' "$PROMETHEUS_DIR"
 }
 
 # is_cached DIR BIN... : stamp present and every binary executable.
@@ -185,15 +208,18 @@ flux_cached() {
     is_cached "$FLUX_DIR" source-controller kustomize-controller || return 1
     compgen -G "$FLUX_DIR/crds/*.yaml" >/dev/null
 }
+prometheus_cached() { is_cached "$PROMETHEUS_DIR" promtool; }
 
 # Fast path: nothing to do, and no Go toolchain needed.
-if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached && flux_cached; then
+if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached && flux_cached &&
+    prometheus_cached; then
     log "cached: $K8S_DIR"
     log "cached: $ETCD_DIR"
     log "cached: $SOPS_DIR"
     log "cached: $KUSTOMIZE_DIR"
     log "cached: $HELM_DIR"
     log "cached: $FLUX_DIR"
+    log "cached: $PROMETHEUS_DIR"
     emit
     exit 0
 fi
@@ -206,7 +232,7 @@ require_go() {
         cat >&2 <<EOF
 testbin: error: the 'go' command was not found on PATH.
 testbin: Go >= $MIN_GO_MAJOR.$MIN_GO_MINOR is needed to build kube-apiserver, kubectl, etcd, sops,
-testbin: age-keygen, kustomize, helm and Flux's controllers for the tests. Install it from https://go.dev/dl/ (or your
+testbin: age-keygen, kustomize, helm, Flux's controllers and promtool for the tests. Install it from https://go.dev/dl/ (or your
 testbin: distribution's golang package if it is recent enough) and make sure 'go'
 testbin: is on PATH. Newer toolchains requested by the modules are then fetched
 testbin: automatically (GOTOOLCHAIN=auto).
@@ -619,6 +645,46 @@ build_flux() {
     log "flux source-controller $FLUX_SC_VERSION and kustomize-controller $FLUX_KC_VERSION ready in $FLUX_DIR ($((SECONDS - total_start))s total)"
 }
 
+# ---------------------------------------------------------------------------
+# promtool: `go install` of ./cmd/promtool, with the tags and version ldflags of
+# Prometheus's .promu.yml (builtinassets only matters for the server's web UI).
+
+build_prometheus() {
+    local total_start=$SECONDS out_dir wrap release minor patch build_date
+    step "resolving $PROMETHEUS_MODULE@$PROMETHEUS_VERSION..."
+    new_wrapper prometheus
+    wrap=$REPLY
+    build_date=$(module_field "$wrap" "$PROMETHEUS_MODULE@$PROMETHEUS_VERSION" \
+        '{{if .Time}}{{.Time.UTC.Format "20060102-15:04:05"}}{{end}}') ||
+        die 1 "cannot resolve $PROMETHEUS_MODULE@$PROMETHEUS_VERSION (is GOPROXY reachable?)"
+    step_done
+
+    # v0.3YY.Z[-pre] is release 3.YY.Z[-pre]: 3.<YY without leading zero>.Z.
+    minor=${PROMETHEUS_VERSION#v0.3}
+    patch=${minor#*.}
+    minor=${minor%%.*}
+    release=3.$((10#$minor)).$patch
+
+    local v=github.com/prometheus/common/version
+    local ld="-s -w -X $v.Version=$release -X $v.Branch=HEAD"
+    ld+=" -X $v.BuildUser=breakglass-testbin -X $v.BuildDate=$build_date"
+
+    new_scratch_dir "$CACHE_ROOT" ".build-prometheus-$PROMETHEUS_VERSION"
+    out_dir=$(cd "$REPLY" && pwd -P)
+    step "building promtool $release ($PROMETHEUS_MODULE/cmd/promtool@$PROMETHEUS_VERSION, several minutes on a cold cache)..."
+    (cd "$out_dir" && CGO_ENABLED=0 GOBIN=$out_dir go install -trimpath -tags netgo \
+        -ldflags "$ld" "$PROMETHEUS_MODULE/cmd/promtool@$PROMETHEUS_VERSION") ||
+        die 1 "building promtool failed (see the go output above)"
+    [[ -x $out_dir/promtool ]] || die 1 "go install did not produce $out_dir/promtool"
+    step_done
+    local reported
+    reported=$("$out_dir/promtool" --version 2>&1 | head -n 1) || reported=""
+    [[ $reported == *"version $release "* ]] ||
+        log "warning: the built promtool reports '${reported:-?}', expected version $release (did the ldflags path change?)"
+    install_dir "$out_dir" "$PROMETHEUS_DIR"
+    log "promtool $release ($PROMETHEUS_VERSION) ready in $PROMETHEUS_DIR ($((SECONDS - total_start))s total)"
+}
+
 # Re-check under the lock: a concurrent run may have finished meanwhile.
 if k8s_cached; then log "cached: $K8S_DIR"; else build_k8s; fi
 if etcd_cached; then log "cached: $ETCD_DIR"; else build_etcd; fi
@@ -626,5 +692,6 @@ if sops_cached; then log "cached: $SOPS_DIR"; else build_sops; fi
 if kustomize_cached; then log "cached: $KUSTOMIZE_DIR"; else build_kustomize; fi
 if helm_cached; then log "cached: $HELM_DIR"; else build_helm; fi
 if flux_cached; then log "cached: $FLUX_DIR"; else build_flux; fi
+if prometheus_cached; then log "cached: $PROMETHEUS_DIR"; else build_prometheus; fi
 
 emit
