@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from breakglass import driftstats
 from breakglass.metrics import Metrics
 from tests.e2e.controlplane import ToolchainMissing, binaries
 
@@ -121,7 +122,10 @@ def exported_metrics() -> dict[str, str]:
         "unknown": ("",),
     }
     exported: dict[str, str] = {}
-    for family in Metrics().registry.collect():
+    metrics = Metrics()
+    metrics.export_drift()  # as the worker process does
+    metrics.drift.stats = driftstats.DriftStats()
+    for family in metrics.registry.collect():
         for suffix in suffixes[family.type]:
             exported[family.name + suffix] = family.name
         for sample in family.samples:
@@ -354,6 +358,45 @@ def test_queried_metrics_are_what_breakglass_exports() -> None:
         f"queried by deploy/monitoring but not exported by breakglass/metrics.py: {missing} "
         f"(families {families})"
     )
+
+
+def scraped_families(text: str) -> set[str]:
+    """Every family a ``/metrics`` page declares (``# TYPE``), samples or not, and every
+    sample name on it."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            names.add(line.split()[2])
+        elif line and not line.startswith("#"):
+            names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    return names
+
+
+def test_every_metric_the_rules_and_dashboard_query_is_served_by_a_running_breakglass(
+    cluster: Any,
+) -> None:
+    """The session's breakglass (`serve` and its worker child) scraped for real: the webhooks'
+    /metrics over HTTPS and the worker's at metrics.worker_listen."""
+    import ssl
+    import time
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
+    with urllib.request.urlopen(f"{cluster.bg_url}/metrics", context=context, timeout=10) as r:
+        webhooks = r.read().decode()
+    deadline = time.monotonic() + 30
+    while True:  # the worker publishes the drift numbers after its first journal read
+        with urllib.request.urlopen(f"{cluster.worker_metrics_url}/metrics", timeout=10) as r:
+            worker = r.read().decode()
+        if "breakglass_drift_open" in worker or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    served = scraped_families(webhooks) | scraped_families(worker)
+    expanded = set(served)
+    for name in served:
+        expanded |= {name + s for s in ("_total", "_bucket", "_count", "_sum")}
+    missing = sorted(queried_metrics() - expanded)
+    assert missing == [], f"queried by deploy/monitoring, served by neither process: {missing}"
 
 
 def test_queried_metrics_reads_sample_names_not_label_values() -> None:
