@@ -13,7 +13,11 @@ ARG PYTHON_IMAGE=python:3.11-slim
 ARG GO_IMAGE=golang:1.26-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# The version comes from Git tags, and the build context has no .git: pass the release's
+# (docker build --build-arg VERSION=0.2.0 .); unset, the package says 0.0.0.
+ARG VERSION=0.0.0
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SETUPTOOLS_SCM_PRETEND_VERSION=${VERSION}
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY breakglass ./breakglass
