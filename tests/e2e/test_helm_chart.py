@@ -3,6 +3,11 @@
 kustomize` renders for the matching overlay, object by object; settings from a user's values
 file reach breakglass.yaml and pass `breakglass config check`; the schema refuses what it must.
 
+monitoring.enabled stands for deploy/monitoring, which is installed next to deploy/base or an
+overlay, not inside it (`kubectl apply -k deploy/base` and `kubectl apply -k deploy/monitoring`,
+as its README says). So its option sets are compared with both kustomize renders taken together:
+the objects of the two, each object at most once.
+
 Nothing here talks to an API server (both tools only render), so no `cluster` fixture: the
 binaries come from tests/e2e/testbin.sh under the end-to-end tests' policy (tests/testbin.py:
 skipped when they cannot be had, a failure with BREAKGLASS_E2E=required, as `.ci/run` sets).
@@ -26,6 +31,11 @@ What the comparison normalises, and why (nothing else may differ):
   replaced by what can be checked about it (the certificate was issued by the CA, for which
   names, for how many days, a P-256 key that is the certificate's, the webhook's caBundle is
   the Secret's CA), and those facts are compared.
+
+The monitoring objects need nothing more: the dashboard's ConfigMap has a fixed name
+(`disableNameSuffixHash` in deploy/monitoring/kustomization.yaml), and its dashboard.json is
+compared as the text it is, character for character; the rules' and the ServiceMonitor's
+specs are compared parsed, like every other object.
 """
 
 from __future__ import annotations
@@ -57,15 +67,23 @@ DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "breakglass"
 NAMESPACE = "breakglass"
 CONFIG_PREFIX = "breakglass-config-"
+MONITORING = DEPLOY / "monitoring"
+MONITORING_COPIES = CHART / "files" / "monitoring"
 
-# Option set (a values file in the chart's ci/ directory, or none) ↔ the kustomization that
-# renders the same objects.
-PAIRS = {
-    "defaults": (None, "base"),
-    "replicas": ("ci/replicas-values.yaml", "overlays/replicas"),
-    "self-signed": ("ci/self-signed-values.yaml", "overlays/self-signed"),
-    "read-secrets": ("ci/read-secrets-values.yaml", "overlays/read-secrets"),
-    "scan": ("ci/scan-values.yaml", "overlays/scan"),
+# Option set (values files in the chart's ci/ directory, in order; none: the defaults) ↔ the
+# kustomizations under deploy/ that render the same objects, applied side by side.
+PAIRS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "defaults": ((), ("base",)),
+    "replicas": (("ci/replicas-values.yaml",), ("overlays/replicas",)),
+    "self-signed": (("ci/self-signed-values.yaml",), ("overlays/self-signed",)),
+    "read-secrets": (("ci/read-secrets-values.yaml",), ("overlays/read-secrets",)),
+    "scan": (("ci/scan-values.yaml",), ("overlays/scan",)),
+    "monitoring": (("ci/monitoring-values.yaml",), ("base", "monitoring")),
+    # deploy/monitoring selects the pods by label, so it goes with any overlay.
+    "replicas+monitoring": (
+        ("ci/replicas-values.yaml", "ci/monitoring-values.yaml"),
+        ("overlays/replicas", "monitoring"),
+    ),
 }
 
 # A user's values file: the settings an install changes.
@@ -126,15 +144,20 @@ class Tools:
             args += ["--values", str(path)]
         return [d for d in yaml.safe_load_all(self.helm_run(*args).stdout) if d]
 
-    def kustomize(self, directory: Path) -> list[dict[str, Any]]:
-        out = subprocess.run(
-            [str(self.kubectl), "kustomize", str(directory)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr
-        return [d for d in yaml.safe_load_all(out.stdout) if d]
+    def kustomize(self, *directories: Path) -> list[dict[str, Any]]:
+        """The objects of each kustomization, one after the other: what applying each of them
+        (`kubectl apply -k`) puts in the cluster."""
+        docs = []
+        for directory in directories:
+            out = subprocess.run(
+                [str(self.kubectl), "kustomize", str(directory)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert out.returncode == 0, out.stderr
+            docs += [d for d in yaml.safe_load_all(out.stdout) if d]
+        return docs
 
 
 @pytest.fixture(scope="module")
@@ -173,8 +196,11 @@ def deploy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def values_of(option_set: str) -> tuple[Path, ...]:
-    path = PAIRS[option_set][0]
-    return () if path is None else (CHART / path,)
+    return tuple(CHART / path for path in PAIRS[option_set][0])
+
+
+def kustomizations_of(option_set: str, tree: Path) -> tuple[Path, ...]:
+    return tuple(tree / directory for directory in PAIRS[option_set][1])
 
 
 # -- normalising ---------------------------------------------------------------------------
@@ -198,9 +224,19 @@ def workload(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def settings_configmap(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ConfigMap of the settings (not, with monitoring, the dashboard's)."""
+    (found,) = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(CONFIG_PREFIX)
+    ]
+    return found
+
+
 def normalise_config(docs: list[dict[str, Any]]) -> None:
     """The generated ConfigMap's name (after checking the workload mounts it) and its text."""
-    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    configmap = settings_configmap(docs)
     name = configmap["metadata"]["name"]
     assert re.fullmatch(re.escape(CONFIG_PREFIX) + r"[a-z0-9]{10}", name), name
     volumes = workload(docs)["spec"]["template"]["spec"]["volumes"]
@@ -311,6 +347,17 @@ def first_difference(helm: Any, kustomize: Any, path: str = "") -> str | None:
         if len(helm) != len(kustomize):
             return f"{path}: {len(helm)} items in helm, {len(kustomize)} in kustomize"
         return None
+    long_texts = isinstance(helm, str) and isinstance(kustomize, str) and len(helm) > 200
+    if long_texts and helm != kustomize:  # a file's text (the dashboard): where it differs
+        at = next(
+            (i for i, (h, k) in enumerate(zip(helm, kustomize, strict=False)) if h != k),
+            min(len(helm), len(kustomize)),
+        )
+        start = max(0, at - 40)
+        return (
+            f"{path}: from character {at}: helm {helm[start : at + 40]!r}, "
+            f"kustomize {kustomize[start : at + 40]!r}"
+        )
     if type(helm) is not type(kustomize) or helm != kustomize:
         return f"{path}: helm {helm!r}, kustomize {kustomize!r}"
     return None
@@ -340,6 +387,38 @@ def test_the_chart_webhook_is_the_base_webhook_file():
     )
 
 
+def monitoring_sources() -> set[str]:
+    """The files deploy/monitoring/kustomization.yaml reads: its resources and the files of its
+    ConfigMap generators (`key=file` or `file`)."""
+    kustomization = yaml.safe_load((MONITORING / "kustomization.yaml").read_text())
+    names = set(kustomization["resources"])
+    for generator in kustomization.get("configMapGenerator", []):
+        names |= {entry.rpartition("=")[2] for entry in generator.get("files", [])}
+    return names
+
+
+def test_the_charts_monitoring_files_are_deploy_monitorings():
+    # monitoring.enabled renders copies of deploy/monitoring's files (templates/monitoring.yaml),
+    # which stays the one source: `make deploy-manifests` copies the files that its
+    # kustomization reads (MONITORING_FILES in the Makefile), and nothing else.
+    sources = monitoring_sources()
+    assert {"service.yaml", "servicemonitor.yaml", "prometheusrule.yaml"} <= sources
+    (line,) = [
+        line
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if line.startswith("MONITORING_FILES :=")
+    ]
+    assert set(line.split(":=")[1].split()) == sources, (
+        "MONITORING_FILES in the Makefile is not the files deploy/monitoring/kustomization.yaml "
+        "reads (and templates/monitoring.yaml may need the new one too)"
+    )
+    copies = {path.name for path in MONITORING_COPIES.iterdir()}
+    assert copies == sources, "run `make deploy-manifests`"
+    for name in sorted(sources):
+        copy, source = MONITORING_COPIES / name, MONITORING / name
+        assert copy.read_bytes() == source.read_bytes(), f"{name}: run `make deploy-manifests`"
+
+
 @pytest.mark.parametrize("option_set", list(PAIRS))
 def test_helm_lint_strict(tools, option_set):
     args = ["lint", "--strict", str(CHART), "--namespace", NAMESPACE]
@@ -359,11 +438,42 @@ def test_helm_lint_strict_with_a_users_values(tools, tmp_path):
 
 @pytest.mark.parametrize("option_set", list(PAIRS))
 def test_helm_renders_what_kustomize_renders(tools, deploy_tree, option_set):
-    overlay = PAIRS[option_set][1]
+    overlays = " + ".join(PAIRS[option_set][1])
     helm = tools.template(*values_of(option_set))
-    kustomize = tools.kustomize(deploy_tree / overlay)
+    kustomize = tools.kustomize(*kustomizations_of(option_set, deploy_tree))
     found = differences(helm, kustomize)
-    assert not found, f"helm ({option_set}) and kustomize ({overlay}) differ:\n" + "\n".join(found)
+    assert not found, f"helm ({option_set}) and kustomize ({overlays}) differ:\n" + "\n".join(found)
+
+
+def readme_label_overlay() -> str:
+    """deploy/monitoring/README.md's overlay that adds kube-prometheus-stack's `release` label."""
+    readme = (MONITORING / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(# monitoring/kustomization\.yaml.*?)```", readme, re.S)
+    (overlay,) = [text for text in blocks if "release:" in text and "patches:" not in text]
+    return overlay
+
+
+def test_monitoring_labels_are_the_readme_overlays_labels(tools, deploy_tree, tmp_path):
+    # monitoring.labels stands for the overlay deploy/monitoring/README.md shows (it sits next to
+    # deploy/ and reads ../deploy/monitoring): the same label on the same four objects.
+    overlay = deploy_tree.parent / "monitoring-release"
+    overlay.mkdir(exist_ok=True)
+    (overlay / "kustomization.yaml").write_text(readme_label_overlay())
+    values = tmp_path / "values.yaml"
+    values.write_text("monitoring:\n  enabled: true\n  labels: {release: kube-prometheus-stack}\n")
+    helm = tools.template(values)
+    labelled = [d for d in helm if d["metadata"].get("labels", {}).get("release")]
+    assert {(d["kind"], d["metadata"]["name"]) for d in labelled} == {
+        ("Service", "breakglass-metrics"),
+        ("ServiceMonitor", "breakglass"),
+        ("PrometheusRule", "breakglass"),
+        ("ConfigMap", "breakglass-dashboard"),
+    }
+    # Labels only: the selectors stay as they are (includeSelectors: false).
+    (monitor,) = [d for d in helm if d["kind"] == "ServiceMonitor"]
+    assert "release" not in monitor["spec"]["selector"]["matchLabels"]
+    found = differences(helm, tools.kustomize(deploy_tree / "base", overlay))
+    assert not found, "helm and README.md's overlay differ:\n" + "\n".join(found)
 
 
 def test_the_comparison_names_the_object_and_the_path(tools, deploy_tree):
@@ -377,8 +487,7 @@ def test_the_comparison_names_the_object_and_the_path(tools, deploy_tree):
 
 
 def settings_text(docs: list[dict[str, Any]]) -> str:
-    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap"]
-    text: str = configmap["data"]["breakglass.yaml"]
+    text: str = settings_configmap(docs)["data"]["breakglass.yaml"]
     return text
 
 
@@ -497,6 +606,8 @@ def test_default_settings_are_the_base_file(tools):
         (("--set", "forges.github.kind=gitea"), "at '/forges/github/kind'"),
         (("--set", "journal.url=mysql://db/breakglass"), "at '/journal/url'"),
         (("--set", "scan.intervall=60"), "additional properties 'intervall' not allowed"),
+        (("--set", "monitoring.enable=true"), "additional properties 'enable' not allowed"),
+        (("--set", "monitoring.labels.release=1"), "at '/monitoring/labels/release'"),
     ],
 )
 def test_the_schema_refuses(tools, args, message):
@@ -552,9 +663,18 @@ def test_a_postgresql_journal_with_one_replica_may_be_evicted(tools):
 
 
 def test_another_namespace_reaches_every_object_that_names_it(tools):
-    out = tools.helm_run("template", "breakglass", str(CHART), "--namespace", "ops")
+    out = tools.helm_run(
+        "template",
+        "breakglass",
+        str(CHART),
+        "--namespace",
+        "ops",
+        "--set",
+        "monitoring.enabled=true",
+    )
     docs = [d for d in yaml.safe_load_all(out.stdout) if d]
     assert {d["metadata"].get("namespace", "ops") for d in docs} == {"ops"}
+    assert {"ServiceMonitor", "PrometheusRule"} <= {d["kind"] for d in docs}
     (hook,) = [d for d in docs if d["kind"] == "ValidatingWebhookConfiguration"]
     webhook = hook["webhooks"][0]
     assert webhook["clientConfig"]["service"]["namespace"] == "ops"
