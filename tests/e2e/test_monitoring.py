@@ -384,10 +384,14 @@ def test_every_metric_the_rules_and_dashboard_query_is_served_by_a_running_break
     context = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
     with urllib.request.urlopen(f"{cluster.bg_url}/metrics", context=context, timeout=10) as r:
         webhooks = r.read().decode()
-    deadline = time.monotonic() + 30
-    while True:  # the worker publishes the drift numbers after its first journal read
-        with urllib.request.urlopen(f"{cluster.worker_metrics_url}/metrics", timeout=10) as r:
-            worker = r.read().decode()
+    deadline = time.monotonic() + 60
+    worker = ""
+    while True:  # the worker (re)starts, then publishes the drift numbers after a journal read
+        try:
+            with urllib.request.urlopen(f"{cluster.worker_metrics_url}/metrics", timeout=10) as r:
+                worker = r.read().decode()
+        except OSError:
+            worker = ""
         if "breakglass_drift_open" in worker or time.monotonic() > deadline:
             break
         time.sleep(0.5)
