@@ -37,7 +37,9 @@ demo: install  ## the whole loop on embedded defaults: a manual change becomes a
 	$(BIN)/breakglass demo $(DEMO_ARGS)
 
 # The generated files under deploy/ (tests/unit/test_deploy_manifests.py checks they are current).
-WEBHOOK_ARGS  := webhook --inject-ca-from breakglass/breakglass-serving
+# The webhook's matchConditions come from actors.ignore in the in-cluster settings.
+WEBHOOK_ARGS  := webhook --inject-ca-from breakglass/breakglass-serving \
+	--config deploy/base/breakglass.yaml
 KUBECONFIG_ARGS := audit-kubeconfig --url https://10.96.0.50 \
 	--ca-path /etc/kubernetes/breakglass/ca.crt --token-file /etc/kubernetes/breakglass/audit-token
 deploy-manifests: install  ## regenerate deploy/base/webhook.yaml and the deploy/examples files

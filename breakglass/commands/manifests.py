@@ -122,7 +122,13 @@ def _common_service_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default=manifests.DEFAULT_NAMESPACE)
     parser.add_argument("--port", type=int, default=443, help="Service port (default 443)")
     parser.add_argument("--timeout", type=int, default=2, help="timeoutSeconds, 1-30 (default 2)")
-    parser.add_argument("--config", help="settings file whose actors.ignore become matchConditions")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file whose actors.ignore become matchConditions (and whose "
+        "admission.deadline_seconds --timeout must exceed); files that exist only in the pod, "
+        "such as tls.cert_file, are not looked for",
+    )
     parser.add_argument(
         "--skip-namespace",
         action="append",
@@ -144,7 +150,9 @@ def _webhook(args: argparse.Namespace, *, ca_bundle: bytes | None) -> dict[str, 
     ignore_groups: tuple[str, ...] = settings.DEFAULT_IGNORED_GROUPS
     deadline = settings.AdmissionSettings().deadline_seconds
     if args.config:
-        loaded = settings.load(args.config)
+        # generated where the manifests are kept, not in the pod: the files only the pod has
+        # (its TLS pair, key files) are not looked for
+        loaded = settings.load(args.config, elsewhere=settings.RuntimeFiles())
         ignore_users = loaded.actors.ignore_users
         ignore_groups = loaded.actors.ignore_groups
         deadline = loaded.admission.deadline_seconds
