@@ -4,6 +4,7 @@ before or after the command)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import sys
 import pytest
 
 from breakglass import __version__, commands
+from breakglass.journal import open_journal
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,6 +66,9 @@ def test_usage_errors_are_one_line_and_a_hint():
 def test_expected_errors_show_no_traceback_unless_debug(tmp_path):
     config = tmp_path / "breakglass.yaml"
     config.write_text(f"journal: sqlite:///{tmp_path / 'j.db'}\n")
+    journal = open_journal(f"sqlite:///{tmp_path / 'j.db'}")
+    asyncio.run(journal.open())
+    asyncio.run(journal.close())
     quiet = run("journal", "show", "--config", str(config), "nope")
     assert quiet.returncode == 2
     assert quiet.stderr.splitlines()[0] == f"error: no capture nope in sqlite:///{tmp_path}/j.db"
