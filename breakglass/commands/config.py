@@ -21,7 +21,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  breakglass config check --for-install deploy/base/breakglass.yaml"
     )
     sub = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = sub.add_parser("check", help="validate FILE; prints 'ok' or one line per problem")
+    check = sub.add_parser(
+        "check",
+        help="validate FILE; prints 'ok' or one line per problem",
+        description="Validate FILE and print 'ok' (exit 0), or one line per problem, each with "
+        "its key path, the value found and what is allowed (exit 1).",
+        epilog="examples:\n"
+        "  breakglass config check examples/breakglass.yaml\n"
+        "  breakglass config check --for-install deploy/base/breakglass.yaml   # before "
+        "kubectl apply -k",
+    )
     check.add_argument("file", metavar="FILE")
     check.add_argument(
         "--for-install",

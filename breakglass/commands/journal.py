@@ -24,14 +24,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  breakglass journal show --config breakglass.yaml 01JC3W9X8R4T5Y6Z7A8B9C0D1E"
     )
     sub = parser.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
-    lst = sub.add_parser("list", help="captures, newest first")
+    lst = sub.add_parser(
+        "list",
+        help="captures, newest first",
+        description="List captures, newest first: id, time, source, status, operation, user, "
+        "object, pull request and, for the ones that ended without one, why.",
+        epilog="examples:\n"
+        "  breakglass journal list --config breakglass.yaml\n"
+        "  breakglass journal list --config breakglass.yaml --status failed --limit 20\n"
+        "  breakglass journal list --config breakglass.yaml --format json | jq '.[].id'",
+    )
     lst.add_argument("--config", required=True, metavar="FILE")
     lst.add_argument(
         "--status", choices=[s.value for s in model.Status], help="only captures in this state"
     )
     lst.add_argument("--limit", type=int, default=100)
     lst.add_argument("--format", choices=["table", "json"], default="table")
-    show = sub.add_parser("show", help="one capture in full (JSON)")
+    show = sub.add_parser(
+        "show",
+        help="one capture in full (JSON)",
+        description="Print one capture in full, as JSON: who, what, the change, its state and "
+        "its pull request.",
+        epilog="examples:\n"
+        "  breakglass journal show --config breakglass.yaml 01JC3W9X8R4T5Y6Z7A8B9C0D1E\n"
+        "  breakglass journal show --config breakglass.yaml 01JC3W9X8R4T5Y6Z7A8B9C0D1E "
+        "| jq .delta",
+    )
     show.add_argument("--config", required=True, metavar="FILE")
     show.add_argument("id", metavar="ID")
 
