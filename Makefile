@@ -38,8 +38,10 @@ demo: install  ## the whole loop on embedded defaults: a manual change becomes a
 
 # The generated files under deploy/ (tests/unit/test_deploy_manifests.py checks they are current;
 # tests/e2e/test_helm_chart.py that the Helm chart's copies of webhook.yaml and of deploy/monitoring
-# are the same files).
-WEBHOOK_ARGS  := webhook --inject-ca-from breakglass/breakglass-serving
+# are the same files). The webhook's matchConditions come from actors.ignore in the in-cluster
+# settings.
+WEBHOOK_ARGS  := webhook --inject-ca-from breakglass/breakglass-serving \
+	--config deploy/base/breakglass.yaml
 KUBECONFIG_ARGS := audit-kubeconfig --url https://10.96.0.50 \
 	--ca-path /etc/kubernetes/breakglass/ca.crt --token-file /etc/kubernetes/breakglass/audit-token
 deploy-manifests: install helm-monitoring-files  ## regenerate deploy/base/webhook.yaml (and the Helm chart's copy) and the deploy/examples files; refresh the chart's copy of deploy/monitoring

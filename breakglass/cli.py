@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 from typing import NoReturn
@@ -50,6 +51,19 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=30)
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Descriptions and epilogs as written, but a line of prose longer than the terminal
+        is wrapped; indented lines (examples) are kept whole, to be copied."""
+        lines: list[str] = []
+        for line in text.splitlines():
+            if line[:1].isspace() or len(indent + line) <= width:
+                lines.append(indent + line)
+            else:
+                lines.extend(
+                    textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent)
+                )
+        return "\n".join(lines)
+
     def add_argument(self, action: argparse.Action) -> None:
         super().add_argument(action)
         if isinstance(action, argparse._SubParsersAction):
@@ -62,15 +76,17 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return _Formatter(prog)
 
 
-def _add_debug(parser: argparse.ArgumentParser) -> None:
-    """Accept ``--debug`` after the sub-command too, at every level, without resetting it."""
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """At every level below the top: accept ``--debug`` after the sub-command too, without
+    resetting it, and print the help as written (each example on its line)."""
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
+    parser.formatter_class = _formatter
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in set(action.choices.values()):
-                _add_debug(child)
+                _finish(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=_formatter,
         )
         module.configure(child)
-        _add_debug(child)
+        _finish(child)
         child.set_defaults(handler=module.run)
     return parser
 

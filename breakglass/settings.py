@@ -35,6 +35,9 @@ How it is built:
   over the whole document before validation, unknown sections included.
 * Relative paths are relative to the settings file, whose directory the validation context
   carries.  Values built in code (no context) take paths as given and do not look for files.
+* Files that exist only where breakglass runs (the TLS pair and CA bundle, the audit log's key
+  file: mounted into its pod) are looked for unless the file is read elsewhere, before an
+  install or to generate manifests (``RuntimeFiles``); each check left out is then noted.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from dataclasses import replace as replace_field
 from pathlib import Path
 from types import UnionType
@@ -122,6 +126,17 @@ def _refuse(*problems: tuple[str, Any, str]) -> NoReturn:
     raise PydanticCustomError(_PROBLEMS, "{summary}", {"summary": summary, "problems": problems})
 
 
+@dataclass
+class RuntimeFiles:
+    """Reading a settings file away from where breakglass runs (a workstation before an
+    install, ``breakglass manifests``): the files only the running service has, mounted into
+    its pod (``tls.cert_file``, ``tls.key_file``, ``tls.client_ca_file``,
+    ``audit_log.key_file``), are not looked for.  ``skipped`` notes each check left out, key
+    path → file."""
+
+    skipped: dict[str, Path] = dataclass_field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class _Reading:
     """The validation context while a file is read: what values depend on beyond themselves."""
@@ -130,11 +145,26 @@ class _Reading:
     base: Path
     #: the forges the file declares, for the keys that name one
     forges: frozenset[str]
+    #: set: the file is read away from where breakglass runs (``RuntimeFiles``)
+    elsewhere: RuntimeFiles | None = None
 
 
 def _reading(info: ValidationInfo) -> _Reading | None:
     """How the file being read is placed; ``None`` for values built in code."""
     return info.context if isinstance(info.context, _Reading) else None
+
+
+def _missing_runtime_file(info: ValidationInfo, key: str, path: Path) -> bool:
+    """Whether ``path``, at key path ``key``, is a file breakglass needs where it runs and is
+    not there.  Not looked for in values built in code, nor when the settings file is read
+    elsewhere (the check is then noted as skipped)."""
+    reading = _reading(info)
+    if reading is None:
+        return False
+    if reading.elsewhere is not None:
+        reading.elsewhere.skipped[key] = path
+        return False
+    return not path.is_file()
 
 
 # -- value types -------------------------------------------------------------------------------
@@ -171,10 +201,15 @@ def _resolved(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-def _existing(value: Path, info: ValidationInfo) -> Path:
-    if _reading(info) is not None and not value.is_file():
-        _refuse(("", str(value), _EXISTING_FILE))
-    return value
+def _runtime_file(key: str) -> AfterValidator:
+    """A file that exists where breakglass runs; ``key`` is its key path in the file."""
+
+    def check(value: Path, info: ValidationInfo) -> Path:
+        if _missing_runtime_file(info, key, value):
+            _refuse(("", str(value), _EXISTING_FILE))
+        return value
+
+    return AfterValidator(check)
 
 
 def _declared_forge(value: str, info: ValidationInfo) -> str:
@@ -217,7 +252,6 @@ _Names = tuple[_Text, ...]
 _Operations = Annotated[_Names, AfterValidator(_known_operations)]
 _Path = Annotated[Path, BeforeValidator(_resolved)]
 _OptionalPath = Annotated[_Path | None, BeforeValidator(lambda value: value or None)]
-_ExistingFile = Annotated[_Path, AfterValidator(_existing)]
 _ForgeName = Annotated[_Text, AfterValidator(_declared_forge)]
 
 
@@ -271,11 +305,10 @@ class TLSSettings(_Model):
                     "set both cert_file and key_file, or neither (a self-signed pair is generated)",
                 )
             )
-        if _reading(info) is not None:
-            for key in ("cert_file", "key_file", "client_ca_file"):
-                path = getattr(self, key)
-                if path is not None and not path.is_file():
-                    problems.append((key, str(path), _EXISTING_FILE))
+        for key in ("cert_file", "key_file", "client_ca_file"):
+            path = getattr(self, key)
+            if path is not None and _missing_runtime_file(info, f"tls.{key}", path):
+                problems.append((key, str(path), _EXISTING_FILE))
         if problems:
             _refuse(*problems)
         return self
@@ -334,7 +367,9 @@ class AuditLogSettings(_Model):
         "BREAKGLASS_AUDIT_LOG_KEY",
         description="an environment variable name (the key itself never goes in the file)",
     )
-    key_file: _ExistingFile | None = Field(None, description="a file holding the HMAC key")
+    key_file: Annotated[_Path, _runtime_file("audit_log.key_file")] | None = Field(
+        None, description="a file holding the HMAC key"
+    )
     max_bytes: _PositiveInt = Field(
         AUDIT_LOG_MAX_BYTES_DEFAULT,
         description="a positive byte count (rotate to a new file beyond it)",
@@ -1096,8 +1131,17 @@ def _inline_secrets(node: Any, path: str = "") -> list[ConfigProblem]:
 # -- entry points ------------------------------------------------------------------------------
 
 
-def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Settings:
+def from_mapping(
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    base: Path,
+    elsewhere: RuntimeFiles | None = None,
+) -> Settings:
     """Validate a parsed config mapping; raise ``ConfigError`` listing every problem.
+
+    With ``elsewhere``, the files that exist only where breakglass runs are not looked for,
+    and each check left out is noted in it.
 
     pydantic runs a check between keys only once everything in its model is valid.  So that
     such a check still reports when some other value is wrong, the keys at fault are set aside
@@ -1107,7 +1151,7 @@ def from_mapping(data: Mapping[str, Any], *, source: str, base: Path) -> Setting
     hidden = frozenset(p.path for p in secrets)
     forges = data.get("forges")
     declared = {"local", *(map(str, forges) if isinstance(forges, Mapping) else ())}
-    reading = _Reading(base=base, forges=frozenset(declared))
+    reading = _Reading(base=base, forges=frozenset(declared), elsewhere=elsewhere)
     problems = dict.fromkeys(secrets)
     remaining: Any = data
     while True:
@@ -1139,8 +1183,12 @@ def replace(value: _M, /, *, source: str, **changes: Any) -> _M:
         raise ConfigError(source, problems) from None
 
 
-def load(path: str | Path) -> Settings:
-    """Read and validate a settings file; relative paths in it are relative to the file."""
+def load(path: str | Path, *, elsewhere: RuntimeFiles | None = None) -> Settings:
+    """Read and validate a settings file; relative paths in it are relative to the file.
+
+    ``elsewhere``: the file is read away from where breakglass runs (before an install, to
+    generate manifests); the files only the running service has are not looked for, and each
+    check left out is noted in it."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -1160,4 +1208,4 @@ def load(path: str | Path) -> Settings:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(str(file), [ConfigProblem("<root>", _show(data), "a mapping of keys")])
-    return from_mapping(data, source=str(file), base=file.resolve().parent)
+    return from_mapping(data, source=str(file), base=file.resolve().parent, elsewhere=elsewhere)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -79,6 +82,24 @@ def test_audit_log_verifies_and_kept_directory_is_explained(replayed):
     assert f"Everything is in {keep}" in stdout
     assert (keep / "gitops.git").is_dir()
     assert len(list((keep / "state" / "pull-requests").glob("*.json"))) == 2
+
+
+def test_kept_audit_log_verifies_afterwards_in_a_shell_of_its_own(replayed):
+    stdout, keep = replayed
+    config = keep / "breakglass.yaml"
+    assert f"  breakglass audit verify --config {config}" in stdout
+    key_file = keep / "audit-log.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    out = subprocess.run(
+        [sys.executable, "-m", "breakglass", "audit", "verify", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},  # no BREAKGLASS_* variables
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.findall(r"^\S+: (\d+)/\1 records valid, head ", out.stdout, re.M)
 
 
 def test_cleans_up_after_itself(tmp_path):

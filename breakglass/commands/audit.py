@@ -42,6 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="check MACs, prev links and seq continuity; exit 1 on any problem",
         description="Check every record's MAC, its link to the previous record and the "
         "sequence across rotated files. Prints 'N/M records valid' and one line per problem.",
+        epilog="examples:\n"
+        "  breakglass audit verify --config breakglass.yaml\n"
+        "  BREAKGLASS_AUDIT_LOG_KEY=... breakglass audit verify /var/lib/breakglass/audit\n"
+        "  breakglass audit verify --key-file audit.key --each replica-0/audit "
+        "replica-1/audit\n"
+        "  breakglass audit verify --config breakglass.yaml --anchor 5:4f04b58cf802762"
+        "7ed5676677442e47e628b4c322d42409a50bc6585e6bb9562",
     )
     check.add_argument(
         "paths", nargs="*", metavar="PATH", type=Path, help="log files or directories"
@@ -74,6 +81,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "show",
         help="list audit records, filtered, as a table, JSON or CSV",
         description="List audit records oldest first. Does not verify: run `audit verify`.",
+        epilog="examples:\n"
+        "  breakglass audit show --config breakglass.yaml --namespace payments --since 7d\n"
+        "  breakglass audit show --config breakglass.yaml --capture 01JC3W9X8R4T5Y6Z7A8B9C0D1E\n"
+        "  breakglass audit show --dir replica-0/audit --dir replica-1/audit --user alice "
+        "--format csv > alice.csv",
     )
     where = show.add_mutually_exclusive_group(required=True)
     where.add_argument(

@@ -50,7 +50,7 @@ anything else about a Secret's values exits 3 and says why.
 """
 
 EPILOG = """\
-example:
+examples:
   kubectl get deploy/checkout -n payments -o yaml > before.yaml
   kubectl scale deploy/checkout -n payments --replicas=6
   kubectl get deploy/checkout -n payments -o yaml > after.yaml

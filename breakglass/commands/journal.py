@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from breakglass import model, settings
 from breakglass.errors import InputError
-from breakglass.journal import Journal, open_journal
+from breakglass.journal import Journal, open_journal, sqlite_file
 
 NAME = "journal"
 SUMMARY = "list and show captured changes and their backfill state"
@@ -24,16 +24,47 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  breakglass journal show --config breakglass.yaml 01JC3W9X8R4T5Y6Z7A8B9C0D1E"
     )
     sub = parser.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
-    lst = sub.add_parser("list", help="captures, newest first")
+    lst = sub.add_parser(
+        "list",
+        help="captures, newest first",
+        description="List captures, newest first: id, time, source, status, operation, user, "
+        "object, pull request and, for the ones that ended without one, why.",
+        epilog="examples:\n"
+        "  breakglass journal list --config breakglass.yaml\n"
+        "  breakglass journal list --config breakglass.yaml --status failed --limit 20\n"
+        "  breakglass journal list --config breakglass.yaml --format json | jq '.[].id'",
+    )
     lst.add_argument("--config", required=True, metavar="FILE")
     lst.add_argument(
         "--status", choices=[s.value for s in model.Status], help="only captures in this state"
     )
     lst.add_argument("--limit", type=int, default=100)
     lst.add_argument("--format", choices=["table", "json"], default="table")
-    show = sub.add_parser("show", help="one capture in full (JSON)")
+    show = sub.add_parser(
+        "show",
+        help="one capture in full (JSON)",
+        description="Print one capture in full, as JSON: who, what, the change, its state and "
+        "its pull request.",
+        epilog="examples:\n"
+        "  breakglass journal show --config breakglass.yaml 01JC3W9X8R4T5Y6Z7A8B9C0D1E\n"
+        "  breakglass journal show --config breakglass.yaml 01JC3W9X8R4T5Y6Z7A8B9C0D1E "
+        "| jq .delta",
+    )
     show.add_argument("--config", required=True, metavar="FILE")
     show.add_argument("id", metavar="ID")
+
+
+def _not_yet(conf: settings.Settings) -> str | None:
+    """What to say when there is no journal to read yet, else ``None``.
+
+    Reading must create nothing: opening an SQLite journal creates its file, and ``state_dir``
+    with it, so a missing file is said instead.  A PostgreSQL journal is unaffected: it is a
+    database on its server, which opening does not create (a missing one is the server's error).
+    """
+    path = sqlite_file(conf.journal_url)
+    if path is None or path.exists():
+        return None
+    return f"no journal at {path} yet: breakglass has recorded nothing"
 
 
 def _journal(conf: settings.Settings) -> Journal:
@@ -92,7 +123,15 @@ def _table(captures: Sequence[model.Capture]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     loaded = settings.load(args.config)
+    nothing = _not_yet(loaded)
     if args.journal_command == "list":
+        if nothing is not None:
+            if args.format == "json":  # stdout stays JSON: an empty list
+                print("[]")
+                print(nothing, file=sys.stderr)
+            else:
+                print(nothing)
+            return 0
         captures = asyncio.run(_list(loaded, args.status, args.limit))
         if args.format == "json":
             json.dump([c.to_json() for c in captures], sys.stdout, indent=2)
@@ -102,6 +141,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("no captures" + (f" with status {args.status}" if args.status else ""))
         return 0
+    if nothing is not None:
+        raise InputError(
+            nothing,
+            hint=f"check state_dir and journal in {args.config}: they must name the journal "
+            "breakglass serve writes",
+        )
     capture = asyncio.run(_get(loaded, args.id))
     if capture is None:
         raise InputError(

@@ -42,8 +42,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Print the ValidatingWebhookConfiguration: failurePolicy Ignore, "
         "timeoutSeconds 2, sideEffects NoneOnDryRun, */scale rules, matchConditions that "
         "drop automation, and a namespaceSelector that skips kube-system and breakglass's own.",
-        epilog="example:\n  breakglass manifests webhook --ca-file ca.crt --service breakglass "
-        "--namespace breakglass | kubectl apply -f -",
+        epilog="examples:\n"
+        "  breakglass manifests webhook --ca-file ca.crt --service breakglass "
+        "--namespace breakglass | kubectl apply -f -\n"
+        "  breakglass manifests webhook --inject-ca-from breakglass/breakglass-serving "
+        "--config deploy/base/breakglass.yaml   # what make deploy-manifests runs",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ca = hook.add_mutually_exclusive_group(required=True)
@@ -66,7 +69,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "private key, never commit it), webhook.yaml (the ValidatingWebhookConfiguration with "
         "the caBundle filled in) and ca.crt. The CA's private key is not kept: to renew, run "
         "the command again and re-apply both files.",
-        epilog="example:\n  breakglass manifests self-signed --namespace breakglass "
+        epilog="examples:\n  breakglass manifests self-signed --namespace breakglass "
         "--out deploy/overlays/self-signed/generated\n"
         "  kubectl apply -k deploy/overlays/self-signed",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -89,7 +92,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the API server audit policy breakglass needs",
         description="Print an audit policy: RequestResponse for writes to the kinds breakglass "
         "backfills, Metadata only for Secrets, nothing for reads.",
-        epilog="example:\n  breakglass manifests audit-policy > "
+        epilog="examples:\n  breakglass manifests audit-policy > "
         "/etc/kubernetes/breakglass/audit-policy.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -99,7 +102,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Print the kubeconfig the API server's audit webhook backend uses to reach "
         "/audit. Embed the token (from --token-env; keep the file 0600) or point at a file "
         "holding it (--token-file; the kubeconfig then holds no secret).",
-        epilog="example:\n  breakglass manifests audit-kubeconfig --url https://10.96.0.50 "
+        epilog="examples:\n  breakglass manifests audit-kubeconfig --url https://10.96.0.50 "
         "--ca-path /etc/kubernetes/breakglass/ca.crt --token-file "
         "/etc/kubernetes/breakglass/token",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -122,7 +125,13 @@ def _common_service_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default=manifests.DEFAULT_NAMESPACE)
     parser.add_argument("--port", type=int, default=443, help="Service port (default 443)")
     parser.add_argument("--timeout", type=int, default=2, help="timeoutSeconds, 1-30 (default 2)")
-    parser.add_argument("--config", help="settings file whose actors.ignore become matchConditions")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file whose actors.ignore become matchConditions (and whose "
+        "admission.deadline_seconds --timeout must exceed); files that exist only in the pod, "
+        "such as tls.cert_file, are not looked for",
+    )
     parser.add_argument(
         "--skip-namespace",
         action="append",
@@ -144,7 +153,9 @@ def _webhook(args: argparse.Namespace, *, ca_bundle: bytes | None) -> dict[str, 
     ignore_groups: tuple[str, ...] = settings.DEFAULT_IGNORED_GROUPS
     deadline = settings.AdmissionSettings().deadline_seconds
     if args.config:
-        loaded = settings.load(args.config)
+        # generated where the manifests are kept, not in the pod: the files only the pod has
+        # (its TLS pair, key files) are not looked for
+        loaded = settings.load(args.config, elsewhere=settings.RuntimeFiles())
         ignore_users = loaded.actors.ignore_users
         ignore_groups = loaded.actors.ignore_groups
         deadline = loaded.admission.deadline_seconds

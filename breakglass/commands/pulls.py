@@ -37,13 +37,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  breakglass pulls merge 3 --config breakglass.yaml --as bob"
     )
     sub = parser.add_subparsers(dest="pulls_command", metavar="ACTION", required=True)
-    for action, text in (
-        ("list", "one line per pull request and issue"),
-        ("show", "one pull request: title, branch, labels, assignees, body, comments"),
-        ("merge", "merge an open pull request into its base and push"),
-        ("close", "close an open pull request without merging"),
+    for action, text, examples in (
+        (
+            "list",
+            "one line per pull request and issue",
+            ("--config breakglass.yaml", "--config breakglass.yaml --json"),
+        ),
+        (
+            "show",
+            "one pull request: title, branch, labels, assignees, body, comments",
+            ("3 --config breakglass.yaml",),
+        ),
+        (
+            "merge",
+            "merge an open pull request into its base and push",
+            ("3 --config breakglass.yaml --as bob",),
+        ),
+        (
+            "close",
+            "close an open pull request without merging",
+            ("3 --config breakglass.yaml --as bob",),
+        ),
     ):
-        cmd = sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        cmd = sub.add_parser(
+            action,
+            help=text,
+            description=text[0].upper() + text[1:] + ".",
+            epilog="examples:\n" + "\n".join(f"  breakglass pulls {action} {e}" for e in examples),
+        )
         if action != "list":
             cmd.add_argument("number", type=int, metavar="N", help="pull request number")
         cmd.add_argument("--config", required=True, metavar="FILE", help="settings file")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from breakglass import certs
+from breakglass import certs, keyfiles, settings
 from breakglass.demo import cluster as controlplane
 from breakglass.demo import gitops, replay
 from breakglass.errors import BreakglassError
@@ -132,10 +132,15 @@ class Demo:
         self.plane: controlplane.ControlPlane | None = None
         secrets = {
             "BREAKGLASS_AUDIT_TOKEN": os.urandom(16).hex(),
-            "BREAKGLASS_AUDIT_LOG_KEY": os.urandom(32).hex(),
             "BREAKGLASS_REDACTION_SALT": os.urandom(16).hex(),
         }
-        self.env = {**os.environ, **secrets}
+        # The audit log's key is a file the settings name (audit_log.key_file), not a variable
+        # of this process: `breakglass audit verify --config` finds it after the demo, in a
+        # shell of its own, when --keep leaves the log behind.
+        self.audit_key = workdir / "audit-log.key"
+        key_env = settings.AuditLogSettings().key_env  # it would come first: not inherited
+        inherited = {k: v for k, v in os.environ.items() if k != key_env}
+        self.env = {**inherited, **secrets}
         self.port = controlplane.free_port()
         self.url = f"https://127.0.0.1:{self.port}"
 
@@ -177,6 +182,7 @@ class Demo:
         self.step(f"GitOps repository: {self.bare} (apps/checkout: kustomize base + prod overlay)")
 
     def write_config(self, *, kubeconfig: Path | None) -> None:
+        keyfiles.create_once(self.audit_key, os.urandom(32).hex().encode() + b"\n")  # 0600
         kube = (
             f"kube: {{mode: kubeconfig, kubeconfig: {kubeconfig}, context: breakglass}}"
             if kubeconfig
@@ -190,6 +196,7 @@ class Demo:
                 state_dir: {self.state}
                 listen: {{host: 127.0.0.1, port: {self.port}}}
                 logging: {{level: info, format: json}}
+                audit_log: {{key_file: {self.audit_key}}}   # mode 0600; `audit verify` reads it
                 {kube}
                 backfill: {{interval: 0.5, grace_seconds: 1, pr_poll_interval: 2,
                             labels: [breakglass, backfill]}}
@@ -575,6 +582,7 @@ def run(options: Options) -> int:
         if options.keep is not None:
             demo.say(f"Everything is in {workdir} ({elapsed:.0f}s). Look around:")
             demo.say(f"  breakglass journal list --config {demo.config}")
+            demo.say(f"  breakglass audit verify --config {demo.config}")
             demo.say(f"  git -C {demo.bare} log --oneline --all")
             demo.say(f"  ls {demo.records}")
             demo.say(f"  less {workdir / 'logs' / 'breakglass.log'}")

@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 from breakglass import model
@@ -307,6 +308,12 @@ def _merge_actor(base: model.Actor, audit: model.Actor) -> model.Actor:
         user_agent=base.user_agent or audit.user_agent,
         source_ips=base.source_ips or audit.source_ips,
     )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite journal URL names; ``None`` for a PostgreSQL one, a database its
+    server keeps (opening it creates nothing on this machine)."""
+    return Path(url[len(SQLITE_PREFIX) :]) if url.startswith(SQLITE_PREFIX) else None
 
 
 def open_journal(url: str, *, password: str | None = None) -> Journal:

@@ -6,11 +6,16 @@ import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from breakglass import __version__, cli, model
 from breakglass.capture import admission
 from breakglass.journal import open_journal
 from tests import payloads as p
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
@@ -79,6 +84,36 @@ def test_journal_list_and_show(tmp_path, policy, now):
     assert missing.stderr.startswith("error: no capture nope")
     assert "hint:" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["journal", "list"],
+        ["journal", "list", "--format", "json"],
+        ["journal", "show", "01JC3W9X8R4T5Y6Z7A8B9C0D1E"],
+        ["audit", "show"],
+        ["pulls", "list"],
+        ["pulls", "show", "1"],
+    ],
+)
+def test_read_commands_create_no_state(tmp_path, command):
+    config = tmp_path / "breakglass.yaml"
+    config.write_text("cluster: fresh\n")  # state_dir defaults to breakglass-state beside it
+    out = run(*command, "--config", str(config), cwd=ROOT)
+    assert not (tmp_path / "breakglass-state").exists(), out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    said = f"no journal at {tmp_path}/breakglass-state/journal.db yet: breakglass has recorded "
+    if command[:2] == ["journal", "list"]:
+        assert out.returncode == 0
+        if "json" in command:
+            assert json.loads(out.stdout) == []
+            assert out.stderr.startswith(said)
+        else:
+            assert out.stdout == said + "nothing\n"
+    elif command[0] == "journal":
+        assert out.returncode == 2
+        assert out.stderr.startswith(f"error: {said}nothing\nhint: ")
 
 
 def test_missing_config_is_one_line_with_a_hint(tmp_path):

@@ -5,6 +5,7 @@ real API server.)"""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -22,11 +23,13 @@ BASE = DEPLOY / "base"
 
 
 def breakglass(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run from the repository's root, as `make` does (the Makefile's paths are relative)."""
     out = subprocess.run(
         [sys.executable, "-m", "breakglass", *args],
         capture_output=True,
         text=True,
         check=False,
+        cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
     assert out.returncode == 0, out.stderr
@@ -58,6 +61,74 @@ def test_webhook_yaml_is_what_the_generator_prints():
     assert without_comments(BASE / "webhook.yaml") == fresh, "run `make deploy-manifests`"
     hook = yaml.safe_load(fresh)
     assert "caBundle" not in hook["webhooks"][0]["clientConfig"]
+
+
+def test_webhook_match_conditions_follow_the_settings_actors_ignore(tmp_path):
+    # The Makefile generates the webhook from the in-cluster settings, whose TLS files exist
+    # only in the pod: they are not looked for.
+    args = makefile_args("WEBHOOK_ARGS")
+    at = args.index("--config")
+    assert args[at + 1] == "deploy/base/breakglass.yaml"
+    committed = yaml.safe_load(breakglass("manifests", *args))
+    data = yaml.safe_load((BASE / "breakglass.yaml").read_text())
+    data["actors"]["ignore"]["users"] = ["system:*", "deploy-bot@example.com"]
+    changed = tmp_path / "breakglass.yaml"
+    changed.write_text(yaml.safe_dump(data))
+    args[at + 1] = str(changed)
+    fresh = yaml.safe_load(breakglass("manifests", *args))
+    before, after = committed["webhooks"][0], fresh["webhooks"][0]
+    assert before["matchConditions"] != after["matchConditions"]
+    users = next(c for c in after["matchConditions"] if c["name"] == "exclude-ignored-users")
+    assert "request.userInfo.username == 'deploy-bot@example.com'" in users["expression"]
+    assert {k: v for k, v in before.items() if k != "matchConditions"} == {
+        k: v for k, v in after.items() if k != "matchConditions"
+    }
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_deploy_manifests_gives_the_committed_files(tmp_path):
+    """`make deploy-manifests` itself, in a copy of the files it reads, with breakglass as
+    `make install` puts it in .venv: what it writes is what is committed (comments aside)."""
+    work = tmp_path / "checkout"
+    for name in ("Makefile", "pyproject.toml", "deploy/base/breakglass.yaml"):
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, work / name)
+    (work / "deploy" / "examples").mkdir()
+    installed = work / ".venv" / "bin" / "breakglass"
+    installed.parent.mkdir(parents=True)
+    installed.write_text(f'#!/bin/sh\nexec {sys.executable} -m breakglass "$@"\n')
+    installed.chmod(0o755)
+    os.utime(work / "pyproject.toml", (0, 0))  # `make install` has nothing to do
+
+    def make_deploy_manifests() -> None:
+        out = subprocess.run(
+            ["make", "--no-print-directory", "deploy-manifests"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=work,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    make_deploy_manifests()
+    for name in (
+        "deploy/base/webhook.yaml",
+        "deploy/examples/audit-policy.yaml",
+        "deploy/examples/audit-webhook.kubeconfig",
+    ):
+        assert without_comments(work / name) == without_comments(ROOT / name), (
+            f"{name}: run `make deploy-manifests`"
+        )
+    # ... and it is made from the settings: who they ignore, the webhook is not sent.
+    settings_file = work / "deploy" / "base" / "breakglass.yaml"
+    data = yaml.safe_load(settings_file.read_text())
+    data["actors"]["ignore"]["groups"] = ["system:nodes", "platform:automation"]
+    settings_file.write_text(yaml.safe_dump(data))
+    make_deploy_manifests()
+    hook = yaml.safe_load((work / "deploy" / "base" / "webhook.yaml").read_text())
+    (groups,) = [c for c in hook["webhooks"][0]["matchConditions"] if "groups" in c["name"]]
+    assert "'platform:automation'" in groups["expression"]
 
 
 def test_audit_examples_are_what_the_generators_print():

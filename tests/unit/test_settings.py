@@ -240,6 +240,78 @@ def test_config_check_notes_a_missing_postgresql_driver(tmp_path, monkeypatch, c
     assert "pip install 'breakglass[postgresql]'" in out.err
 
 
+def check_config(*args: str) -> subprocess.CompletedProcess[str]:
+    """`breakglass config check ...` as a user runs it, from the repository's root."""
+    return subprocess.run(
+        [sys.executable, "-m", "breakglass", "config", "check", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},  # a workstation: none of the pod's secrets
+    )
+
+
+def test_config_check_for_install_skips_the_files_only_the_pod_has():
+    # Without the flag the in-cluster TLS pair is looked for here, as before.
+    here = check_config("deploy/base/breakglass.yaml")
+    assert here.returncode == 1
+    assert "tls.cert_file: '/etc/breakglass/tls/tls.crt'" in here.stdout
+    before = check_config("--for-install", "deploy/base/breakglass.yaml")
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert before.stdout.strip() == "ok"
+    skipped = [line for line in before.stderr.splitlines() if line.startswith("skipped: ")]
+    assert skipped == [
+        "skipped: tls.cert_file /etc/breakglass/tls/tls.crt (exists only where breakglass runs)",
+        "skipped: tls.key_file /etc/breakglass/tls/tls.key (exists only where breakglass runs)",
+        "skipped: audit_webhook.token_env BREAKGLASS_AUDIT_TOKEN "
+        "(exists only where breakglass runs)",
+    ]
+    assert "note:" not in before.stderr
+    assert "--for-install" in check_config("--help").stdout
+
+
+def test_config_check_for_install_still_reports_everything_else(tmp_path):
+    path = write(
+        tmp_path,
+        """
+listen: {port: 99999}
+tls: {cert_file: /etc/bg/tls.crt, client_ca_file: /etc/bg/ca.crt}
+audit_log: {key_file: /etc/bg/audit.key}
+""",
+    )
+    out = check_config("--for-install", str(path))
+    assert out.returncode == 1
+    found = [line.removeprefix(f"{path}: ").split(":")[0] for line in out.stdout.splitlines()]
+    # the pair is still incomplete: only whether the files exist is not asked
+    assert found == ["listen.port", "tls"]
+    for key, file in (
+        ("tls.cert_file", "/etc/bg/tls.crt"),
+        ("tls.client_ca_file", "/etc/bg/ca.crt"),
+        ("audit_log.key_file", "/etc/bg/audit.key"),
+    ):
+        assert f"skipped: {key} {file} (exists only where breakglass runs)" in out.stderr
+
+
+def test_settings_read_elsewhere_note_every_file_not_looked_for(tmp_path):
+    text = "tls: {cert_file: c.pem, key_file: k.pem}\naudit_log: {key_file: audit.key}\n"
+    with pytest.raises(ConfigError) as info:
+        settings.load(write(tmp_path, text))
+    assert {p.path for p in info.value.problems} == {
+        "tls.cert_file",
+        "tls.key_file",
+        "audit_log.key_file",
+    }
+    elsewhere = settings.RuntimeFiles()
+    loaded = settings.load(write(tmp_path, text), elsewhere=elsewhere)
+    assert loaded.tls.cert_file == tmp_path.resolve() / "c.pem"
+    assert elsewhere.skipped == {
+        "tls.cert_file": tmp_path.resolve() / "c.pem",
+        "tls.key_file": tmp_path.resolve() / "k.pem",
+        "audit_log.key_file": tmp_path.resolve() / "audit.key",
+    }
+
+
 def test_checks_across_keys_report_along_with_the_values_they_read(tmp_path):
     path = write(
         tmp_path,
