@@ -12,7 +12,7 @@ from pathlib import Path
 
 from breakglass import model, settings, wiring
 from breakglass.errors import InputError
-from breakglass.journal import every_capture
+from breakglass.journal import every_capture, sqlite_file
 from breakglass.report import build, write
 
 NAME = "report"
@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _captures(conf: settings.Settings) -> list[model.Capture]:
+    path = sqlite_file(conf.journal_url)
+    if path is not None and not path.exists():
+        # reading creates nothing: no journal yet is a report of nothing
+        print(f"no journal at {path} yet: breakglass has recorded nothing", file=sys.stderr)
+        return []
     journal = wiring.journal(conf)
     await journal.open()
     try:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 from breakglass import logs, settings, wiring
 from breakglass.errors import InputError
+from breakglass.journal import sqlite_file
 from breakglass.metrics import Metrics
 from breakglass.scan import output
 from breakglass.scan.attribution import AuditTrail
@@ -98,8 +102,18 @@ async def _scan(conf: settings.Settings, *, trail: AuditTrail | None, backfill: 
     from breakglass.kube import KubeCluster
 
     assert isinstance(cluster, KubeCluster)
-    journal = wiring.journal(conf)
-    await journal.open()
+    # Without --backfill a scan only reads: where breakglass has no state yet it creates none
+    # (no journal to link captures from, a salt for this run only, mirrors in a temporary
+    # directory); with --backfill it records, so it opens (or creates) them as serve would.
+    fresh = not backfill and not conf.state_dir.exists()
+    path = sqlite_file(conf.journal_url)
+    journal = None
+    if backfill or path is None or path.exists():
+        journal = wiring.journal(conf)
+        await journal.open()
+    salt = os.urandom(32) if fresh and not conf.secret(conf.redaction.salt_env) else None
+    scratch = tempfile.TemporaryDirectory(prefix="breakglass-scan-") if fresh else None
+    mirrors = Path(scratch.name) if scratch else conf.state_dir / "scan" / "mirrors"
     audit_log = None
     metrics = Metrics()
     try:
@@ -110,8 +124,8 @@ async def _scan(conf: settings.Settings, *, trail: AuditTrail | None, backfill: 
             settings=conf,
             lister=cluster,
             cluster=cluster,
-            redactor=wiring.redactor(conf),
-            mirrors=conf.state_dir / "scan" / "mirrors",
+            redactor=wiring.redactor(conf, salt=salt),
+            mirrors=mirrors,
             journal=journal,
             audit=trail,
             audit_log=audit_log,
@@ -121,5 +135,8 @@ async def _scan(conf: settings.Settings, *, trail: AuditTrail | None, backfill: 
     finally:
         if audit_log is not None:
             await audit_log.close()
-        await journal.close()
+        if journal is not None:
+            await journal.close()
         await cluster.close()
+        if scratch is not None:
+            scratch.cleanup()

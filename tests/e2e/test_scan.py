@@ -377,3 +377,20 @@ def test_scan_interval_in_the_worker_finds_a_change_that_bypassed_the_webhook(
         check=True,
     ).stdout
     assert "owner: payments-team" in diff
+
+
+def test_a_scan_without_backfill_creates_no_state(drifted: dict[str, Any], tmp_path: Path) -> None:
+    """Where breakglass has recorded nothing yet, a read-only scan leaves nothing behind: no
+    journal, no salt, no Git mirrors."""
+    fresh = tmp_path / "never-created"
+    config = tmp_path / "breakglass.yaml"
+    config.write_text(
+        drifted["config"]
+        .read_text()
+        .replace(f"state_dir: {drifted['cluster'].state}", f"state_dir: {fresh}")
+        .replace(f"journal: sqlite:///{drifted['cluster'].state / 'journal.db'}", "")
+    )
+    proc = breakglass(config, "scan", "--output", "json")
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["drift"]
+    assert not fresh.exists()

@@ -161,6 +161,7 @@ def test_the_command_writes_each_format(tmp_path: Path) -> None:
             check=False,
         )
         assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "state").exists()  # a read creates no journal
     bad = subprocess.run(
         [sys.executable, "-m", "breakglass", "report", "--config", str(conf), "--since", "a week"],
         capture_output=True,
