@@ -148,3 +148,28 @@ def test_cluster_mode_finds_the_change_made_before_install_with_a_scan(tmp_path)
     assert "made by an unknown user at least since" in stdout
     assert "  scan       pr_open  UPDATE  unknown  ConfigMap/payments/checkout-config" in stdout
     assert '+  FEATURE_X: "on"  # new checkout flow, see RFC-118' in stdout
+    # README.md's "What a backfill pull request looks like" is this run's own output
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sample = re.search(
+        r"```\n(── Pull request #\d+ \(local forge record\).*?</details>)\n```", readme, re.S
+    )
+    assert sample, "README.md has no sample pull request"
+    printed = re.search(
+        r"(── Pull request #\d+ \(local forge record\)[^\n]*\nTitle:     "
+        r"breakglass: kubectl scale.*?</details>)",
+        stdout,
+        re.S,
+    )
+    assert printed
+    assert _normalised(sample.group(1)) == _normalised(printed.group(1))
+
+
+def _normalised(text: str) -> str:
+    """A pull request as the demo prints it, without what changes from run to run."""
+    text = re.sub(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", "<id>", text)
+    text = re.sub(
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>", text
+    )
+    text = re.sub(r"`\d+:[0-9a-f]{64}`", "`<head>`", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "<time>", text)
+    return re.sub(r"live for \d+ min", "live for <n> min", text)
