@@ -1,7 +1,7 @@
 """Entry point: ``python -m bench NAME [ARGS...]`` runs ``bench/NAME.py``'s ``main``.
 
 ``python -m bench all`` runs every benchmark with its default parameters, one after another,
-each writing ``bench/results/NAME.json`` (about 45 minutes on a two-core machine).
+each writing ``bench/results/NAME.json`` (about 50 minutes on a two-core machine).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ ORDER = (
     "audit_intake",
     "memory",
     "capture_to_pr",
+    "scan",
     "admission",
     "admission_under_backfill",
 )

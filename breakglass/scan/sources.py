@@ -291,16 +291,27 @@ def plan(target: repos.RepoTarget, idx: index.Index, tree: kustomize.Tree) -> li
         for d in sorted(tree.kustomizations)
         if index.under(d, path) and not tree.included_by.get(d) and d not in tree.component_dirs
     ]
-    inside = set(tree.kustomizations)
+    inside = {d.strip("/") for d in tree.kustomizations}
     plain = [
         proof.Render("plain", p)
         for p, entry in sorted(idx.files.items())
         if entry.docs
         and index.under(p, path)
         and not index.is_kustomization(p)
-        and not any(index.under(posixpath.dirname(p), d) for d in inside)
+        and not _within(posixpath.dirname(p), inside)
     ]
     return [proof.Render("kustomize", d) for d in roots] + plain
+
+
+def _within(directory: str, dirs: set[str]) -> bool:
+    """Whether ``directory`` is one of ``dirs`` or inside one (``""``, the root, holds all):
+    its own ancestors looked up, not every directory compared with it."""
+    while True:
+        if directory in dirs:
+            return True
+        if not directory:
+            return False
+        directory = posixpath.dirname(directory)
 
 
 def _documents(text: str) -> list[dict[str, JSON]]:
