@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from breakglass import demo
-
 NAME = "demo"
 SUMMARY = "run the whole loop locally, from kubectl to a backfill PR"
 
@@ -57,6 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from breakglass import demo  # the demo's own dependencies, loaded when it runs
+
     return demo.run(
         demo.Options(
             mode=args.mode,

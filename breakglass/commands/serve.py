@@ -8,7 +8,6 @@ from pathlib import Path
 
 from breakglass import logs, settings, workerproc
 from breakglass.metrics import Metrics
-from breakglass.web import app
 
 NAME = "serve"
 SUMMARY = "run the webhooks over HTTPS, and the backfill worker"
@@ -48,6 +47,8 @@ async def _main(loaded: settings.Settings, config: Path, worker: str) -> None:
         child = workerproc.WorkerProcess(config, metrics=metrics)
         await child.start()
     try:
+        from breakglass.web import app  # aiohttp: loaded by the command that serves, only
+
         await app.serve(loaded, metrics=metrics, wake_worker=child.wake if child else None)
     finally:
         if child is not None:

@@ -94,6 +94,8 @@ def test_make_deploy_manifests_gives_the_committed_files(tmp_path):
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, work / name)
     (work / "deploy" / "examples").mkdir()
+    (work / "deploy" / "helm" / "breakglass" / "files").mkdir(parents=True)
+    shutil.copytree(ROOT / "deploy" / "monitoring", work / "deploy" / "monitoring")
     installed = work / ".venv" / "bin" / "breakglass"
     installed.parent.mkdir(parents=True)
     installed.write_text(f'#!/bin/sh\nexec {sys.executable} -m breakglass "$@"\n')
@@ -114,8 +116,10 @@ def test_make_deploy_manifests_gives_the_committed_files(tmp_path):
     make_deploy_manifests()
     for name in (
         "deploy/base/webhook.yaml",
+        "deploy/helm/breakglass/files/webhook.yaml",
         "deploy/examples/audit-policy.yaml",
         "deploy/examples/audit-webhook.kubeconfig",
+        "deploy/helm/breakglass/files/monitoring/prometheusrule.yaml",
     ):
         assert without_comments(work / name) == without_comments(ROOT / name), (
             f"{name}: run `make deploy-manifests`"
