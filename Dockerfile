@@ -10,12 +10,13 @@
 # which the worker drives to push backfill branches, and the three binaries.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+# The version comes from Git tags (setuptools-scm), and the build context has no .git: pass the
+# release's (docker build --build-arg VERSION=0.2.0 .); unset, the package and the label say 0.0.0.
+ARG VERSION=0.0.0
 ARG GO_IMAGE=golang:1.26-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
-# The version comes from Git tags, and the build context has no .git: pass the release's
-# (docker build --build-arg VERSION=0.2.0 .); unset, the package says 0.0.0.
-ARG VERSION=0.0.0
+ARG VERSION
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SETUPTOOLS_SCM_PRETEND_VERSION=${VERSION}
 WORKDIR /src
@@ -60,7 +61,7 @@ RUN gomod="$(go list -m -f '{{.GoMod}}' "helm.sh/helm/v3@${HELM_VERSION}")" \
        helm.sh/helm/v3/cmd/helm@${HELM_VERSION}
 
 FROM ${PYTHON_IMAGE}
-ARG VERSION=0.1.0.dev0
+ARG VERSION
 LABEL org.opencontainers.image.title="breakglass" \
       org.opencontainers.image.description="Captures manual kubectl changes to GitOps clusters and backfills them into Git as pull requests" \
       org.opencontainers.image.source="https://example.invalid/breakglass/breakglass" \
