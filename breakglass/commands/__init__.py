@@ -41,6 +41,7 @@ def all_commands() -> list[Command]:
         "backfill",
         "scan",
         "report",
+        "posture",
         "pulls",
         "audit",
         "manifests",

@@ -67,6 +67,25 @@ def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPl
 
 
 @pytest.fixture(scope="session")
+def bare_flux(
+    bare_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flux]:
+    """Flux's controllers on ``bare_cluster`` (no breakglass webhook there)."""
+    missing = [key for key in FLUX_BINARIES if not os.path.exists(bare_cluster.bins.get(key, ""))]
+    if missing:
+        message = f"tests/e2e/testbin.sh did not produce {', '.join(missing)}"
+        if os.environ.get("BREAKGLASS_E2E") == "required":
+            pytest.fail(f"BREAKGLASS_E2E=required but Flux is unavailable: {message}")
+        pytest.skip(message)
+    harness = Flux(bare_cluster, tmp_path_factory.mktemp("bare-flux"))
+    try:
+        harness.start()
+        yield harness
+    finally:
+        harness.stop()
+
+
+@pytest.fixture(scope="session")
 def flux(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flux]:
     """Flux's source-controller and kustomize-controller on the session's control plane.
 

@@ -12,30 +12,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.backfill.conftest import bare_remote
-from tests.e2e.flux import BINARIES, Flux, live, payments_app
+from tests.e2e.flux import Flux, live, payments_app
 from tests.e2e.test_scan import breakglass
 
 NAMESPACE = "payments-flux"
-
-
-@pytest.fixture(scope="module")
-def bare_flux(bare_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flux]:
-    missing = [key for key in BINARIES if not Path(bare_cluster.bins.get(key, "")).exists()]
-    if missing:
-        pytest.skip(f"tests/e2e/testbin.sh did not produce {', '.join(missing)}")
-    harness = Flux(bare_cluster, tmp_path_factory.mktemp("bare-flux"))
-    try:
-        harness.start()
-        yield harness
-    finally:
-        harness.stop()
 
 
 @pytest.fixture(scope="module")

@@ -185,6 +185,10 @@ def test_rbac_only_reads_and_never_secrets_by_default():
         assert needed in resources, needed
     opt_in = rules(DEPLOY / "components" / "read-secrets" / "rbac.yaml")
     assert opt_in == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    posture = rules(DEPLOY / "components" / "posture" / "rbac.yaml")
+    assert all(rule["verbs"] == ["list"] for rule in posture)
+    read = {(g, r) for rule in posture for g in rule["apiGroups"] for r in rule["resources"]}
+    assert ("argoproj.io", "appprojects") in read and ("", "secrets") not in read
     scanner = rules(DEPLOY / "components" / "scan" / "rbac.yaml")
     assert all(rule["verbs"] == ["list"] for rule in scanner)
     listed = {(g, r) for rule in scanner for g in rule["apiGroups"] for r in rule["resources"]}
