@@ -17,7 +17,7 @@ from breakglass.posture.run import PostureReport, collect, judge
 from breakglass.worker.connect import connect_cluster
 
 NAME = "posture"
-SUMMARY = "which GitOps applications would revert a manual change, and how fast"
+SUMMARY = "which GitOps apps would revert a manual change, how fast"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

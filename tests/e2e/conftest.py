@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,18 +26,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+def control_plane_binaries() -> dict[str, str]:
+    """The test binaries, or a skip (a failure under ``BREAKGLASS_E2E=required``)."""
     mode = os.environ.get("BREAKGLASS_E2E", "")
     if mode == "skip":
         pytest.skip("BREAKGLASS_E2E=skip")
     try:
-        bins = binaries()
+        return binaries()
     except ToolchainMissing as exc:
         if mode == "required":
             pytest.fail(f"BREAKGLASS_E2E=required but the control plane is unavailable: {exc}")
         pytest.skip(f"{exc} (set BREAKGLASS_E2E=required to make this a failure)")
-    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"), bins)
+
+
+def flux_on(plane: ControlPlane, workdir: Path) -> Iterator[Flux]:
+    """Flux's controllers on ``plane``, or a skip (a failure under ``BREAKGLASS_E2E=required``)."""
+    missing = [key for key in FLUX_BINARIES if not os.path.exists(plane.bins.get(key, ""))]
+    if missing:
+        message = f"tests/e2e/testbin.sh did not produce {', '.join(missing)}"
+        if os.environ.get("BREAKGLASS_E2E") == "required":
+            pytest.fail(f"BREAKGLASS_E2E=required but Flux is unavailable: {message}")
+        pytest.skip(f"{message} (set BREAKGLASS_E2E=required to make this a failure)")
+    harness = Flux(plane, workdir)
+    try:
+        harness.start()
+        yield harness
+    finally:
+        harness.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"), control_plane_binaries())
     try:
         plane.start()
         wait_for_webhook(plane)
@@ -49,16 +70,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
 def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     """A second API server with breakglass neither running nor registered, writing its own
     audit log file: the cluster a scan looks at, where manual changes bypassed the webhook."""
-    mode = os.environ.get("BREAKGLASS_E2E", "")
-    if mode == "skip":
-        pytest.skip("BREAKGLASS_E2E=skip")
-    try:
-        bins = binaries()
-    except ToolchainMissing as exc:
-        if mode == "required":
-            pytest.fail(f"BREAKGLASS_E2E=required but the control plane is unavailable: {exc}")
-        pytest.skip(f"{exc} (set BREAKGLASS_E2E=required to make this a failure)")
-    plane = ControlPlane(tmp_path_factory.mktemp("bare-controlplane"), bins, webhooks=False)
+    plane = ControlPlane(
+        tmp_path_factory.mktemp("bare-controlplane"), control_plane_binaries(), webhooks=False
+    )
     try:
         plane.start()
         yield plane
@@ -71,18 +85,7 @@ def bare_flux(
     bare_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flux]:
     """Flux's controllers on ``bare_cluster`` (no breakglass webhook there)."""
-    missing = [key for key in FLUX_BINARIES if not os.path.exists(bare_cluster.bins.get(key, ""))]
-    if missing:
-        message = f"tests/e2e/testbin.sh did not produce {', '.join(missing)}"
-        if os.environ.get("BREAKGLASS_E2E") == "required":
-            pytest.fail(f"BREAKGLASS_E2E=required but Flux is unavailable: {message}")
-        pytest.skip(message)
-    harness = Flux(bare_cluster, tmp_path_factory.mktemp("bare-flux"))
-    try:
-        harness.start()
-        yield harness
-    finally:
-        harness.stop()
+    yield from flux_on(bare_cluster, tmp_path_factory.mktemp("bare-flux"))
 
 
 @pytest.fixture(scope="session")
@@ -92,18 +95,7 @@ def flux(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Ite
     Started on first use, so only the tests that ask for it pay its start-up (CRDs, both
     controllers healthy); the same skip-or-fail policy as ``cluster``.
     """
-    missing = [key for key in FLUX_BINARIES if not os.path.exists(cluster.bins.get(key, ""))]
-    if missing:
-        message = f"tests/e2e/testbin.sh did not produce {', '.join(missing)}"
-        if os.environ.get("BREAKGLASS_E2E") == "required":
-            pytest.fail(f"BREAKGLASS_E2E=required but Flux is unavailable: {message}")
-        pytest.skip(f"{message} (set BREAKGLASS_E2E=required to make this a failure)")
-    harness = Flux(cluster, tmp_path_factory.mktemp("flux"))
-    try:
-        harness.start()
-        yield harness
-    finally:
-        harness.stop()
+    yield from flux_on(cluster, tmp_path_factory.mktemp("flux"))
 
 
 def wait_for_webhook(plane: ControlPlane, timeout: float = 60) -> None:
