@@ -84,40 +84,55 @@ def markdown(report: PeriodReport) -> str:
         *(f"| {q} | {md(a)} |" for q, a in summary_lines(report)),
         "",
     ]
-    lines += _md_table(
-        "Drift debt: open pull requests, oldest first",
-        ("Object", "Age", "Made by", "Assigned", "Pull request"),
-        [
-            (
-                i.object,
-                human_duration(i.age_seconds),
-                ", ".join(i.people),
-                ", ".join(i.assignees) or "-",
-                i.url or "-",
-            )
-            for i in report.debt
-        ],
-    )
-    lines += _md_table(
-        "Needs a human",
-        ("Object", "Age", "Why", "Issue"),
-        [
-            (i.object, human_duration(i.age_seconds), i.reason or "-", i.url or "-")
-            for i in report.needs_human
-        ],
-    )
-    lines += _md_table(
-        "Reverted by the GitOps controllers",
-        ("Object", "Made by", "Pull request"),
-        [(i.object, ", ".join(i.people), i.url or "-") for i in report.reverted],
-    )
-    for title, rows in (
+    for title, _, header, rows in _item_tables(report):
+        lines += _md_table(title, header, rows)
+    for name, counts in (
         ("Busiest namespaces", report.namespaces),
         ("Busiest applications", report.applications),
         ("Busiest people", report.people),
     ):
-        lines += _md_table(title, ("Name", "Changes"), [(n, str(c)) for n, c in rows])
+        lines += _md_table(name, ("Name", "Changes"), [(n, str(c)) for n, c in counts])
     return "\n".join(lines).rstrip() + "\n"
+
+
+Table = tuple[str, str, tuple[str, ...], list[tuple[str, ...]]]
+
+
+def _item_tables(report: PeriodReport) -> list[Table]:
+    """The drift debt, what needs a human and what the controllers reverted, as (title, id,
+    header, rows): the same tables in Markdown and in HTML."""
+    return [
+        (
+            "Drift debt: open pull requests, oldest first",
+            "debt",
+            ("Object", "Age", "Made by", "Assigned", "Pull request"),
+            [
+                (
+                    i.object,
+                    human_duration(i.age_seconds),
+                    ", ".join(i.people),
+                    ", ".join(i.assignees) or "-",
+                    i.url or "-",
+                )
+                for i in report.debt
+            ],
+        ),
+        (
+            "Needs a human",
+            "needs-human",
+            ("Object", "Age", "Why", "Issue"),
+            [
+                (i.object, human_duration(i.age_seconds), i.reason or "-", i.url or "-")
+                for i in report.needs_human
+            ],
+        ),
+        (
+            "Reverted by the GitOps controllers",
+            "reverted",
+            ("Object", "Made by", "Pull request"),
+            [(i.object, ", ".join(i.people), i.url or "-") for i in report.reverted],
+        ),
+    ]
 
 
 def _md_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -212,36 +227,7 @@ def html_page(report: PeriodReport) -> str:
         f'<div class="chart"><h2>Busiest namespaces</h2>'
         f"{_bars(report.namespaces, 'namespaces')}</div>",
         "</div>",
-        _html_table(
-            "Drift debt: open pull requests, oldest first",
-            "debt",
-            ("Object", "Age", "Made by", "Assigned", "Pull request"),
-            [
-                (
-                    i.object,
-                    human_duration(i.age_seconds),
-                    ", ".join(i.people),
-                    ", ".join(i.assignees) or "-",
-                    i.url or "-",
-                )
-                for i in report.debt
-            ],
-        ),
-        _html_table(
-            "Needs a human",
-            "needs-human",
-            ("Object", "Age", "Why", "Issue"),
-            [
-                (i.object, human_duration(i.age_seconds), i.reason or "-", i.url or "-")
-                for i in report.needs_human
-            ],
-        ),
-        _html_table(
-            "Reverted by the GitOps controllers",
-            "reverted",
-            ("Object", "Made by", "Pull request"),
-            [(i.object, ", ".join(i.people), i.url or "-") for i in report.reverted],
-        ),
+        *(_html_table(*table) for table in _item_tables(report)),
         _html_table(
             "Busiest applications",
             "applications",
