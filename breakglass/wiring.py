@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from breakglass import keyfiles
+from breakglass import keyfiles, model
 from breakglass.auditlog import AuditLog
 from breakglass.auditlog import keys as auditlog_keys
 from breakglass.capture.redact import Redactor
-from breakglass.journal import Journal, open_journal
+from breakglass.journal import Journal, every_capture, open_journal, sqlite_file
 from breakglass.settings import Settings
 
 #: the worker's audit chain, a directory inside ``audit_log.dir``
@@ -29,6 +29,21 @@ def journal(settings: Settings) -> Journal:
     """The configured journal, not yet opened (the password comes from ``password_env``)."""
     password = settings.secret(settings.journal_password_env)
     return open_journal(settings.journal_url, password=password)
+
+
+async def recorded_captures(settings: Settings) -> list[model.Capture] | None:
+    """Every capture the journal holds, for the commands that only read it; ``None`` when an
+    SQLite journal does not exist yet (opening it would create it, and reading creates
+    nothing)."""
+    path = sqlite_file(settings.journal_url)
+    if path is not None and not path.exists():
+        return None
+    store = journal(settings)
+    await store.open()
+    try:
+        return await every_capture(store)
+    finally:
+        await store.close()
 
 
 def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:

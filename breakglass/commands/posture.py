@@ -11,7 +11,6 @@ from datetime import timedelta
 from breakglass import logs, model, settings, wiring
 from breakglass.commands.report import span
 from breakglass.errors import InputError
-from breakglass.journal import every_capture, sqlite_file
 from breakglass.posture import classify, output
 from breakglass.posture.run import PostureReport, collect, judge
 from breakglass.worker.connect import connect_cluster
@@ -89,15 +88,7 @@ async def _posture(conf: settings.Settings, since: timedelta) -> PostureReport:
         objects = await collect(cluster, problems=problems)
     finally:
         await cluster.close()
-    captures: list[model.Capture] = []
-    path = sqlite_file(conf.journal_url)
-    if path is None or path.exists():
-        journal = wiring.journal(conf)
-        await journal.open()
-        try:
-            captures = await every_capture(journal)
-        finally:
-            await journal.close()
+    captures = await wiring.recorded_captures(conf) or []
     report = judge(objects, captures, now=model.utcnow(), since=since)
     report.problems.extend(problems)
     return report

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from breakglass import model, settings, wiring
 from breakglass.errors import InputError
-from breakglass.journal import every_capture, sqlite_file
+from breakglass.journal import sqlite_file
 from breakglass.report import build, write
 
 NAME = "report"
@@ -80,14 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _captures(conf: settings.Settings) -> list[model.Capture]:
-    path = sqlite_file(conf.journal_url)
-    if path is not None and not path.exists():
+    found = await wiring.recorded_captures(conf)
+    if found is None:
         # reading creates nothing: no journal yet is a report of nothing
+        path = sqlite_file(conf.journal_url)
         print(f"no journal at {path} yet: breakglass has recorded nothing", file=sys.stderr)
         return []
-    journal = wiring.journal(conf)
-    await journal.open()
-    try:
-        return await every_capture(journal)
-    finally:
-        await journal.close()
+    return found

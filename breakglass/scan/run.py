@@ -35,7 +35,7 @@ from breakglass.capture.redact import Redactor, contains_marker
 from breakglass.errors import BreakglassError, PermanentError
 from breakglass.forge.git import Git
 from breakglass.gitops import defaults
-from breakglass.journal import Journal
+from breakglass.journal import Journal, every_capture
 from breakglass.metrics import Metrics
 from breakglass.scan import fields, sources
 from breakglass.scan.attribution import ANY_VALUE, REMOVED, AuditTrail, ObjectKey
@@ -331,18 +331,11 @@ class Scanner:
     async def _captures(self) -> dict[tuple[str, str, str, str], list[model.Capture]]:
         assert self.journal is not None
         out: dict[tuple[str, str, str, str], list[model.Capture]] = {}
-        after: str | None = None
-        while True:
-            page = await self.journal.list(limit=500, after=after, oldest_first=True)
-            for capture in page:
-                if capture.status in _LINKABLE:
-                    ref = capture.object
-                    out.setdefault((ref.group, ref.kind, ref.namespace, ref.name), []).append(
-                        capture
-                    )
-            if len(page) < 500:
-                return out
-            after = page[-1].id
+        for capture in await every_capture(self.journal):
+            if capture.status in _LINKABLE:
+                ref = capture.object
+                out.setdefault((ref.group, ref.kind, ref.namespace, ref.name), []).append(capture)
+        return out
 
     def _link(
         self,
