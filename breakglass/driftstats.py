@@ -35,7 +35,8 @@ from breakglass import model
 
 OPEN_STATES: Final = ("pending", "pr_open", "needs_human", "failed", "unmanaged")
 OUTCOMES: Final = ("merged", "closed", "withdrawn", "reverted", "superseded")
-SOURCES: Final = tuple(s.value for s in model.Source)
+#: where manual changes come from (a drill's own records are results, never drift)
+SOURCES: Final = tuple(s.value for s in model.Source if s is not model.Source.DRILL)
 
 _PULL: Final = re.compile(
     r"(/pull/\d+|/pulls/\d+|/-/merge_requests/\d+|/merge_requests/\d+"

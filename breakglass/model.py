@@ -60,6 +60,8 @@ class Source(enum.StrEnum):
     AUDIT = "audit"
     #: found by ``breakglass scan`` in ``managedFields``: who made it may be unknown
     SCAN = "scan"
+    #: a change ``breakglass drill`` made on purpose, with what became of it; never backfilled
+    DRILL = "drill"
 
 
 #: The username of a change whose author is not known (drift found by a scan, unattributed).
@@ -224,6 +226,58 @@ class Delta:
 #: Classification of a change whose object could not be read (nested too deeply to diff): it is
 #: recorded (who, what, when) in the journal and the audit log, and never backfilled.
 OPAQUE: Final = "opaque"
+#: Classification of a change that carries ``breakglass drill``'s marker (the drill's own change
+#: and its restore): recorded as such, never backfilled.
+DRILL: Final = "drill"
+
+
+@dataclass(frozen=True)
+class DrillRecord:
+    """What one drilled object showed: the application's verdict and expected time to revert,
+    the change made, and what became of it (``outcome``: running, reverted, survived,
+    interrupted, deleted, conflict, cleaned-up, failed)."""
+
+    drill_id: str
+    application: str  # posture's key: ``flux:flux-system/payments``
+    verdict: str
+    change: str  # label | annotation | replicas | config
+    expected_seconds: float | None
+    deadline_seconds: float
+    outcome: str = "running"
+    measured_seconds: float | None = None
+    restored: bool = False
+    note: str = ""
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "drill_id": self.drill_id,
+            "application": self.application,
+            "verdict": self.verdict,
+            "change": self.change,
+            "expected_seconds": self.expected_seconds,
+            "deadline_seconds": self.deadline_seconds,
+            "outcome": self.outcome,
+            "measured_seconds": self.measured_seconds,
+            "restored": self.restored,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> DrillRecord:
+        expected = data.get("expected_seconds")
+        measured = data.get("measured_seconds")
+        return cls(
+            drill_id=str(data.get("drill_id", "")),
+            application=str(data.get("application", "")),
+            verdict=str(data.get("verdict", "")),
+            change=str(data.get("change", "")),
+            expected_seconds=float(expected) if expected is not None else None,
+            deadline_seconds=float(data.get("deadline_seconds") or 0),
+            outcome=str(data.get("outcome", "running")),
+            measured_seconds=float(measured) if measured is not None else None,
+            restored=bool(data.get("restored")),
+            note=str(data.get("note", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -256,6 +310,8 @@ class Capture:
     pr_opened_at: datetime | None = None
     #: when it reached a final state (merged, closed, superseded, discarded, ignored)
     resolved_at: datetime | None = None
+    #: for a ``drill`` capture: the drill's result on this object
+    drill: DrillRecord | None = None
 
     def with_status(self, status: Status, *, reason: str | None = None) -> Capture:
         return replace(self, status=status, reason=reason if reason is not None else self.reason)
@@ -286,6 +342,7 @@ class Capture:
             "since": format_time(self.since) if self.since else None,
             "pr_opened_at": format_time(self.pr_opened_at) if self.pr_opened_at else None,
             "resolved_at": format_time(self.resolved_at) if self.resolved_at else None,
+            **({"drill": self.drill.to_json()} if self.drill is not None else {}),
         }
 
     @classmethod
@@ -319,4 +376,5 @@ class Capture:
             since=parse_time(since) if since else None,
             pr_opened_at=parse_time(opened) if opened else None,
             resolved_at=parse_time(resolved) if resolved else None,
+            drill=DrillRecord.from_json(data["drill"]) if data.get("drill") else None,
         )

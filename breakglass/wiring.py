@@ -23,6 +23,8 @@ from breakglass.settings import Settings
 WORKER_CHAIN: Final = "worker"
 #: the chain ``breakglass scan --backfill`` writes when run as a command
 SCAN_CHAIN: Final = "scan"
+#: the chain ``breakglass drill`` writes (its changes, outcomes and cleanups)
+DRILL_CHAIN: Final = "drill"
 
 
 def journal(settings: Settings) -> Journal:
@@ -53,9 +55,9 @@ def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:
 
 
 def audit_dirs(settings: Settings) -> list[Path]:
-    """Every chain this installation writes: the webhook's, and the worker's and the scan
-    command's once they exist."""
-    named = [audit_dir(settings, chain=c) for c in (WORKER_CHAIN, SCAN_CHAIN)]
+    """Every chain this installation writes: the webhook's, and the worker's, the scan
+    command's and the drill's once they exist."""
+    named = [audit_dir(settings, chain=c) for c in (WORKER_CHAIN, SCAN_CHAIN, DRILL_CHAIN)]
     return [settings.audit_log.dir] + [d for d in named if d.is_dir()]
 
 

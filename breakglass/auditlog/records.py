@@ -56,6 +56,8 @@ class EventType(enum.StrEnum):
     PR_CLOSED = "pr_closed"
     PR_SUPERSEDED = "pr_superseded"
     FAILED = "failed"
+    #: ``breakglass drill`` changed an object on purpose, or recorded what became of it
+    DRILL = "drill"
 
 
 @dataclass(frozen=True)

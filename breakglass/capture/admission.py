@@ -24,6 +24,7 @@ from breakglass import delta as deltas
 from breakglass import model, repos
 from breakglass.capture import redact, wire
 from breakglass.capture.fields import MAX_DEPTH, Unusable, mapping, text, text_list
+from breakglass.drill import marker as drill_marker
 from breakglass.settings import ActorSettings
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -135,7 +136,10 @@ def owner_hints(obj: Any) -> dict[str, str]:
 
 
 def classify(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """``drift`` for configuration changes, or the name of an operational action."""
+    """``drift`` for configuration changes, ``drill`` for a change carrying ``breakglass
+    drill``'s marker (its change, its restore), or the name of an operational action."""
+    if drill_marker.in_change(before, after) is not None:
+        return model.DRILL
     paths = deltas.changed_paths(before, after)
     restart = f"spec.template.metadata.annotations.{RESTARTED_AT}"
     if paths and all(p == restart for p in paths):
@@ -409,6 +413,11 @@ def warning(
         text = (
             f"{head}; the object is too deeply nested to diff, so no backfill PR: "
             "update Git by hand"
+        )
+    elif capture.classification == model.DRILL:
+        text = (
+            f"breakglass: recorded {what} drill change as {capture.id}; a drill's change is "
+            "put back by the drill, no backfill PR"
         )
     elif capture.classification in record_only:
         text = (

@@ -35,6 +35,7 @@ from breakglass.capture.admission import (
     skip_resource,
 )
 from breakglass.capture.fields import Unusable, mapping, shallow, text, text_list
+from breakglass.drill import marker as drill_marker
 
 WRITE_VERBS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE"}
 
@@ -263,7 +264,13 @@ def _audit_capture(
         ),
         received_at=received,
         audit_id=audit_id,
-        classification=classify(patch_body, {}) if isinstance(patch_body, dict) else "drift",
+        classification=(
+            model.DRILL
+            if drill_marker.in_patch(patch_body) is not None
+            else classify(patch_body, {})
+            if isinstance(patch_body, dict)
+            else "drift"
+        ),
         labels=owner_hints(
             response_object if isinstance(response_object, dict) else request_object
         ),

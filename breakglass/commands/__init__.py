@@ -42,6 +42,7 @@ def all_commands() -> list[Command]:
         "scan",
         "report",
         "posture",
+        "drill",
         "pulls",
         "audit",
         "manifests",

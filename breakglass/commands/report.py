@@ -51,11 +51,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="FILE", help="write here instead of standard output")
 
 
-def span(text: str) -> timedelta:
+def span(text: str, *, flag: str = "--since") -> timedelta:
     found = _SPAN.match(text.strip())
     if found is None:
         raise InputError(
-            f"--since {text!r} is not a span", hint="a number and a unit: 90m, 24h, 7d, 4w"
+            f"{flag} {text!r} is not a span", hint="a number and a unit: 90s, 90m, 24h, 7d, 4w"
         )
     return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from breakglass import driftstats, model, repos
+from breakglass.drill.plan import AppResult, by_application
 from breakglass.settings import Settings
 from breakglass.worker import inputs
 
@@ -45,6 +46,8 @@ class PeriodReport:
     reverted: list[Item] = field(default_factory=list)
     #: open drift (any age), counted the same way as the metrics
     open_now: driftstats.DriftStats | None = None
+    #: ``breakglass drill`` results in the period, per application
+    drills: list[AppResult] = field(default_factory=list)
 
     def durations(self) -> dict[str, dict[str, float | None]]:
         """Median and 90th percentile, seconds, of each duration."""
@@ -111,6 +114,16 @@ def build(
     )
     report.reverted = _items(
         [c for c in in_period if driftstats.outcome(c) == "reverted"], settings=settings, now=now
+    )
+    report.drills = by_application(
+        [
+            c.drill
+            for c in captures
+            if c.source is model.Source.DRILL
+            and c.drill is not None
+            and c.drill.outcome != "running"
+            and c.received_at >= start
+        ]
     )
     return report
 

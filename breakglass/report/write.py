@@ -132,6 +132,31 @@ def _item_tables(report: PeriodReport) -> list[Table]:
             ("Object", "Made by", "Pull request"),
             [(i.object, ", ".join(i.people), i.url or "-") for i in report.reverted],
         ),
+        (
+            "GitOps drills: does each application revert a manual change?",
+            "drills",
+            (
+                "Application",
+                "Posture",
+                "Expected",
+                "Measured",
+                "Reverted",
+                "Survived",
+                "Drill says",
+            ),
+            [
+                (
+                    d.application,
+                    d.verdict,
+                    human_duration(d.expected_seconds) if d.expected_seconds else "-",
+                    human_duration(d.median_seconds) if d.median_seconds is not None else "-",
+                    str(d.reverted),
+                    str(d.survived),
+                    d.verdict_of_drill,
+                )
+                for d in report.drills
+            ],
+        ),
     ]
 
 
@@ -190,6 +215,7 @@ def to_json(report: PeriodReport) -> dict[str, JSON]:
         "drift_debt": rows(report.debt),
         "needs_human": rows(report.needs_human),
         "reverted": rows(report.reverted),
+        "drills": [vars(d) for d in report.drills],
     }
 
 

@@ -32,6 +32,7 @@ from breakglass import logs, model, rendercheck, repos
 from breakglass.auditlog import AuditLog, EventType, from_capture, record_safely
 from breakglass.capture.admission import owner_hints
 from breakglass.capture.redact import Redactor, contains_marker
+from breakglass.drill import marker as drill_marker
 from breakglass.errors import BreakglassError, PermanentError
 from breakglass.forge.git import Git
 from breakglass.gitops import defaults
@@ -254,6 +255,8 @@ class Scanner:
         judge: fields.Judge,
     ) -> ObjectDrift | None:
         meta = obj.get("metadata") or {}
+        if drill_marker.label_of(obj) is not None:
+            return None  # a drill is running on it (or left it: drill --cleanup), not drift
         kind = str(obj.get("kind", ""))
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
         owner = _owner_of(meta, by_key, rendered, self.settings.kube.argocd_namespace)

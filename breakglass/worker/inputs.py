@@ -177,6 +177,8 @@ def not_backfilled(capture: model.Capture, record_only: Sequence[str]) -> str | 
     """Why a confirmed capture is only recorded, never backfilled; None if it is backfilled."""
     if capture.classification == model.OPAQUE:
         return f"{capture.reason}; not backfilled, update Git by hand"
+    if capture.classification == model.DRILL:
+        return "a breakglass drill's change, put back by the drill: never backfilled"
     if capture.classification in record_only:
         return f"{capture.classification} is an operation, not configuration drift"
     return None

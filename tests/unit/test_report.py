@@ -169,3 +169,36 @@ def test_the_command_writes_each_format(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "hint:" in bad.stderr
+
+
+def drill_capture(
+    outcome: str, *, days_ago: float, app: str, measured: float | None
+) -> model.Capture:
+    base = capture(model.Status.IGNORED, days_ago=days_ago, source=model.Source.DRILL)
+    record = model.DrillRecord(
+        "drill-1", app, "enforcing", "label", 60.0, 120.0, outcome, measured, True
+    )
+    return model.Capture(**{**vars(base), "classification": model.DRILL, "drill": record})
+
+
+def test_drills_in_the_period_are_a_table_per_application_and_change_no_drift_number() -> None:
+    drills = [
+        drill_capture("reverted", days_ago=1, app="flux:flux-system/shop", measured=40),
+        drill_capture("reverted", days_ago=1, app="flux:flux-system/shop", measured=50),
+        drill_capture("survived", days_ago=2, app="argocd:argocd/web", measured=None),
+        drill_capture("survived", days_ago=9, app="argocd:argocd/old", measured=None),
+        drill_capture("running", days_ago=0, app="argocd:argocd/now", measured=None),
+    ]
+    plain = build.build(CAPTURES, settings=CONF, now=NOW, since=timedelta(days=7))
+    with_drills = build.build(CAPTURES + drills, settings=CONF, now=NOW, since=timedelta(days=7))
+    assert write.to_json(with_drills)["manual_changes"] == write.to_json(plain)["manual_changes"]
+    rows = {d["application"]: d for d in write.to_json(with_drills)["drills"]}
+    assert set(rows) == {"flux:flux-system/shop", "argocd:argocd/web"}  # period, finished
+    assert rows["flux:flux-system/shop"]["median_seconds"] == 45
+    assert rows["argocd:argocd/web"]["verdict_of_drill"] == "GitOps incomplete"
+    text = write.markdown(with_drills)
+    assert (
+        "### GitOps drills" in text
+        and "| argocd:argocd/web | enforcing | 60 s | - | 0 | 1 | GitOps incomplete |" in text
+    )
+    assert 'id="drills"' in write.html_page(with_drills)
