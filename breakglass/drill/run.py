@@ -37,7 +37,7 @@ from breakglass.drill.plan import (
     deadline_for,
     inventory,
 )
-from breakglass.errors import BreakglassError, TemporaryError
+from breakglass.errors import BreakglassError, PermanentError, TemporaryError
 from breakglass.kube import JSON_PATCH, MERGE_PATCH, Conflict
 from breakglass.posture import classify
 from breakglass.posture.run import collect, judge
@@ -120,7 +120,10 @@ async def make_plan(
         for ref in keep:
             if len(targets) >= options.sample:
                 break
-            why = await _choose(cluster, plurals, ref, options, drill_id, autoscaled, targets)
+            try:
+                why = await _choose(cluster, plurals, ref, options, drill_id, autoscaled, targets)
+            except BreakglassError as exc:
+                why = f"cannot read it: {exc}"
             if why:
                 skipped.append((ref.describe(), why))
         plan.apps.append(
@@ -599,9 +602,11 @@ class Leftover:
     note: str = ""
 
 
-async def leftovers(cluster: KubeCluster) -> list[tuple[model.ObjectRef, dict[str, JSON]]]:
+async def leftovers(
+    cluster: KubeCluster, *, unreadable: list[str] | None = None
+) -> list[tuple[model.ObjectRef, dict[str, JSON]]]:
     """Every object carrying the drill label, in every namespaced kind that can be listed and
-    patched."""
+    patched; the kinds the caller may not list go to ``unreadable``."""
     found = []
     for gv in await cluster.group_versions():
         group, _, version = gv.rpartition("/")
@@ -614,6 +619,10 @@ async def leftovers(cluster: KubeCluster) -> list[tuple[model.ObjectRef, dict[st
                 continue
             try:
                 items = await _all(cluster, group, version, name, selector=marks.LABEL)
+            except PermanentError:
+                if unreadable is not None:
+                    unreadable.append(f"{name}.{group}" if group else name)
+                continue
             except BreakglassError as exc:
                 log.warning("drill_cleanup_list_failed", resource=f"{name}.{group}", error=str(exc))
                 continue
@@ -637,7 +646,8 @@ async def cleanup(
     """Restore every drill change left behind, and close the journal's records of drills
     that never finished."""
     out: list[Leftover] = []
-    for ref, obj in await leftovers(cluster):
+    unreadable: list[str] = []
+    for ref, obj in await leftovers(cluster, unreadable=unreadable):
         drill_id = marks.label_of(obj) or ""
         marker = Marker.read(obj)
         probe = marker.probe if marker is not None else _label_probe(drill_id)
@@ -661,6 +671,11 @@ async def cleanup(
             + (f" by {marker.user}, started {marker.started}" if marker else "")
             + ")"
             + (f": {leftover.note}" if leftover.note else "")
+        )
+    if unreadable:
+        say(
+            f"you may not list {len(unreadable)} kinds ({', '.join(sorted(unreadable)[:5])}"
+            f"{', …' if len(unreadable) > 5 else ''}): drill changes there were not looked for"
         )
     if journal is not None:
         await _close_unfinished(journal, out, audit_log, cluster_name, user)

@@ -179,3 +179,27 @@ def test_cleanup_with_nothing_left(cluster, tmp_path: Path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no drill changes left behind" in proc.stdout
+
+
+def test_the_shipped_drill_role_grants_what_a_drill_does_and_no_secret(cluster, flux, namespace):
+    """``deploy/components/drill`` as the API server's authorizer judges it, for a person in
+    the group it binds (checked with impersonation, as ``kubectl auth can-i`` does)."""
+    rbac = Path(__file__).resolve().parents[2] / "deploy" / "components" / "drill" / "rbac.yaml"
+    cluster.kubectl("apply", "-f", str(rbac), user="admin")
+
+    def can(*args: str) -> bool:
+        out = cluster.kubectl(
+            "auth", "can-i", *args, "--as=carol", "--as-group=breakglass-drillers",
+            user="admin", check=False,
+        )  # fmt: skip
+        return out.stdout.strip() == "yes"
+
+    for verb in ("get", "patch", "watch"):
+        for kind in ("deployments", "statefulsets", "daemonsets", "configmaps", "services"):
+            assert can(verb, kind, "-n", namespace), (verb, kind)
+    assert can("list", "kustomizations.kustomize.toolkit.fluxcd.io", "--all-namespaces")
+    assert can("create", "selfsubjectreviews.authentication.k8s.io")  # whoami: everyone may
+    assert not can("get", "secrets", "-n", namespace)
+    assert not can("patch", "secrets", "-n", namespace)
+    assert not can("delete", "deployments", "-n", namespace)
+    assert not can("patch", "kustomizations.kustomize.toolkit.fluxcd.io", "-n", namespace)

@@ -193,6 +193,16 @@ def test_rbac_only_reads_and_never_secrets_by_default():
     assert all(rule["verbs"] == ["list"] for rule in scanner)
     listed = {(g, r) for rule in scanner for g in rule["apiGroups"] for r in rule["resources"]}
     assert ("", "secrets") not in listed and ("apps", "deployments") in listed
+    drill = rules(DEPLOY / "components" / "drill" / "rbac.yaml")
+    granted = {
+        (g, r, v)
+        for rule in drill
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    assert ("apps", "deployments", "patch") in granted and ("", "configmaps", "watch") in granted
+    assert not [x for x in granted if x[1] == "secrets" or x[2] in ("delete", "create", "update")]
 
 
 def containers(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
