@@ -220,9 +220,12 @@ class KubeCluster:
             if exc.status in (409, 422):
                 raise Conflict(f"{path} changed: {_status_message(exc)}") from exc
             if exc.status in (401, 403):
+                message = _status_message(exc)
+                if "admission webhook" in message:  # refused by a webhook, not by RBAC
+                    raise PermanentError(message) from exc
                 raise PermanentError(
-                    f"the cluster refused to let you patch {path} ({exc.status})",
-                    hint="a drill writes as you: your kubeconfig identity needs patch on this "
+                    f"the cluster refused to let you patch {path} ({exc.status}: {message})",
+                    hint="this writes as you: your kubeconfig identity needs patch on this "
                     "kind (kubectl auth can-i patch ...)",
                 ) from exc
             raise TemporaryError(f"patching {path} failed: {exc.status} {exc.reason}") from exc
@@ -280,6 +283,38 @@ class KubeCluster:
             raise TemporaryError(f"watching {path}/{name} failed: {exc}") from exc
         finally:
             response.release()
+
+    async def create(
+        self, *, group: str, version: str, plural: str, namespace: str, body: Any
+    ) -> dict[str, Any]:
+        """Create an object (``breakglass open``: a session, as the person); an admission
+        refusal is a ``PermanentError`` carrying the API server's message."""
+        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        path = f"{prefix}{f'/namespaces/{namespace}' if namespace else ''}/{plural}"
+        try:
+            data = await self.api.call_api(
+                path,
+                "POST",
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body=body,
+                response_types_map={201: "object", 200: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _request_timeout=15,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise PermanentError(
+                    f"the API server does not serve {path}",
+                    hint="install the BreakglassSession CRD: kubectl apply -f "
+                    "deploy/base/crd-sessions.yaml",
+                ) from exc
+            if exc.status in (400, 403, 409, 422):
+                raise PermanentError(_status_message(exc)) from exc
+            raise TemporaryError(f"creating in {path} failed: {exc.status} {exc.reason}") from exc
+        except (OSError, TimeoutError) as exc:
+            raise TemporaryError(f"creating in {path} failed: {exc}") from exc
+        return data if isinstance(data, dict) else {}
 
     async def whoami(self) -> dict[str, Any]:
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}

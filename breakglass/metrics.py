@@ -77,6 +77,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.denied = Counter(
+            "breakglass_admission_denied",
+            "Manual writes refused by admission.mode, by mode and whether it was a dry run.",
+            ["mode", "dry_run"],
+            registry=r,
+        )
+        self.sessions = Counter(
+            "breakglass_sessions",
+            "Break-glass session writes the webhook judged, by operation and outcome.",
+            ["operation", "outcome"],
+            registry=r,
+        )
         self.unusable = Counter(
             "breakglass_unusable_payloads",
             "Parseable payloads that could not be understood, by endpoint.",

@@ -281,6 +281,64 @@ class DrillRecord:
 
 
 @dataclass(frozen=True)
+class Session:
+    """A break-glass session: who opened it (as the API server authenticated them), why, for
+    whom and what, and when it ends.  Captures its members make in its scope during its window
+    belong to it."""
+
+    name: str
+    owner: str
+    reason: str
+    opened_at: datetime
+    expires_at: datetime
+    namespaces: tuple[str, ...] = ()
+    applications: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    closed_at: datetime | None = None
+    cluster: str = ""
+
+    @property
+    def ends_at(self) -> datetime:
+        """When it stops covering changes: closed early, or its deadline."""
+        if self.closed_at is not None and self.closed_at < self.expires_at:
+            return self.closed_at
+        return self.expires_at
+
+    def is_open(self, at: datetime) -> bool:
+        return self.opened_at <= at < self.ends_at
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "name": self.name,
+            "owner": self.owner,
+            "reason": self.reason,
+            "opened_at": format_time(self.opened_at),
+            "expires_at": format_time(self.expires_at),
+            "namespaces": list(self.namespaces),
+            "applications": list(self.applications),
+            "members": list(self.members),
+            "closed_at": format_time(self.closed_at) if self.closed_at else None,
+            "cluster": self.cluster,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> Session:
+        closed = data.get("closed_at")
+        return cls(
+            name=str(data["name"]),
+            owner=str(data["owner"]),
+            reason=str(data.get("reason", "")),
+            opened_at=parse_time(data["opened_at"]),
+            expires_at=parse_time(data["expires_at"]),
+            namespaces=tuple(data.get("namespaces") or ()),
+            applications=tuple(data.get("applications") or ()),
+            members=tuple(data.get("members") or ()),
+            closed_at=parse_time(closed) if closed else None,
+            cluster=str(data.get("cluster", "")),
+        )
+
+
+@dataclass(frozen=True)
 class Capture:
     """One manual change, as recorded in the journal."""
 
@@ -312,6 +370,8 @@ class Capture:
     resolved_at: datetime | None = None
     #: for a ``drill`` capture: the drill's result on this object
     drill: DrillRecord | None = None
+    #: the break-glass session it belongs to (its name), if any
+    session: str | None = None
 
     def with_status(self, status: Status, *, reason: str | None = None) -> Capture:
         return replace(self, status=status, reason=reason if reason is not None else self.reason)
@@ -343,6 +403,7 @@ class Capture:
             "pr_opened_at": format_time(self.pr_opened_at) if self.pr_opened_at else None,
             "resolved_at": format_time(self.resolved_at) if self.resolved_at else None,
             **({"drill": self.drill.to_json()} if self.drill is not None else {}),
+            **({"session": self.session} if self.session is not None else {}),
         }
 
     @classmethod
@@ -377,4 +438,5 @@ class Capture:
             pr_opened_at=parse_time(opened) if opened else None,
             resolved_at=parse_time(resolved) if resolved else None,
             drill=DrillRecord.from_json(data["drill"]) if data.get("drill") else None,
+            session=data.get("session"),
         )

@@ -323,9 +323,14 @@ class AuditWebhookSettings(_Model):
 
 
 class AdmissionSettings(_Model):
-    mode: Annotated[_Str, _one_of("observe")] = Field(
-        "observe", description="'observe' (never denies)"
+    mode: Annotated[_Str, _one_of("observe", "require-session", "freeze")] = Field(
+        "observe",
+        description="'observe' (never denies), 'require-session' (a manual write to a managed "
+        "object needs an open session or a breakglass.dev/reason annotation) or 'freeze' "
+        "(manual writes to managed objects only by breakglass_groups)",
     )
+    #: in ``freeze``, members of these groups (globs) may still change managed objects
+    breakglass_groups: _Names = Field((), description=_GLOB_LIST)
     require_client_cert: _Bool = Field(False, description="true or false")
     #: /validate answers within this many seconds whatever happens (a slow journal, a slow
     #: audit log): kept well under the webhook's timeoutSeconds, so kubectl never waits on us
@@ -656,6 +661,15 @@ class ScanOwnerSettings(_Model):
     users: _Names = Field(description="a list of usernames from users:")
 
 
+class SessionSettings(_Model):
+    """``sessions:``: break-glass sessions (``breakglass open``)."""
+
+    #: the longest a session may last from when it opened
+    max_hours: _PositiveFloat = Field(8.0, description="a positive number of hours")
+    #: how often the webhook re-reads open sessions from the journal (another replica's)
+    refresh_seconds: _PositiveFloat = Field(2.0, description="seconds")
+
+
 class ScanSettings(_Model):
     """``scan:``: finding drift that did not pass through the webhook (``breakglass scan``)."""
 
@@ -702,6 +716,7 @@ class Settings(_Model):
     users: tuple[tuple[str, UserIdentity], ...] = ()
     kube: KubeSettings = Field(default_factory=KubeSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     source: str = "<defaults>"
 
     def forge(self, name: str) -> ForgeSettings | None:
@@ -811,6 +826,7 @@ class _File(_Model):
     )
     kube: KubeSettings = Field(default_factory=KubeSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
 
     @field_validator("admission")
     @classmethod
@@ -922,6 +938,7 @@ def _settings(doc: _File, *, source: str, base: Path) -> Settings:
         users=users,
         kube=doc.kube,
         scan=doc.scan,
+        sessions=doc.sessions,
         source=source,
     )
 

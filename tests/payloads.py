@@ -161,6 +161,7 @@ _RESOURCES = {
     "Secret": ("", "v1", "secrets"),
     "ConfigMap": ("", "v1", "configmaps"),
     "Service": ("", "v1", "services"),
+    "BreakglassSession": ("breakglass.dev", "v1alpha1", "breakglasssessions"),
 }
 
 

@@ -58,6 +58,10 @@ class EventType(enum.StrEnum):
     FAILED = "failed"
     #: ``breakglass drill`` changed an object on purpose, or recorded what became of it
     DRILL = "drill"
+    #: a manual write refused by ``admission.mode`` (require-session, freeze)
+    DENIED = "denied"
+    #: a break-glass session opened, changed or closed
+    SESSION = "session"
 
 
 @dataclass(frozen=True)

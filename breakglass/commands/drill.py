@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
 from breakglass import logs, model, settings, wiring
+from breakglass.commands import _person
 from breakglass.commands.report import span
 from breakglass.drill import output
 from breakglass.drill.marker import FIELD_MANAGER, Change, new_drill_id
@@ -93,13 +93,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the field manager of the change (kubectl-patch; a dashboard's name, e.g. lens, "
         "measures what a dashboard's change meets)",
     )
-    parser.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="whose identity the drill writes with: this kubeconfig (default: $KUBECONFIG, "
-        "then ~/.kube/config), not breakglass's own kube: settings",
-    )
-    parser.add_argument("--context", metavar="NAME", help="the kubeconfig context to use")
+    _person.add_arguments(parser, what="the drill writes with")
     parser.add_argument(
         "--cleanup",
         action="store_true",
@@ -133,29 +127,8 @@ def _say(text: str) -> None:
     print(f"drill: {text}", file=sys.stderr, flush=True)
 
 
-async def _connect(args: argparse.Namespace) -> object:
-    from breakglass.kube import KubeCluster
-
-    kubeconfig = args.kubeconfig or _default_kubeconfig()
-    if kubeconfig is None:
-        raise InputError(
-            "a drill writes as you, and no kubeconfig was found",
-            hint="pass --kubeconfig (and --context), or set KUBECONFIG",
-        )
-    return await KubeCluster.connect(kubeconfig=kubeconfig, context=args.context)
-
-
-def _default_kubeconfig() -> str | None:
-    env = os.environ.get("KUBECONFIG", "")
-    first = env.split(os.pathsep)[0] if env else os.path.expanduser("~/.kube/config")
-    return first if first and os.path.exists(first) else None
-
-
 async def _main(conf: settings.Settings, args: argparse.Namespace, options: Options) -> int:
-    from breakglass.kube import KubeCluster
-
-    cluster = await _connect(args)
-    assert isinstance(cluster, KubeCluster)
+    cluster = await _person.connect(args, what="a drill writes")
     try:
         if args.cleanup:
             return await _cleanup(conf, cluster)

@@ -124,6 +124,13 @@ class Journal(Protocol):
     async def check_writable(self) -> None:
         """Raise ``JournalUnavailable`` unless a write would succeed now."""
 
+    async def put_session(self, session: model.Session) -> None:
+        """Store a break-glass session durably, replacing the one of the same name."""
+
+    async def sessions(self, *, ended_after: datetime | None = None) -> Sequence[model.Session]:
+        """Every session, oldest first; with ``ended_after``, only those that end after it
+        (the open ones, and those a reader still needs)."""
+
     async def leadership(self) -> int:
         """Whether this process should run the backfill worker now: ``0`` when it should not,
         else the *term* it leads in; asked before every pass, and before each write of a pass.

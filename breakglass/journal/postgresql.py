@@ -116,6 +116,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        """
+        CREATE TABLE IF NOT EXISTS sessions (
+            name text PRIMARY KEY,
+            opened_at timestamptz NOT NULL,
+            ends_at timestamptz NOT NULL,
+            data json NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS sessions_ends ON sessions (ends_at)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -390,6 +401,37 @@ class PostgreSQLJournal:
                 f"journal {self.url} is read-only (a standby, or default_transaction_read_only)",
                 hint="point journal at the primary server",
             )
+
+    async def put_session(self, session: model.Session) -> None:
+        row = (
+            session.name,
+            session.opened_at,
+            session.ends_at,
+            orjson.dumps(session.to_json()).decode(),
+        )
+
+        async def _put(conn: Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO sessions (name, opened_at, ends_at, data) "
+                    "VALUES (%s, %s, %s, %s::json) ON CONFLICT (name) DO UPDATE SET "
+                    "opened_at = excluded.opened_at, ends_at = excluded.ends_at, "
+                    "data = excluded.data",
+                    row,
+                )
+
+        await self._run("put_session", _put)
+
+    async def sessions(self, *, ended_after: datetime | None = None) -> Sequence[model.Session]:
+        where = " WHERE ends_at > %s" if ended_after is not None else ""
+        params = (ended_after,) if ended_after is not None else ()
+        query = f"SELECT data::text FROM sessions{where} ORDER BY opened_at, name"  # noqa: S608
+
+        async def _read(conn: Connection) -> list[model.Session]:
+            cur = await conn.execute(query.encode(), params)
+            return [model.Session.from_json(orjson.loads(r[0])) for r in await cur.fetchall()]
+
+        return await self._run("sessions", _read)
 
     # -- reads ----------------------------------------------------------------------------
 

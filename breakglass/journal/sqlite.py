@@ -76,6 +76,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        """
+        CREATE TABLE sessions (
+            name TEXT PRIMARY KEY,
+            opened_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            data BLOB NOT NULL
+        )
+        """,
+        "CREATE INDEX sessions_ends ON sessions (ends_at)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -255,6 +266,38 @@ class SQLiteJournal:
             conn.execute("ROLLBACK")
 
         await self._run(_probe)
+
+    async def put_session(self, session: model.Session) -> None:
+        row = (
+            session.name,
+            model.format_time(session.opened_at),
+            model.format_time(session.ends_at),
+            orjson.dumps(session.to_json()),
+        )
+
+        def _put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO sessions (name, opened_at, ends_at, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET opened_at = excluded.opened_at, "
+                "ends_at = excluded.ends_at, data = excluded.data",
+                row,
+            )
+
+        await self._run(_put)
+
+    async def sessions(self, *, ended_after: datetime | None = None) -> Sequence[model.Session]:
+        query = "SELECT data FROM sessions"
+        params: list[object] = []
+        if ended_after is not None:
+            query += " WHERE ends_at > ?"
+            params.append(model.format_time(ended_after))
+        query += " ORDER BY opened_at, name"
+
+        def _read(conn: sqlite3.Connection) -> list[model.Session]:
+            rows = conn.execute(query, params).fetchall()
+            return [model.Session.from_json(orjson.loads(r[0])) for r in rows]
+
+        return await self._run(_read)
 
     async def leadership(self) -> int:
         """1 while this process holds the worker lock, else 0.

@@ -1,8 +1,10 @@
 """``POST /validate``: the validating admission webhook.
 
-The handler maps HTTP to the pure decision in ``breakglass.capture.admission`` and back.  Its
-promises to the cluster: it answers in milliseconds, and always within
-``admission.deadline_seconds``; it never denies (``observe`` mode); a capture is durable in the
+The handler maps HTTP to the pure decisions in ``breakglass.capture.admission`` and
+``breakglass.sessions`` and back.  Its promises to the cluster: it answers in milliseconds,
+and always within ``admission.deadline_seconds``; it denies a manual write only when
+``admission.mode`` says so (never in ``observe``), and a ``BreakglassSession`` that breaks the
+session rules; a capture is durable in the
 journal *before* the answer leaves, or, past the deadline, the answer says it is not and the
 audit event records the change under the capture's id; if anything of ours fails, the request
 is still allowed and the failure is logged and counted.  Only a body that cannot be
@@ -13,7 +15,9 @@ parsed at all gets an HTTP error (400, or 413 when too large); the API server th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -23,6 +27,8 @@ from aiohttp import web
 from breakglass import auditlog, logs, model
 from breakglass.capture import admission, wire
 from breakglass.capture.fields import Unusable
+from breakglass.sessions import objects as session_objects
+from breakglass.sessions import policy as session_policy
 from breakglass.web.state import DEPS, instrumented, json_error, peer_verified
 
 log = logs.get(__name__)
@@ -40,6 +46,20 @@ def allowed(uid: str, **extra: Any) -> web.Response:
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "response": response,
+    }
+    return web.Response(body=orjson.dumps(review), content_type="application/json")
+
+
+def denied(uid: str, message: str) -> web.Response:
+    """An AdmissionReview that refuses ``uid``, with the message kubectl prints."""
+    review: wire.AdmissionReview = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {
+            "uid": uid,
+            "allowed": False,
+            "status": {"code": 403, "reason": "Forbidden", "message": message},
+        },
     }
     return web.Response(body=orjson.dumps(review), content_type="application/json")
 
@@ -114,6 +134,16 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
 
     now = model.utcnow()
     started = time.monotonic()
+    resource = req.get("resource")
+    if isinstance(resource, dict) and (resource.get("group"), resource.get("resource")) == (
+        session_objects.GROUP,
+        session_objects.PLURAL,
+    ):
+        return await _session(req, uid, request, now, started)
+    mode = deps.settings.admission.mode
+    if req.get("dryRun") is True and mode != session_policy.OBSERVE:
+        # judged as the real write would be, never recorded
+        return await _judge_dry_run(req, uid, request, now)
     try:
         decision = admission.decide(req, policy=deps.policy, now=now)  # type: ignore[arg-type]
     except Unusable as exc:
@@ -128,6 +158,13 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
         deps.metrics.skips.labels(ENDPOINT, decision.reason).inc()
         structlog.contextvars.bind_contextvars(decision="skip", reason=decision.reason)
         return allowed(uid), "skipped"
+    try:
+        decision, refusal = await _policy(decision, request, now)
+    except Exception as exc:  # never deny because of our own bug
+        log.exception("admission_policy_bug", error=type(exc).__name__)
+        refusal = None
+    if refusal is not None:
+        return await _refuse(request, decision, refusal, dry_run=False), "denied"
     # The parsed review (often ten times its JSON size in Python objects) is not needed while
     # this request waits for the journal and the audit log: let it go now, so concurrent
     # requests do not each hold a full object tree through two fsyncs.
@@ -196,3 +233,130 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
         ),
         "captured",
     )
+
+
+async def _policy(
+    capture: model.Capture, request: web.Request, now: datetime
+) -> tuple[model.Capture, str | None]:
+    """The capture with the session it belongs to, and ``admission.mode``'s refusal if any."""
+    deps = request.app[DEPS]
+    session = None
+    if deps.sessions is not None:
+        session = session_policy.covering(await deps.sessions.open_at(now), capture)
+        if session is not None:
+            capture = dataclasses.replace(capture, session=session.name)
+    refusal = session_policy.judge(
+        capture,
+        mode=deps.settings.admission.mode,
+        session=session,
+        breakglass_groups=deps.settings.admission.breakglass_groups,
+        rules=deps.policy.repo_rules or (),
+    )
+    return capture, refusal
+
+
+async def _refuse(
+    request: web.Request, capture: model.Capture, message: str, *, dry_run: bool
+) -> web.Response:
+    """Deny, count it, and put the refused attempt in the audit log (never a value)."""
+    deps = request.app[DEPS]
+    mode = deps.settings.admission.mode
+    deps.metrics.denied.labels(mode, "true" if dry_run else "false").inc()
+    structlog.contextvars.bind_contextvars(decision="deny", mode=mode, dry_run=dry_run)
+    if not dry_run:
+        event = auditlog.from_capture(
+            capture, auditlog.EventType.DENIED, outcome="denied", reason=f"admission.mode {mode}"
+        )
+        await auditlog.record_safely(
+            deps.audit_log, [event], metrics=deps.metrics, wait=auditlog.WRITE_TIMEOUT
+        )
+    return denied(str(capture.request_uid or ""), message)
+
+
+async def _judge_dry_run(
+    req: dict[str, Any], uid: str, request: web.Request, now: datetime
+) -> tuple[web.Response, str]:
+    deps = request.app[DEPS]
+    try:
+        real: Any = {**req, "dryRun": False}
+        judged = admission.decide(real, policy=deps.policy, now=now)
+        if isinstance(judged, model.Capture):
+            judged, refusal = await _policy(judged, request, now)
+            if refusal is not None:
+                return await _refuse(request, judged, refusal, dry_run=True), "denied"
+    except Exception as exc:  # never deny because of our own bug
+        log.warning("admission_dry_run_unjudged", error=str(exc) or type(exc).__name__)
+    deps.metrics.skips.labels(ENDPOINT, "dry-run").inc()
+    return allowed(uid), "skipped"
+
+
+async def _session(
+    req: dict[str, Any], uid: str, request: web.Request, now: datetime, started: float
+) -> tuple[web.Response, str]:
+    """A ``BreakglassSession`` write: the session rules, then the session in the journal
+    before the answer (a session the journal does not hold would cover nothing)."""
+    deps = request.app[DEPS]
+    operation = str(req.get("operation") or "")
+    user_info = req.get("userInfo")
+    user = str(user_info.get("username") or "") if isinstance(user_info, dict) else ""
+    obj, old = req.get("object"), req.get("oldObject")
+    name = str(req.get("name") or "")
+    stored = deps.sessions.get(name) if deps.sessions is not None else None
+    if stored is None and operation != "CREATE" and name:
+        stored = next((s for s in await deps.journal.sessions() if s.name == name), None)
+    verdict = session_objects.admit(
+        operation=operation,
+        obj=obj if isinstance(obj, dict) else None,
+        old=old if isinstance(old, dict) else None,
+        user=user,
+        stored=stored,
+        now=now,
+        max_duration=timedelta(hours=deps.settings.sessions.max_hours),
+        dry_run=req.get("dryRun") is True,
+        cluster=deps.settings.cluster,
+    )
+    if isinstance(verdict, session_objects.Refused):
+        deps.metrics.sessions.labels(operation, "refused").inc()
+        return denied(uid, f"breakglass: {verdict.message}"), "session-refused"
+    session = verdict.session
+    if session is None:
+        deps.metrics.sessions.labels(operation, "allowed").inc()
+        return allowed(uid), "session"
+    try:
+        await asyncio.wait_for(
+            deps.journal.put_session(session),
+            _left(started, deps.settings.admission.deadline_seconds),
+        )
+    except Exception as exc:
+        deps.metrics.journal_errors.labels("put_session").inc()
+        log.error("session_not_recorded", session=session.name, error=str(exc) or "timeout")
+        return (
+            denied(uid, "breakglass: could not record the session; try again in a moment"),
+            "session-journal-error",
+        )
+    if deps.sessions is not None:
+        deps.sessions.remember(session)
+    deps.metrics.sessions.labels(operation, "recorded").inc()
+    event = auditlog.Event(
+        type=auditlog.EventType.SESSION,
+        capture_id=session.name,
+        cluster=session.cluster,
+        actor=admission.actor_from_user(user_info),
+        summary={
+            "session": session.name,
+            "reason": session.reason[:200],
+            "namespaces": list(session.namespaces),
+            "applications": list(session.applications),
+            "members": list(session.members),
+            "expires_at": model.format_time(session.expires_at),
+        },
+        outcome="closed" if session.closed_at is not None else "open",
+    )
+    await auditlog.record_safely(
+        deps.audit_log,
+        [event],
+        metrics=deps.metrics,
+        wait=min(auditlog.WRITE_TIMEOUT, _left(started, deps.settings.admission.deadline_seconds)),
+    )
+    structlog.contextvars.bind_contextvars(decision="session", session=session.name)
+    return allowed(uid), "session"

@@ -32,6 +32,7 @@ from breakglass.capture.admission import Policy
 from breakglass.errors import AuditLogError
 from breakglass.journal import Journal
 from breakglass.metrics import Metrics
+from breakglass.sessions.book import SessionBook
 from breakglass.settings import ListenSettings, Settings
 from breakglass.urls import redact_url
 from breakglass.web import admission, audit, health, tls
@@ -68,14 +69,16 @@ def build(
     configured).  ``wake_worker`` is called when the audit webhook confirms changes, so a
     worker process starts its next pass at once.
     """
+    store = journal if journal is not None else wiring.journal(settings)
     deps = Deps(
         settings=settings,
-        journal=journal if journal is not None else wiring.journal(settings),
+        journal=store,
         metrics=metrics if metrics is not None else Metrics(),
         policy=make_policy(settings, salt),
         audit_token=audit_token,
         audit_log=audit_log or wiring.audit_log(settings, key=audit_log_key),
         wake_worker=wake_worker,
+        sessions=SessionBook(store, refresh_seconds=settings.sessions.refresh_seconds),
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[DEPS] = deps

@@ -14,6 +14,7 @@ from breakglass.auditlog import AuditLog
 from breakglass.capture.admission import Policy
 from breakglass.journal import Journal
 from breakglass.metrics import Metrics
+from breakglass.sessions.book import SessionBook
 from breakglass.settings import Settings
 
 log = logs.get(__name__)
@@ -29,6 +30,8 @@ class Deps:
     audit_log: AuditLog | None = None
     #: called when a change becomes ready to backfill, so the worker runs its next pass now
     wake_worker: Callable[[], None] | None = None
+    #: the open break-glass sessions (``None``: sessions are not consulted)
+    sessions: SessionBook | None = None
 
 
 DEPS: web.AppKey[Deps] = web.AppKey("deps", Deps)

@@ -248,6 +248,49 @@ async def test_reopened_journal_has_everything(backend, policy, now):
         await again.close()
 
 
+async def test_sessions_are_stored_replaced_and_read_by_when_they_end(journal, now):
+    from datetime import timedelta
+
+    def session(name: str, minutes: float, **kw: object) -> model.Session:
+        return model.Session(
+            name=name, owner="alice", reason="INC-4242 checkout 502s", opened_at=now,
+            expires_at=now + timedelta(minutes=minutes), namespaces=("shop",), **kw,
+        )  # type: ignore[arg-type]  # fmt: skip
+
+    await journal.put_session(session("early", 30))
+    await journal.put_session(session("later", 60, members=("bob",)))
+    assert [s.name for s in await journal.sessions()] == ["early", "later"]
+    closed = dataclasses.replace(session("early", 30), closed_at=now + timedelta(minutes=5))
+    await journal.put_session(closed)  # closed early: replaced, ends sooner
+    stored = {s.name: s for s in await journal.sessions()}
+    assert stored["early"] == closed and stored["later"].members == ("bob",)
+    still = await journal.sessions(ended_after=now + timedelta(minutes=10))
+    assert [s.name for s in still] == ["later"]
+
+
+async def test_a_journal_from_before_sessions_is_migrated_and_keeps_its_captures(
+    tmp_path, policy, now
+):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    from breakglass.journal.sqlite import MIGRATIONS
+
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    c = capture(policy, now)
+    j = open_journal(f"sqlite:///{path}")
+    await j.open()
+    try:
+        await j.insert(c)
+        assert await j.get(c.id) == c and list(await j.sessions()) == []
+    finally:
+        await j.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
 # -- SQLite's own checks -----------------------------------------------------------------
 
 

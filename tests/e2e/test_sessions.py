@@ -1,0 +1,127 @@
+"""Break-glass sessions with the real kubectl on a real API server whose breakglass runs
+``admission.mode: require-session``: bob, without a session, is refused with the command to run
+(a dry run too, recording nothing); alice opens a session with ``breakglass open`` as herself,
+her changes go through and belong to it, a session claiming someone else is refused, only she
+closes it, and after ``breakglass close`` she is refused again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import control_plane_binaries, wait_for_webhook, wait_until
+from tests.e2e.controlplane import ControlPlane
+
+CRD = Path(__file__).resolve().parents[2] / "deploy" / "base" / "crd-sessions.yaml"
+NS = "shop"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(
+        tmp_path_factory.mktemp("guarded"),
+        control_plane_binaries(),
+        extra_config="admission: {mode: require-session}\n",
+    )
+    try:
+        plane.start()
+        wait_for_webhook(plane)
+        plane.kubectl("apply", "-f", str(CRD), user="admin")
+        plane.kubectl(
+            "wait", "--for=condition=established", "--timeout=60s",
+            "crd/breakglasssessions.breakglass.dev", user="admin",
+        )  # fmt: skip
+        plane.kubectl("create", "namespace", NS, user="argocd")
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "namespace": NS,
+                "labels": {"app": "web"},
+                "annotations": {"argocd.argoproj.io/tracking-id": f"shop:apps/Deployment:{NS}/web"},
+            },
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]},
+                },
+            },
+        }
+        plane.kubectl("apply", "-f", "-", user="argocd", stdin=json.dumps(deployment))
+        yield plane
+    finally:
+        plane.stop()
+
+
+def bg(plane: ControlPlane, user: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "breakglass", *args, "--kubeconfig", str(plane.kubeconfig),
+         "--context", user],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def scale(plane: ControlPlane, user: str, replicas: int, *extra: str) -> Any:
+    return plane.kubectl(
+        "scale", "deployment/web", "-n", NS, f"--replicas={replicas}", *extra,
+        user=user, check=False,
+    )  # fmt: skip
+
+
+def test_a_session_is_the_way_through_require_session(guarded: ControlPlane, tmp_path: Path):
+    plane = guarded
+    refused = scale(plane, "bob", 3)
+    assert refused.returncode != 0
+    assert "admission.mode is require-session" in refused.stderr
+    assert 'breakglass open --reason "<incident and why>" --for 30m --namespace shop' in (
+        refused.stderr
+    )
+    dry = scale(plane, "bob", 3, "--dry-run=server")
+    assert dry.returncode != 0 and "require-session" in dry.stderr
+
+    opened = bg(plane, "alice", "open", "--reason", "INC-4242 checkout 502s", "--for", "30m",
+                "--namespace", NS)  # fmt: skip
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    name = opened.stdout.split(":", 1)[0]
+    assert f"breakglass close {name}" in opened.stdout
+    listed = bg(plane, "bob", "sessions", "--output", "json")
+    [row] = json.loads(listed.stdout)
+    assert row["owner"] == "alice" and row["state"] == "open" and row["scope"] == "ns:shop"
+
+    ok = scale(plane, "alice", 4)
+    assert ok.returncode == 0, ok.stderr
+    mine = wait_until(
+        lambda: [c for c in plane.journal() if c["object"]["namespace"] == NS],
+        timeout=30,
+        what="alice's capture",
+    )
+    assert [c["session"] for c in mine] == [name]
+    assert all(c["actor"]["username"] == "alice" for c in mine)  # nothing of bob's recorded
+
+    spoof = tmp_path / "spoof.json"
+    spoof.write_text(json.dumps({
+        "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakglassSession",
+        "metadata": {"name": "not-mine"},
+        "spec": {"owner": "alice", "reason": "me too", "expiresAt": "2099-01-01T00:00:00Z"},
+    }))  # fmt: skip
+    claimed = plane.kubectl("create", "-f", str(spoof), user="bob", check=False)
+    assert claimed.returncode != 0 and "spec.owner must be you (bob)" in claimed.stderr
+
+    stolen = bg(plane, "bob", "close", name)
+    assert stolen.returncode != 0 and "only alice" in stolen.stderr
+    closed = bg(plane, "alice", "close")
+    assert closed.returncode == 0 and closed.stdout.startswith(f"{name}: closed at")
+    again = scale(plane, "alice", 5)
+    assert again.returncode != 0 and "require-session" in again.stderr
+    assert json.loads(bg(plane, "alice", "sessions", "--output", "json").stdout) == []
+    everything = json.loads(bg(plane, "alice", "sessions", "--all", "--output", "json").stdout)
+    assert [r["state"] for r in everything] == ["closed"]
