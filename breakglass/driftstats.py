@@ -57,6 +57,10 @@ class DriftStats:
     time_to_resolution: list[float] = field(default_factory=list)
     changes: Counter[str] = field(default_factory=Counter)
     attributed: Counter[str] = field(default_factory=Counter)
+    #: manual changes made inside a break-glass session, by source
+    in_session: Counter[str] = field(default_factory=Counter)
+    #: sessions open when the numbers were computed (set by the caller that reads sessions)
+    sessions_open: int = 0
 
     @property
     def total_changes(self) -> int:
@@ -133,6 +137,8 @@ def compute(captures: Iterable[model.Capture], *, now: datetime) -> DriftStats:
         stats.changes[capture.source.value] += 1
         if capture.actor.username and capture.actor.username != model.UNKNOWN_USER:
             stats.attributed[capture.source.value] += 1
+        if capture.session is not None:
+            stats.in_session[capture.source.value] += 1
         stats.time_to_detection.append(_seconds(began, capture.received_at))
         if capture.pr_opened_at is not None:
             stats.time_to_pr.append(_seconds(began, capture.pr_opened_at))

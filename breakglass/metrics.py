@@ -302,11 +302,23 @@ class DriftCollector(Collector):
             "Manual changes whose author is a named person, by source.",
             labels=["source"],
         )
+        in_session = CounterMetricFamily(
+            "breakglass_manual_changes_in_sessions",
+            "Manual changes made inside a break-glass session, by source.",
+            labels=["source"],
+        )
         for source in driftstats.SOURCES:
             changes.add_metric([source], stats.changes.get(source, 0))
             named.add_metric([source], stats.attributed.get(source, 0))
+            in_session.add_metric([source], stats.in_session.get(source, 0))
         yield changes
         yield named
+        yield in_session
+        yield GaugeMetricFamily(
+            "breakglass_sessions_open",
+            "Break-glass sessions open now.",
+            value=stats.sessions_open,
+        )
         coverage = stats.coverage()
         yield GaugeMetricFamily(
             "breakglass_webhook_coverage_ratio",

@@ -11,7 +11,7 @@ capture time, and the engine refuses to write Secret values.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -244,6 +244,7 @@ def body(
     rendered: Sequence[str] = (),
     not_rendered: Sequence[str] = (),
     render_notes: Sequence[str] = (),
+    sessions: Mapping[str, model.Session] | None = None,
 ) -> str:
     """The PR body for the captures of one object (newest last).
 
@@ -267,14 +268,26 @@ def body(
         ("What", f"{code(describe_object(ref))} — {what_paths}"),
     ]
     why = next((r for r in (reason(c) for c in reversed(captures)) if r), None)
-    rows.append(
-        (
-            "Why",
-            f"{code(why)} (from the {code(REASON_ANNOTATION)} annotation)"
-            if why
-            else f"not given (set the {code(REASON_ANNOTATION)} annotation next time)",
+    known = sessions or {}
+    during = [
+        known[n] for n in dict.fromkeys(c.session for c in captures if c.session) if n in known
+    ]
+    if why:
+        rows.append(("Why", f"{code(why)} (from the {code(REASON_ANNOTATION)} annotation)"))
+    elif during:
+        rows.append(("Why", f"{code(during[-1].reason)} (the break-glass session's reason)"))
+    else:
+        rows.append(("Why", f"not given (set the {code(REASON_ANNOTATION)} annotation next time)"))
+    for session in during:
+        until = session.ends_at.strftime("%Y-%m-%d %H:%M UTC")
+        members = f", with {', '.join(code(m) for m in session.members)}" if session.members else ""
+        rows.append(
+            (
+                "Session",
+                f"{code(session.name)} opened by {code(session.owner)}{members}: "
+                f"{md(session.reason, limit=300)} (until {until})",
+            )
         )
-    )
     agents = list(dict.fromkeys(c.actor.user_agent for c in captures if c.actor.user_agent))
     managers = list(
         dict.fromkeys(

@@ -48,6 +48,20 @@ async def recorded_captures(settings: Settings) -> list[model.Capture] | None:
         await store.close()
 
 
+async def recorded_sessions(settings: Settings) -> list[model.Session]:
+    """Every break-glass session the journal holds (none when an SQLite journal does not
+    exist yet: reading creates nothing)."""
+    path = sqlite_file(settings.journal_url)
+    if path is not None and not path.exists():
+        return []
+    store = journal(settings)
+    await store.open()
+    try:
+        return list(await store.sessions())
+    finally:
+        await store.close()
+
+
 def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:
     """The directory of one chain: the webhook's (``chain=None``) or a named one's."""
     base = settings.audit_log.dir

@@ -64,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     conf = settings.load(args.config)
     period = span(args.since)
     captures = asyncio.run(_captures(conf))
-    report = build.build(captures, settings=conf, now=model.utcnow(), since=period)
+    sessions = asyncio.run(wiring.recorded_sessions(conf))
+    report = build.build(
+        captures, settings=conf, now=model.utcnow(), since=period, sessions=sessions
+    )
     if args.output == "json":
         text = json.dumps(write.to_json(report), indent=2) + "\n"
     elif args.output == "html":

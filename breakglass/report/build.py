@@ -30,6 +30,20 @@ class Item:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class SessionRow:
+    """One break-glass session: who, why, how long, and what came of its changes."""
+
+    name: str
+    owner: str
+    reason: str
+    opened_at: datetime
+    ended_at: datetime
+    members: tuple[str, ...]
+    changes: int
+    pull_requests: tuple[str, ...]
+
+
 @dataclass
 class PeriodReport:
     cluster: str
@@ -48,6 +62,8 @@ class PeriodReport:
     open_now: driftstats.DriftStats | None = None
     #: ``breakglass drill`` results in the period, per application
     drills: list[AppResult] = field(default_factory=list)
+    #: break-glass sessions open at some point in the period, oldest first
+    sessions: list[SessionRow] = field(default_factory=list)
 
     def durations(self) -> dict[str, dict[str, float | None]]:
         """Median and 90th percentile, seconds, of each duration."""
@@ -69,10 +85,12 @@ def build(
     now: datetime,
     since: timedelta,
     top: int = 10,
+    sessions: Iterable[model.Session] = (),
 ) -> PeriodReport:
     """The report of the period ``[now - since, now]``: changes made (or found) in it, and the
     drift still open now whatever its age."""
     start = now - since
+    captures = list(captures)
     everything = [
         c for c in captures if c.status not in (model.Status.DISCARDED, model.Status.IGNORED)
     ]
@@ -125,6 +143,22 @@ def build(
             and c.received_at >= start
         ]
     )
+    for session in sorted(sessions, key=lambda s: (s.opened_at, s.name)):
+        if session.ends_at < start or session.opened_at > now:
+            continue
+        mine = [c for c in captures if c.session == session.name]
+        report.sessions.append(
+            SessionRow(
+                session.name,
+                session.owner,
+                session.reason,
+                session.opened_at,
+                session.ends_at,
+                session.members,
+                len(mine),
+                tuple(dict.fromkeys(c.pr_url for c in mine if c.pr_url)),
+            )
+        )
     return report
 
 

@@ -133,6 +133,23 @@ def _item_tables(report: PeriodReport) -> list[Table]:
             [(i.object, ", ".join(i.people), i.url or "-") for i in report.reverted],
         ),
         (
+            "Break-glass sessions",
+            "sessions",
+            ("Session", "Opened by", "Why", "Open", "Changes", "Pull requests"),
+            [
+                (
+                    s.name,
+                    s.owner + (f" (with {', '.join(s.members)})" if s.members else ""),
+                    s.reason,
+                    f"{s.opened_at:%Y-%m-%d %H:%M} for "
+                    + human_duration((s.ended_at - s.opened_at).total_seconds()),
+                    str(s.changes),
+                    ", ".join(s.pull_requests) or "-",
+                )
+                for s in report.sessions
+            ],
+        ),
+        (
             "GitOps drills: does each application revert a manual change?",
             "drills",
             (
@@ -216,6 +233,19 @@ def to_json(report: PeriodReport) -> dict[str, JSON]:
         "needs_human": rows(report.needs_human),
         "reverted": rows(report.reverted),
         "drills": [vars(d) for d in report.drills],
+        "sessions": [
+            {
+                "name": s.name,
+                "owner": s.owner,
+                "reason": s.reason,
+                "opened_at": model.format_time(s.opened_at),
+                "ended_at": model.format_time(s.ended_at),
+                "members": list(s.members),
+                "changes": s.changes,
+                "pull_requests": list(s.pull_requests),
+            }
+            for s in report.sessions
+        ],
     }
 
 

@@ -9,6 +9,7 @@ nothing is lost to a short outage.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from typing import Any
 
@@ -20,6 +21,8 @@ from breakglass import auditlog, logs, model
 from breakglass.capture import audit
 from breakglass.capture.admission import Skip
 from breakglass.capture.fields import Unusable
+from breakglass.sessions import policy as session_policy
+from breakglass.sessions.book import SessionBook
 from breakglass.web.state import DEPS, instrumented, json_error, peer_verified
 
 log = logs.get(__name__)
@@ -86,6 +89,12 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
             deps.metrics.skips.labels(ENDPOINT, decision.reason).inc()
         else:
             outcomes.append(decision)
+    if (
+        outcomes
+        and deps.sessions is not None
+        and any(isinstance(o, audit.AuditCapture) for o in outcomes)
+    ):
+        outcomes = [await _in_session(o, deps.sessions) for o in outcomes]
     if outcomes:
         try:
             result = await deps.journal.record_audit(outcomes, now=now)
@@ -121,3 +130,20 @@ async def _handle(request: web.Request) -> tuple[web.Response, str]:
     deps.metrics.audit_events.labels("unusable").inc(unusable)
     structlog.contextvars.bind_contextvars(events=len(items), skipped=skipped, unusable=unusable)
     return web.json_response({}), "ok"
+
+
+async def _in_session(
+    outcome: audit.Confirmation | audit.AuditCapture, book: SessionBook
+) -> audit.Confirmation | audit.AuditCapture:
+    """An audit-only capture with the session covering it, as admission would have had it."""
+    if not isinstance(outcome, audit.AuditCapture):
+        return outcome
+    capture = outcome.capture
+    try:
+        session = session_policy.covering(await book.open_at(capture.received_at), capture)
+    except Exception as exc:  # attribution is best effort: never lose the capture over it
+        log.warning("audit_session_lookup_failed", error=str(exc) or type(exc).__name__)
+        return outcome
+    if session is None:
+        return outcome
+    return audit.AuditCapture(dataclasses.replace(capture, session=session.name))

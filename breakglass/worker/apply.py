@@ -340,6 +340,8 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
         f"{name} has no {forge.kind} handle in `users:`, so is not assigned" for name in unassigned
     )
     source = prtext.Source(target.url, target.branch, target.path, target.owner, tuple(files))
+    named = {c.session for c in all_captures if c.session}
+    sessions = {s.name: s for s in await ctx.journal.sessions() if s.name in named} if named else {}
     spec = PullRequestSpec(
         branch=branch,
         base=target.branch,
@@ -355,6 +357,7 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
             rendered=checked.checked,
             not_rendered=checked.skipped,
             render_notes=checked.notes,
+            sessions=sessions,
         ),
         labels=ctx.settings.backfill.labels,
         assignees=tuple(handles),

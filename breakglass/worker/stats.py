@@ -27,7 +27,9 @@ async def refresh(
     """One snapshot: read every capture, compute, publish."""
     started = time.monotonic()
     captures = await every_capture(journal)
-    stats = driftstats.compute(captures, now=clock())
+    now = clock()
+    stats = driftstats.compute(captures, now=now)
+    stats.sessions_open = sum(1 for s in await journal.sessions(ended_after=now) if s.is_open(now))
     metrics.drift.stats = stats
     metrics.drift.refreshed = time.time()
     log.debug(

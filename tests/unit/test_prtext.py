@@ -171,3 +171,29 @@ def test_the_title_of_a_shared_pr_names_everyone(policy, now):
         "breakglass: 2 manual changes (kubectl edit) of deployment payments/checkout by alice "
         "and bob"
     )
+
+
+def test_a_change_in_a_session_says_which_and_why(policy, now):
+    from datetime import timedelta
+
+    c = capture(policy, now)
+    labels = {k: v for k, v in c.labels.items() if k != prtext.REASON_ANNOTATION}
+    c = dataclasses.replace(c, labels=labels, session="alice-inc-4242")
+    session = model.Session(
+        name="alice-inc-4242",
+        owner="alice",
+        reason="INC-4242 checkout 502s | <b>",
+        opened_at=now - timedelta(minutes=5),
+        expires_at=now + timedelta(minutes=25),
+        members=("bob",),
+    )
+    body = prtext.body(
+        [c], cluster="prod", source=SOURCE, diff="-a\n+b", notes=[], chain_head=None, now=now,
+        sessions={session.name: session},
+    )  # fmt: skip
+    rows = [line for line in body.splitlines() if line.startswith("| ")]
+    assert all(line.count(" | ") == 1 for line in rows[1:]), rows
+    why = next(line for line in rows if line.startswith("| Why |"))
+    assert "the break-glass session's reason" in why and "INC-4242" in why
+    row = next(line for line in rows if line.startswith("| Session |"))
+    assert "`alice-inc-4242` opened by `alice`, with `bob`" in row and "<b>" not in row

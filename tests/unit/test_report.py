@@ -202,3 +202,35 @@ def test_drills_in_the_period_are_a_table_per_application_and_change_no_drift_nu
         and "| argocd:argocd/web | enforcing | 60 s | - | 0 | 1 | GitOps incomplete |" in text
     )
     assert 'id="drills"' in write.html_page(with_drills)
+
+
+def test_sessions_in_the_period_with_their_changes_and_pull_requests() -> None:
+    opened = NOW - timedelta(days=1)
+    session = model.Session(
+        name="alice-inc-4242",
+        owner="alice",
+        reason="INC-4242 checkout 502s",
+        opened_at=opened,
+        expires_at=opened + timedelta(minutes=30),
+        members=("bob",),
+    )
+    old = model.Session(
+        name="old", owner="bob", reason="x", opened_at=NOW - timedelta(days=30),
+        expires_at=NOW - timedelta(days=29),
+    )  # fmt: skip
+    in_it = [
+        model.Capture(**{**vars(c), "session": "alice-inc-4242"})
+        for c in (
+            capture(model.Status.PR_OPEN, days_ago=1, name="a", pr="https://github.com/o/g/pull/7"),
+            capture(model.Status.PR_OPEN, days_ago=1, name="b", pr="https://github.com/o/g/pull/7"),
+        )
+    ]
+    report = build.build(
+        CAPTURES + in_it, settings=CONF, now=NOW, since=timedelta(days=7), sessions=[old, session]
+    )
+    [row] = write.to_json(report)["sessions"]
+    assert row["name"] == "alice-inc-4242" and row["changes"] == 2
+    assert row["pull_requests"] == ["https://github.com/o/g/pull/7"] and row["members"] == ["bob"]
+    text = write.markdown(report)
+    assert "### Break-glass sessions" in text and "INC-4242 checkout 502s" in text
+    assert "alice (with bob)" in text
