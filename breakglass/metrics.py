@@ -134,6 +134,23 @@ class Metrics:
             buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
             registry=r,
         )
+        self.self_heal_paused = Gauge(
+            "breakglass_self_heal_paused",
+            "GitOps applications whose self-heal a break-glass session paused (1 while paused).",
+            ["tool", "kind", "namespace", "name"],
+            registry=r,
+        )
+        self.self_heal_overdue = Gauge(
+            "breakglass_self_heal_overdue",
+            "Paused applications past their session's deadline and not yet put back.",
+            registry=r,
+        )
+        self.self_heal_changes = Counter(
+            "breakglass_self_heal_changes",
+            "Self-heal pauses and restores the worker made, by action and outcome.",
+            ["action", "outcome"],
+            registry=r,
+        )
         self.worker_errors = Counter(
             "breakglass_worker_errors",
             "Unexpected errors in the worker, by stage (confirm, backfill, track, leadership, "

@@ -339,6 +339,63 @@ class Session:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """A GitOps application whose self-heal a session paused, and when it is put back.
+
+    ``original`` is what the application had before (Flux: ``spec.suspend``, ``None`` when it
+    was not set; Argo CD: ``automated.selfHeal``); ``due_at`` the session's deadline."""
+
+    session: str
+    tool: str  # flux | argocd
+    kind: str  # Kustomization | HelmRelease | Application
+    namespace: str
+    name: str
+    paused_at: datetime
+    due_at: datetime
+    original: JSON = None
+    restored_at: datetime | None = None
+    note: str = ""
+
+    @property
+    def app(self) -> str:
+        return f"{self.tool}:{self.kind}:{self.namespace}/{self.name}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.session}|{self.app}"
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "session": self.session,
+            "tool": self.tool,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "paused_at": format_time(self.paused_at),
+            "due_at": format_time(self.due_at),
+            "original": self.original,
+            "restored_at": format_time(self.restored_at) if self.restored_at else None,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> Pause:
+        restored = data.get("restored_at")
+        return cls(
+            session=str(data["session"]),
+            tool=str(data["tool"]),
+            kind=str(data["kind"]),
+            namespace=str(data["namespace"]),
+            name=str(data["name"]),
+            paused_at=parse_time(data["paused_at"]),
+            due_at=parse_time(data["due_at"]),
+            original=data.get("original"),
+            restored_at=parse_time(restored) if restored else None,
+            note=str(data.get("note", "")),
+        )
+
+
+@dataclass(frozen=True)
 class Capture:
     """One manual change, as recorded in the journal."""
 

@@ -668,6 +668,9 @@ class SessionSettings(_Model):
     max_hours: _PositiveFloat = Field(8.0, description="a positive number of hours")
     #: how often the webhook re-reads open sessions from the journal (another replica's)
     refresh_seconds: _PositiveFloat = Field(2.0, description="seconds")
+    #: pause the GitOps controller of a session's applications while it is open (needs the
+    #: opt-in RBAC of deploy/components/pause-self-heal)
+    pause_self_heal: _Bool = Field(False, description="true or false")
 
 
 class ScanSettings(_Model):

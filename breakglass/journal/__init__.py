@@ -131,6 +131,12 @@ class Journal(Protocol):
         """Every session, oldest first; with ``ended_after``, only those that end after it
         (the open ones, and those a reader still needs)."""
 
+    async def put_pause(self, pause: model.Pause) -> None:
+        """Store a paused self-heal durably (its schedule), replacing the one of the same key."""
+
+    async def pauses(self, *, active: bool = False) -> Sequence[model.Pause]:
+        """Every pause, oldest first; with ``active``, only those not yet restored."""
+
     async def leadership(self) -> int:
         """Whether this process should run the backfill worker now: ``0`` when it should not,
         else the *term* it leads in; asked before every pass, and before each write of a pass.

@@ -127,6 +127,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX IF NOT EXISTS sessions_ends ON sessions (ends_at)",
     ),
+    (
+        """
+        CREATE TABLE IF NOT EXISTS pauses (
+            key text PRIMARY KEY,
+            paused_at timestamptz NOT NULL,
+            restored boolean NOT NULL,
+            data json NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS pauses_active ON pauses (restored, paused_at)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -432,6 +443,36 @@ class PostgreSQLJournal:
             return [model.Session.from_json(orjson.loads(r[0])) for r in await cur.fetchall()]
 
         return await self._run("sessions", _read)
+
+    async def put_pause(self, pause: model.Pause) -> None:
+        row = (
+            pause.key,
+            pause.paused_at,
+            pause.restored_at is not None,
+            orjson.dumps(pause.to_json()).decode(),
+        )
+
+        async def _put(conn: Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO pauses (key, paused_at, restored, data) "
+                    "VALUES (%s, %s, %s, %s::json) ON CONFLICT (key) DO UPDATE SET "
+                    "paused_at = excluded.paused_at, restored = excluded.restored, "
+                    "data = excluded.data",
+                    row,
+                )
+
+        await self._run("put_pause", _put)
+
+    async def pauses(self, *, active: bool = False) -> Sequence[model.Pause]:
+        where = " WHERE NOT restored" if active else ""
+        query = f"SELECT data::text FROM pauses{where} ORDER BY paused_at, key"  # noqa: S608
+
+        async def _read(conn: Connection) -> list[model.Pause]:
+            cur = await conn.execute(query.encode())
+            return [model.Pause.from_json(orjson.loads(r[0])) for r in await cur.fetchall()]
+
+        return await self._run("pauses", _read)
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -87,6 +87,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX sessions_ends ON sessions (ends_at)",
     ),
+    (
+        """
+        CREATE TABLE pauses (
+            key TEXT PRIMARY KEY,
+            paused_at TEXT NOT NULL,
+            restored INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )
+        """,
+        "CREATE INDEX pauses_active ON pauses (restored, paused_at)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -296,6 +307,36 @@ class SQLiteJournal:
         def _read(conn: sqlite3.Connection) -> list[model.Session]:
             rows = conn.execute(query, params).fetchall()
             return [model.Session.from_json(orjson.loads(r[0])) for r in rows]
+
+        return await self._run(_read)
+
+    async def put_pause(self, pause: model.Pause) -> None:
+        row = (
+            pause.key,
+            model.format_time(pause.paused_at),
+            int(pause.restored_at is not None),
+            orjson.dumps(pause.to_json()),
+        )
+
+        def _put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO pauses (key, paused_at, restored, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET paused_at = excluded.paused_at, "
+                "restored = excluded.restored, data = excluded.data",
+                row,
+            )
+
+        await self._run(_put)
+
+    async def pauses(self, *, active: bool = False) -> Sequence[model.Pause]:
+        query = (
+            "SELECT data FROM pauses WHERE restored = 0 ORDER BY paused_at, key"
+            if active
+            else "SELECT data FROM pauses ORDER BY paused_at, key"
+        )
+
+        def _read(conn: sqlite3.Connection) -> list[model.Pause]:
+            return [model.Pause.from_json(orjson.loads(r[0])) for r in conn.execute(query)]
 
         return await self._run(_read)
 

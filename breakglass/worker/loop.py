@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from breakglass import logs
-from breakglass.worker import apply, confirm, scanning, tracking
+from breakglass.worker import apply, confirm, pausing, scanning, tracking
 from breakglass.worker.context import Context, LostLeadership, PassSummary, ago
 
 if TYPE_CHECKING:
@@ -43,8 +43,18 @@ class Worker(Context):
     async def scan_if_due(self, summary: PassSummary) -> None:
         await scanning.scan_if_due(self, summary)
 
+    async def pause_and_restore(self, summary: PassSummary) -> None:
+        await pausing.pause_and_restore(self, summary)
+
     async def run_once(self, *, poll: bool = True) -> PassSummary:
         summary = PassSummary()
+        try:  # first: a worker back after a deadline puts self-heal back at once
+            await self.pause_and_restore(summary)
+        except LostLeadership:
+            raise
+        except Exception as exc:  # a pause problem never holds up the backfill
+            self.metrics.worker_errors.labels("pause").inc()
+            log.exception("self_heal_stage_failed", error=type(exc).__name__)
         await self.confirm_provisional(summary)
         await self.backfill_confirmed(summary)
         now = self.clock()

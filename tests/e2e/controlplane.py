@@ -227,7 +227,7 @@ users:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.logs.mkdir(exist_ok=True)
-        handle = (self.logs / f"{name}.log").open("wb")
+        handle = (self.logs / f"{name}.log").open("ab")  # a restart keeps what came before
         self.procs[name] = subprocess.Popen(
             argv, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
@@ -271,21 +271,7 @@ users:
             ca=self.pki / "ca.crt",
         )
         self.recorder.start()
-        self._spawn(
-            "breakglass",
-            [sys.executable, "-m", "breakglass", "serve", "--config", str(self.config)],
-            env={
-                **os.environ,
-                "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN,
-                "BREAKGLASS_REDACTION_SALT": "e2e-salt",
-                **{
-                    f"BREAKGLASS_{key}": self.bins[key]
-                    for key in ("SOPS", "KUSTOMIZE", "HELM")
-                    if key in self.bins
-                },
-                **self.extra_env,
-            },
-        )
+        self._spawn_breakglass()
         self._spawn(
             "etcd",
             etcd_command(
@@ -316,6 +302,36 @@ users:
         self._wait("breakglass", f"{self.bg_url}/readyz", ctx, 30)
         self._bootstrap()
         self.timings["ready"] = time.monotonic() - started
+
+    def _spawn_breakglass(self) -> None:
+        self._spawn(
+            "breakglass",
+            [sys.executable, "-m", "breakglass", "serve", "--config", str(self.config)],
+            env={
+                **os.environ,
+                "BREAKGLASS_AUDIT_TOKEN": AUDIT_TOKEN,
+                "BREAKGLASS_REDACTION_SALT": "e2e-salt",
+                **{
+                    f"BREAKGLASS_{key}": self.bins[key]
+                    for key in ("SOPS", "KUSTOMIZE", "HELM")
+                    if key in self.bins
+                },
+                **self.extra_env,
+            },
+        )
+
+    def kill_breakglass(self) -> None:
+        """SIGKILL breakglass and its worker (a crash: nothing gets to clean up)."""
+        proc = self.procs.pop("breakglass")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def start_breakglass(self) -> None:
+        """Start breakglass again after ``kill_breakglass`` (same settings, same state)."""
+        self._spawn_breakglass()
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        self._wait("breakglass", f"{self.bg_url}/readyz", ctx, 30)
 
     def _start_bare(self, started: float, ctx: ssl.SSLContext) -> None:
         """etcd and the API server with the log audit backend: every write at Request level

@@ -1,24 +1,32 @@
 """Break-glass sessions with the real kubectl on a real API server whose breakglass runs
-``admission.mode: require-session``: bob, without a session, is refused with the command to run
-(a dry run too, recording nothing); alice opens a session with ``breakglass open`` as herself,
-her changes go through and belong to it, a session claiming someone else is refused, only she
-closes it, and after ``breakglass close`` she is refused again."""
+``admission.mode: require-session`` and ``sessions.pause_self_heal``: bob, without a session,
+is refused with the command to run (a dry run too, recording nothing); alice opens a session
+with ``breakglass open`` as herself, her changes go through and belong to it, a session
+claiming someone else is refused, only she closes it, and after ``breakglass close`` she is
+refused again.  With the real Flux: her session suspends the Kustomization of her namespace so
+her fix outlives its interval, closing the session resumes it (and Flux reverts), and a
+breakglass killed mid-session resumes it at the deadline once it is back."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import control_plane_binaries, wait_for_webhook, wait_until
+from tests.e2e.conftest import control_plane_binaries, flux_on, wait_for_webhook, wait_until
 from tests.e2e.controlplane import ControlPlane
+from tests.e2e.flux import Flux, live
+from tests.e2e.test_flux_loop import fleet
 
-CRD = Path(__file__).resolve().parents[2] / "deploy" / "base" / "crd-sessions.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "deploy" / "base" / "crd-sessions.yaml"
+PAUSE_RBAC = ROOT / "deploy" / "components" / "pause-self-heal" / "rbac.yaml"
 NS = "shop"
 
 
@@ -27,7 +35,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     plane = ControlPlane(
         tmp_path_factory.mktemp("guarded"),
         control_plane_binaries(),
-        extra_config="admission: {mode: require-session}\n",
+        extra_config="admission: {mode: require-session}\nsessions: {pause_self_heal: true}\n",
     )
     try:
         plane.start()
@@ -57,6 +65,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
             },
         }
         plane.kubectl("apply", "-f", "-", user="argocd", stdin=json.dumps(deployment))
+        plane.kubectl("apply", "-f", str(PAUSE_RBAC), user="admin")
         yield plane
     finally:
         plane.stop()
@@ -125,3 +134,53 @@ def test_a_session_is_the_way_through_require_session(guarded: ControlPlane, tmp
     assert json.loads(bg(plane, "alice", "sessions", "--output", "json").stdout) == []
     everything = json.loads(bg(plane, "alice", "sessions", "--all", "--output", "json").stdout)
     assert [r["state"] for r in everything] == ["closed"]
+
+
+@pytest.fixture(scope="module")
+def guarded_flux(guarded: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flux]:
+    yield from flux_on(guarded, tmp_path_factory.mktemp("guarded-flux"))
+
+
+def suspended(flux: Flux, namespace: str) -> tuple[bool, str | None]:
+    ks = flux.get("Kustomization", "payments", namespace) or {}
+    marked = ((ks.get("metadata") or {}).get("annotations") or {}).get("breakglass.dev/paused-by")
+    return bool((ks.get("spec") or {}).get("suspend")), marked
+
+
+def test_a_session_suspends_flux_until_it_closes(guarded, guarded_flux, tmp_path):
+    plane, flux, ns = guarded, guarded_flux, "pay-open"
+    plane.kubectl("create", "namespace", ns, user="admin")
+    flux.app("payments", ns, bare=fleet(tmp_path, ns), path="./apps/payments")
+    opened = bg(plane, "alice", "open", "--reason", "INC-77 payments slow", "--for", "10m",
+                "--namespace", ns)  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    name = opened.stdout.split(":", 1)[0]
+    wait_until(lambda: suspended(flux, ns) == (True, name), timeout=30, what="the pause")
+    fixed = plane.kubectl("scale", "deployment/payments", "-n", ns, "--replicas=5", check=False)
+    assert fixed.returncode == 0, fixed.stderr
+    time.sleep(12)  # more than the Kustomization's 10 s interval
+    assert live(plane, "deployment", "payments", ns)["spec"]["replicas"] == 5  # not reverted
+
+    assert bg(plane, "alice", "close", name).returncode == 0
+    wait_until(lambda: suspended(flux, ns) == (False, None), timeout=30, what="the resume")
+    flux.reconcile("Kustomization", "payments", ns)
+    assert live(plane, "deployment", "payments", ns)["spec"]["replicas"] == 2  # Flux again
+
+
+def test_a_killed_breakglass_resumes_flux_at_the_deadline_when_back(
+    guarded, guarded_flux, tmp_path
+):
+    plane, flux, ns = guarded, guarded_flux, "pay-crash"
+    plane.kubectl("create", "namespace", ns, user="admin")
+    flux.app("payments", ns, bare=fleet(tmp_path, ns), path="./apps/payments")
+    opened = bg(plane, "alice", "open", "--reason", "INC-78", "--for", "15s", "--namespace", ns)
+    assert opened.returncode == 0, opened.stderr
+    name = opened.stdout.split(":", 1)[0]
+    wait_until(lambda: suspended(flux, ns) == (True, name), timeout=30, what="the pause")
+    plane.kill_breakglass()
+    try:
+        time.sleep(17)  # past the session's deadline, with nobody to resume Flux
+        assert suspended(flux, ns) == (True, name)
+    finally:
+        plane.start_breakglass()
+    wait_until(lambda: suspended(flux, ns) == (False, None), timeout=30, what="the resume")

@@ -268,6 +268,21 @@ async def test_sessions_are_stored_replaced_and_read_by_when_they_end(journal, n
     assert [s.name for s in still] == ["later"]
 
 
+async def test_pauses_are_a_durable_schedule(journal, now):
+    from datetime import timedelta
+
+    pause = model.Pause(
+        session="inc", tool="flux", kind="Kustomization", namespace="flux-system",
+        name="payments", paused_at=now, due_at=now + timedelta(minutes=30), original=None,
+    )  # fmt: skip
+    await journal.put_pause(pause)
+    assert await journal.pauses(active=True) == [pause]
+    done = dataclasses.replace(pause, restored_at=now, note="session inc was closed")
+    await journal.put_pause(done)
+    assert await journal.pauses(active=True) == []
+    assert await journal.pauses() == [done]
+
+
 async def test_a_journal_from_before_sessions_is_migrated_and_keeps_its_captures(
     tmp_path, policy, now
 ):
