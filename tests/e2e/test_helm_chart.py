@@ -78,6 +78,7 @@ PAIRS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "self-signed": (("ci/self-signed-values.yaml",), ("overlays/self-signed",)),
     "read-secrets": (("ci/read-secrets-values.yaml",), ("overlays/read-secrets",)),
     "scan": (("ci/scan-values.yaml",), ("overlays/scan",)),
+    "pause-self-heal": (("ci/pause-self-heal-values.yaml",), ("overlays/pause-self-heal",)),
     "monitoring": (("ci/monitoring-values.yaml",), ("base", "monitoring")),
     # deploy/monitoring selects the pods by label, so it goes with any overlay.
     "replicas+monitoring": (
@@ -139,7 +140,8 @@ class Tools:
         return out
 
     def template(self, *values: Path, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        args = ["template", "breakglass", str(CHART), "--namespace", NAMESPACE, *extra]
+        args = ["template", "breakglass", str(CHART), "--namespace", NAMESPACE, "--include-crds"]
+        args += extra
         for path in values:
             args += ["--values", str(path)]
         return [d for d in yaml.safe_load_all(self.helm_run(*args).stdout) if d]
@@ -395,6 +397,12 @@ def monitoring_sources() -> set[str]:
     for generator in kustomization.get("configMapGenerator", []):
         names |= {entry.rpartition("=")[2] for entry in generator.get("files", [])}
     return names
+
+
+def test_the_charts_crd_is_the_base_crd():
+    chart = CHART / "crds" / "breakglasssessions.yaml"
+    base = CHART.parents[1] / "base" / "crd-sessions.yaml"
+    assert chart.read_bytes() == base.read_bytes(), "run `make deploy-manifests`"
 
 
 def test_the_charts_monitoring_files_are_deploy_monitorings():
@@ -686,7 +694,11 @@ def test_another_namespace_reaches_every_object_that_names_it(tools):
     assert serving["spec"]["dnsNames"] == ["breakglass.ops.svc", "breakglass.ops.svc.cluster.local"]
     (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
     assert namespace["metadata"]["name"] == "ops"
-    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
+    binding = next(
+        d
+        for d in docs
+        if d["kind"] == "ClusterRoleBinding" and d["subjects"][0]["kind"] == "ServiceAccount"
+    )
     assert binding["subjects"][0]["namespace"] == "ops"
 
 

@@ -90,11 +90,17 @@ def test_make_deploy_manifests_gives_the_committed_files(tmp_path):
     """`make deploy-manifests` itself, in a copy of the files it reads, with breakglass as
     `make install` puts it in .venv: what it writes is what is committed (comments aside)."""
     work = tmp_path / "checkout"
-    for name in ("Makefile", "pyproject.toml", "deploy/base/breakglass.yaml"):
+    for name in (
+        "Makefile",
+        "pyproject.toml",
+        "deploy/base/breakglass.yaml",
+        "deploy/base/crd-sessions.yaml",
+    ):
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, work / name)
     (work / "deploy" / "examples").mkdir()
     (work / "deploy" / "helm" / "breakglass" / "files").mkdir(parents=True)
+    (work / "deploy" / "helm" / "breakglass" / "crds").mkdir()
     shutil.copytree(ROOT / "deploy" / "monitoring", work / "deploy" / "monitoring")
     installed = work / ".venv" / "bin" / "breakglass"
     installed.parent.mkdir(parents=True)
@@ -120,6 +126,7 @@ def test_make_deploy_manifests_gives_the_committed_files(tmp_path):
         "deploy/examples/audit-policy.yaml",
         "deploy/examples/audit-webhook.kubeconfig",
         "deploy/helm/breakglass/files/monitoring/prometheusrule.yaml",
+        "deploy/helm/breakglass/crds/breakglasssessions.yaml",
     ):
         assert without_comments(work / name) == without_comments(ROOT / name), (
             f"{name}: run `make deploy-manifests`"
