@@ -48,7 +48,9 @@ def code(value: str) -> str:
     return "`" + escape(value.replace("`", "'")) + "`"
 
 
-_CODE_FACTS: Final = frozenset({"Object", "Application", "By", "Session", "Changed"})
+_CODE_FACTS: Final = frozenset(
+    {"Object", "Application", "By", "Session", "Changed", "Issue", "Pull request"}
+)
 
 
 def _field(label: str, value: str) -> dict[str, Any]:
@@ -71,7 +73,8 @@ def payload(n: Notification) -> dict[str, Any]:
             "fields": [_field(label, value) for label, value in text.facts(n)][:MAX_FIELDS],
         },
     ]
-    if n.url and len(n.url) <= URL_LIMIT:
+    url = text.link(n)
+    if url and len(url) <= URL_LIMIT:
         blocks.append(
             {
                 "type": "actions",
@@ -82,7 +85,7 @@ def payload(n: Notification) -> dict[str, Any]:
                             "type": "plain_text",
                             "text": fit(text.link_label(n), BUTTON_TEXT_LIMIT),
                         },
-                        "url": n.url,
+                        "url": url,
                         "action_id": "breakglass-open-link",
                     }
                 ],

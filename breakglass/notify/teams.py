@@ -61,8 +61,9 @@ def card(n: Notification) -> dict[str, Any]:
         "version": CARD_VERSION,
         "body": body,
     }
-    if n.url:
-        content["actions"] = [{"type": "Action.OpenUrl", "title": text.link_label(n), "url": n.url}]
+    url = text.link(n)
+    if url:
+        content["actions"] = [{"type": "Action.OpenUrl", "title": text.link_label(n), "url": url}]
     return content
 
 

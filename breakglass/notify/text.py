@@ -96,6 +96,8 @@ def facts(n: Notification) -> list[tuple[str, str]]:
         rows.append(("Reason", n.reason))
     if n.paths:
         rows.append(("Changed", paths(n)))
+    if n.url and link(n) is None:
+        rows.append(("Issue" if n.is_issue else "Pull request", n.url))
     return rows
 
 
@@ -104,6 +106,14 @@ def paths(n: Notification) -> str:
     shown = list(n.paths[:SHOWN_PATHS])
     more = n.paths_total - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def link(n: Notification) -> str | None:
+    """The address a button opens: ``n.url`` when it is a web address (the local forge's
+    records are not; ``facts`` shows those as text)."""
+    if n.url and n.url.startswith(("https://", "http://")):
+        return n.url
+    return None
 
 
 def link_label(n: Notification) -> str:

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from breakglass.metrics import Metrics
 from breakglass.notify.destinations import Destination
 from breakglass.notify.events import Session
 from breakglass.notify.notifier import Notifier
+from tests.backfill.conftest import CONFIGMAP, DEPLOYMENT, KUSTOMIZATION, bare_remote
 
 NOW = datetime(2026, 11, 26, 2, 14, 7, tzinfo=UTC)
 SECRET = b"receiver-key-0123456789abcdef"
@@ -344,6 +346,18 @@ async def receivers() -> AsyncIterator[Callable[..., Any]]:
         receiver.release.set()
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """The backfill suite's GitOps repository (payments: a Deployment, a ConfigMap) in a bare
+    remote, for the worker's notifications."""
+    work = tmp_path / "seed"
+    (work / "apps" / "payments").mkdir(parents=True)
+    (work / "apps" / "payments" / "deployment.yaml").write_text(DEPLOYMENT)
+    (work / "apps" / "payments" / "configmap.yaml").write_text(CONFIGMAP)
+    (work / "apps" / "payments" / "kustomization.yaml").write_text(KUSTOMIZATION)
+    return bare_remote(work)
 
 
 def notification_settings(**changes: Any) -> settings.NotificationSettings:

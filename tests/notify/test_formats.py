@@ -184,3 +184,16 @@ def test_fit_never_cuts_an_entity():
     cut = slack.fit(escaped, 12)
     assert len(cut) <= 12 and cut.endswith("…")
     assert "&am…" not in cut and not cut[:-1].endswith("&")
+
+
+def test_a_link_that_is_not_a_web_address_is_text_not_a_button():
+    c = capture(pr_url="/srv/gitops.git#pull/3")
+    n = events.from_capture(c, EventType.PR_OPENED, now=NOW, id="local")
+    assert n is not None
+    payload = slack.payload(n)
+    assert slack_problems(payload) == []
+    assert "actions" not in [b["type"] for b in payload["blocks"]]
+    assert "/srv/gitops.git#pull/3" in json.dumps(payload)
+    card = teams.card(n)
+    assert "actions" not in card
+    assert ("Pull request", "/srv/gitops.git#pull/3") in text.facts(n)
