@@ -154,7 +154,7 @@ class Metrics:
         self.worker_errors = Counter(
             "breakglass_worker_errors",
             "Unexpected errors in the worker, by stage (confirm, backfill, track, leadership, "
-            "pass); each is logged at error with its traceback, and the worker goes on.",
+            "pass, notify); each is logged at error with its traceback, and the worker goes on.",
             ["stage"],
             registry=r,
         )
@@ -233,6 +233,27 @@ class Metrics:
         self.tls_expiry = Gauge(
             "breakglass_tls_certificate_expiry_timestamp_seconds",
             "When the serving certificate the webhooks present expires (Unix time).",
+            registry=r,
+        )
+        self.notifications = Counter(
+            "breakglass_notifications",
+            "Notifications by destination (its configured name), event and outcome: delivered, "
+            "refused (the destination answered with a status that retrying cannot fix), gave_up "
+            "(attempts or time exhausted), dropped (its queue was full: the oldest goes), "
+            "abandoned (still queued when the worker stopped).",
+            ["destination", "event", "outcome"],
+            registry=r,
+        )
+        self.notification_queue = Gauge(
+            "breakglass_notification_queue_depth",
+            "Notifications waiting to be delivered, by destination.",
+            ["destination"],
+            registry=r,
+        )
+        self.notification_retries = Counter(
+            "breakglass_notification_retries",
+            "Notification attempts that failed and were tried again, by destination.",
+            ["destination"],
             registry=r,
         )
         self.drift = DriftCollector()

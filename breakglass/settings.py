@@ -692,6 +692,128 @@ class ScanSettings(_Model):
     skip_kinds: _Names = Field((), description="a list of kinds")
 
 
+#: what a notification can be about (``notifications.destinations[].events``)
+NOTIFICATION_EVENTS: Final = (
+    "session_opened",
+    "session_closed",
+    "pr_opened",
+    "pr_merged",
+    "pr_closed",
+    "reverted",
+    "needs_human",
+)
+_EVENTS_ALLOWED: Final = "a list drawn from " + ", ".join(NOTIFICATION_EVENTS)
+_URL_IN_FILE: Final = (
+    "webhook URLs are secrets (whoever has one can post): never in the file; set url_env to "
+    "the name of an environment variable that holds it"
+)
+
+
+def _known_events(value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [event for event in value if event not in NOTIFICATION_EVENTS]
+    if unknown:
+        _refuse(*(("", event, _EVENTS_ALLOWED) for event in unknown))
+    return value
+
+
+class NotificationDestination(_Model):
+    """``notifications.destinations[]``: one place notifications go, and which ones.
+
+    The URL and the signing key are read from the environment (``url_env``, ``secret_env``):
+    a Slack or Teams webhook URL lets whoever holds it post, so it is a secret.
+    """
+
+    allowed: ClassVar[str] = "a mapping with at least `name`, `kind` and `url_env`"
+
+    name: Annotated[_Text, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")] = Field(
+        description="a name: letters, digits, '-', '_', '.' (at most 63; a metric label)"
+    )
+    kind: Annotated[_Str, _one_of("slack", "teams", "webhook")] = Field(
+        description="slack, teams or webhook"
+    )
+    url_env: _EnvName = Field(
+        description="an environment variable name (the URL itself never goes in the file)"
+    )
+    secret_env: _EnvName | None = Field(
+        None,
+        description="an environment variable name holding the HMAC key (webhook only; the key "
+        "itself never goes in the file)",
+    )
+    events: Annotated[_Names, AfterValidator(_known_events)] = Field(
+        NOTIFICATION_EVENTS, description=_EVENTS_ALLOWED
+    )
+    namespaces: _Names = Field(("*",), description=_GLOB_LIST)
+    applications: _Names = Field(("*",), description=_GLOB_LIST)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_url(cls, data: Any) -> Any:
+        """A URL written in the file is refused with its value hidden."""
+        if isinstance(data, Mapping) and data.get("url") is not None:
+            _refuse(("url", "<value hidden>", _URL_IN_FILE))
+        return data
+
+    @model_validator(mode="after")
+    def _signed_webhook(self) -> Self:
+        """A generic webhook is always signed; Slack and Teams take no key."""
+        if self.kind == "webhook" and self.secret_env is None:
+            _refuse(
+                (
+                    "secret_env",
+                    None,
+                    "kind webhook needs secret_env: the environment variable holding the HMAC "
+                    "key its requests are signed with",
+                )
+            )
+        if self.kind != "webhook" and self.secret_env is not None:
+            _refuse(
+                ("secret_env", self.secret_env, f"only kind webhook is signed, not {self.kind}")
+            )
+        return self
+
+
+class NotificationSettings(_Model):
+    """``notifications:``: where the worker posts what happened (Slack, Teams, a signed
+    webhook).  Delivery never holds up a pass: messages wait in a bounded queue per
+    destination, are retried with backoff, and are given up after ``max_attempts`` or
+    ``give_up_seconds``."""
+
+    destinations: Annotated[
+        tuple[NotificationDestination, ...], BeforeValidator(lambda v: v or ())
+    ] = Field((), description="a list of destinations")
+    #: messages waiting per destination; beyond it the oldest is dropped (and counted)
+    queue_size: Annotated[int, Field(strict=True, ge=1, le=100_000)] = Field(
+        1000, description="an integer from 1 to 100000"
+    )
+    timeout_seconds: _PositiveFloat = Field(10.0, description="seconds for one request")
+    max_attempts: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(
+        8, description="an integer from 1 to 100"
+    )
+    give_up_seconds: _PositiveFloat = Field(
+        600.0, description="seconds a message is retried before it is given up"
+    )
+    drain_seconds: Annotated[float, Field(strict=True, ge=0)] = Field(
+        5.0, description="seconds the worker waits at shutdown for queued messages to go"
+    )
+
+    @field_validator("destinations")
+    @classmethod
+    def _unique_names(
+        cls, value: tuple[NotificationDestination, ...]
+    ) -> tuple[NotificationDestination, ...]:
+        seen: set[str] = set()
+        problems = []
+        for number, destination in enumerate(value):
+            if destination.name in seen:
+                problems.append(
+                    (f"[{number}].name", destination.name, "a name no other destination has")
+                )
+            seen.add(destination.name)
+        if problems:
+            _refuse(*problems)
+        return value
+
+
 class Settings(_Model):
     """Everything ``breakglass serve`` and the worker need, validated."""
 
@@ -720,6 +842,7 @@ class Settings(_Model):
     kube: KubeSettings = Field(default_factory=KubeSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     source: str = "<defaults>"
 
     def forge(self, name: str) -> ForgeSettings | None:
@@ -830,6 +953,7 @@ class _File(_Model):
     kube: KubeSettings = Field(default_factory=KubeSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @field_validator("admission")
     @classmethod
@@ -942,6 +1066,7 @@ def _settings(doc: _File, *, source: str, base: Path) -> Settings:
         kube=doc.kube,
         scan=doc.scan,
         sessions=doc.sessions,
+        notifications=doc.notifications,
         source=source,
     )
 
@@ -1129,7 +1254,7 @@ def _show(value: Any) -> str:
 
 
 def _inline_secrets(node: Any, path: str = "") -> list[ConfigProblem]:
-    """Secret-looking keys written with a value, anywhere in the file's mappings."""
+    """Secret-looking keys written with a value, anywhere in the file's mappings and lists."""
     problems: list[ConfigProblem] = []
     if isinstance(node, Mapping):
         for key, value in node.items():
@@ -1145,6 +1270,9 @@ def _inline_secrets(node: Any, path: str = "") -> list[ConfigProblem]:
                 )
             else:
                 problems.extend(_inline_secrets(value, sub))
+    elif isinstance(node, list):
+        for number, item in enumerate(node):
+            problems.extend(_inline_secrets(item, f"{path}[{number}]"))
     return problems
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 
 from breakglass import renderexec, settings, sopsexec
 from breakglass.errors import ConfigError
+from breakglass.notify import destinations
 from breakglass.urls import is_postgresql
 
 NAME = "config"
@@ -114,6 +116,8 @@ def _environment(loaded: settings.Settings) -> list[tuple[str, str, str]]:
                     f"check of backfill branches for {use} will fail until it is",
                 )
             )
+    _, unusable = destinations.usable(loaded.notifications, os.environ)
+    missing.extend((p.key, p.variable, f"{p.key}: {p.text}") for p in unusable)
     if is_postgresql(loaded.journal_url) and importlib.util.find_spec("psycopg") is None:
         missing.append(
             (

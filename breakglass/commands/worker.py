@@ -31,8 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "its child process; run it yourself beside `serve --worker none` (its own container), "
         "or with --once for a one-off pass while troubleshooting.\n\n"
         "It writes its own audit-log chain in audit_log.dir/worker, serves its metrics at "
-        "metrics.worker_listen when set, runs at CPU niceness backfill.nice, and starts a "
-        "pass at once on SIGUSR1."
+        "metrics.worker_listen when set, runs at CPU niceness backfill.nice, starts a "
+        "pass at once on SIGUSR1, and posts to the notifications: destinations in the "
+        "background (a slow destination never holds a pass up)."
     )
     parser.epilog = (
         "examples:\n  breakglass worker --config breakglass.yaml --once\n"
@@ -69,6 +70,7 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 
 async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict[str, int]:
+    from breakglass.notify.notifier import Notifier
     from breakglass.web.app import open_audit_log, serve_metrics
 
     journal = wiring.journal(conf)
@@ -86,6 +88,9 @@ async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict
     if not once and conf.metrics.worker_listen is not None:
         metrics_runner = await serve_metrics(metrics, conf.metrics.worker_listen)
     cluster = await connect_cluster(conf)
+    notifier = Notifier.from_settings(conf, metrics)
+    if notifier is not None:
+        await notifier.start()
     worker = Worker(
         settings=conf,
         journal=journal,
@@ -94,6 +99,7 @@ async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict
         audit_log=audit_log,
         redactor=wiring.redactor(conf),
         open_audit_log=lambda: open_audit_log(audit_log, metrics),
+        notifier=notifier,
     )
     try:
         if once:
@@ -115,6 +121,8 @@ async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict
         await feed
         return {}
     finally:
+        if notifier is not None:
+            await notifier.close()  # drains for notifications.drain_seconds at most
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         if cluster is not None:

@@ -1,10 +1,14 @@
 """The state one worker shares across the stages of a pass, and the writes every stage makes.
 
 ``Context`` holds the worker's dependencies (settings, journal, metrics, cluster, audit log,
-redactor, Git, clock, forge providers) and what a pass learns along the way (owner hints read
-from live objects, GitOps indexes of kept worktrees, base renders).  The stage modules
+redactor, Git, clock, forge providers, notifier) and what a pass learns along the way (owner
+hints read from live objects, GitOps indexes of kept worktrees, base renders).  The stage modules
 (``confirm``, ``locate``, ``apply``, ``render``, ``secrets``, ``tracking``) are functions of a
 ``Context``; ``loop.Worker`` is the ``Context`` that runs them.
+
+Every audit record goes through ``record``, which also hands the notification it makes (a pull
+request opened, merged or closed, a revert, a change that needs a human) to the notifier:
+``publish`` queues it and returns, so no pass waits on Slack, Teams or a webhook.
 
 Every write goes through here and is **fenced**: ``fence`` checks that this process still leads
 in the term its pass began in (``Journal.leadership``) before a journal or forge write, so a
@@ -18,7 +22,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from breakglass import delta as deltas
 from breakglass import logs, model, rendercheck
@@ -41,6 +45,20 @@ log = logs.get(__name__)
 
 #: captures read from the journal at a time
 PAGE = 500
+
+
+class Notices(Protocol):
+    """Who hears what the worker recorded (``notify.notifier.Notifier``): each call returns at
+    once, whatever the destinations do."""
+
+    def recorded(
+        self, capture: model.Capture, event: EventType, *, reason: str | None = None
+    ) -> None: ...
+
+    def reverted_by_sync(self, capture: model.Capture, pr_url: str) -> None: ...
+
+    def session_changed(self, session: model.Session, *, ended: str | None) -> None:
+        """A break-glass session opened (``ended`` None) or ended ("closed", "expired")."""
 
 
 class LostLeadership(TemporaryError):
@@ -92,6 +110,7 @@ class Context:
         git: Git | None = None,
         clock: Callable[[], datetime] = model.utcnow,
         open_audit_log: Callable[[], Awaitable[bool]] | None = None,
+        notifier: Notices | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock  # every timing decision reads it, so tests can move time
@@ -120,6 +139,11 @@ class Context:
         # opens the audit chain when this process starts leading (a standby must not hold the
         # chain's lock, which an operator's `worker --once` may need)
         self.open_audit_log = open_audit_log
+        # Slack, Teams, webhooks: handed notifications, never waited on
+        self.notifier = notifier
+        # session openings and endings already announced by this process (worker/sessions)
+        self.announced: set[tuple[str, str]] = set()
+        self.started_at = clock()
 
     def stopping(self) -> bool:
         """Whether the process is shutting down: a pass ends after the object it is on, so a
@@ -160,9 +184,23 @@ class Context:
     async def record(
         self, capture: model.Capture, kind: EventType, *, reason: str | None = None
     ) -> None:
+        """Write the audit record of ``kind`` for ``capture`` (as saved), and hand the
+        notification it makes, if any, to the notifier (which never makes the pass wait)."""
         await record_safely(
             self.audit_log, [from_capture(capture, kind, reason=reason)], metrics=self.metrics
         )
+        self.notify(lambda notices: notices.recorded(capture, kind, reason=reason))
+
+    def notify(self, tell: Callable[[Notices], None]) -> None:
+        """Tell the notifier, if there is one.  A mistake there is logged and counted, never a
+        failed pass: notifications are not the backfill."""
+        if self.notifier is None:
+            return
+        try:
+            tell(self.notifier)
+        except Exception as exc:
+            self.metrics.worker_errors.labels("notify").inc()
+            log.exception("notification_not_published", error=type(exc).__name__)
 
     async def fail(self, capture: model.Capture, reason: str, *, url: str | None = None) -> None:
         saved = await self.save(

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from breakglass import logs
-from breakglass.worker import apply, confirm, pausing, scanning, tracking
+from breakglass.worker import announce, apply, confirm, pausing, scanning, tracking
 from breakglass.worker.context import Context, LostLeadership, PassSummary, ago
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ class Worker(Context):
     async def pause_and_restore(self, summary: PassSummary) -> None:
         await pausing.pause_and_restore(self, summary)
 
+    async def announce_sessions(self, summary: PassSummary) -> None:
+        await announce.announce_sessions(self, summary)
+
     async def run_once(self, *, poll: bool = True) -> PassSummary:
         summary = PassSummary()
         try:  # first: a worker back after a deadline puts self-heal back at once
@@ -62,6 +65,11 @@ class Worker(Context):
             await self.track_pull_requests(summary)
             self.last_poll = now
         await self.scan_if_due(summary)
+        try:
+            await self.announce_sessions(summary)
+        except Exception as exc:  # a notification problem never fails a pass
+            self.metrics.worker_errors.labels("announce").inc()
+            log.exception("session_announce_failed", error=type(exc).__name__)
         return summary
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:

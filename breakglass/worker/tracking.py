@@ -127,3 +127,4 @@ async def _check_self_heal(
     )
     await provider.add_labels(pr, [SELF_HEALED_LABEL])
     log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
+    ctx.notify(lambda notices: notices.reverted_by_sync(last, pr.url))
