@@ -429,6 +429,8 @@ class Capture:
     drill: DrillRecord | None = None
     #: the break-glass session it belongs to (its name), if any
     session: str | None = None
+    #: the branch of its pull request (a group's branch may be named after another object)
+    branch: str | None = None
 
     def with_status(self, status: Status, *, reason: str | None = None) -> Capture:
         return replace(self, status=status, reason=reason if reason is not None else self.reason)
@@ -461,6 +463,7 @@ class Capture:
             "resolved_at": format_time(self.resolved_at) if self.resolved_at else None,
             **({"drill": self.drill.to_json()} if self.drill is not None else {}),
             **({"session": self.session} if self.session is not None else {}),
+            **({"branch": self.branch} if self.branch is not None else {}),
         }
 
     @classmethod
@@ -496,4 +499,5 @@ class Capture:
             resolved_at=parse_time(resolved) if resolved else None,
             drill=DrillRecord.from_json(data["drill"]) if data.get("drill") else None,
             session=data.get("session"),
+            branch=data.get("branch"),
         )

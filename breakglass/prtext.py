@@ -246,7 +246,7 @@ def body(
     render_notes: Sequence[str] = (),
     sessions: Mapping[str, model.Session] | None = None,
 ) -> str:
-    """The PR body for the captures of one object (newest last).
+    """The PR body for the captures of one object or of a group (newest last).
 
     Every change is listed with its author: the Who row names each person once (with the
     commands they ran), and a pull request that gathers several changes gets a table with a
@@ -262,10 +262,18 @@ def body(
     if len(paths) > 8:
         what_paths += f" and {len(paths) - 8} more"
     ref = last.object
+    objects = list(dict.fromkeys(describe_object(c.object) for c in captures))
+    if len(objects) > 1:
+        shown = ", ".join(code(o) for o in objects[:8])
+        if len(objects) > 8:
+            shown += f" and {len(objects) - 8} more"
+        what = f"{len(objects)} objects: {shown} — {what_paths}"
+    else:
+        what = f"{code(describe_object(ref))} — {what_paths}"
     rows = [
         ("Who", who),
         ("When", md(_when(first, now))),
-        ("What", f"{code(describe_object(ref))} — {what_paths}"),
+        ("What", what),
     ]
     why = next((r for r in (reason(c) for c in reversed(captures)) if r), None)
     known = sessions or {}
@@ -335,7 +343,12 @@ def body(
     if chain_head:
         lines.append(f"Audit log head: {code(chain_head)}.")
     lines.append("Notes: " + ("; ".join(md(n, limit=400) for n in notes) if notes else "none."))
-    lines.append("Later edits to this object will be added to this pull request.")
+    if any(c.session for c in captures):
+        lines.append("Later changes made in the session will be added to this pull request.")
+    elif len({c.object for c in captures}) > 1:
+        lines.append("Later edits to these objects will be added to this pull request.")
+    else:
+        lines.append("Later edits to this object will be added to this pull request.")
     lines += ["", "</details>", ""]
     return "\n".join(lines)
 
@@ -394,32 +407,51 @@ def _who(captures: Sequence[model.Capture]) -> str:
 
 
 def _changes_table(captures: Sequence[model.Capture]) -> list[str]:
-    """A row per capture (author, command, fields), for a PR that gathers several."""
+    """A row per capture (author, command, object when several, fields), for a PR that
+    gathers several changes."""
     if len(captures) < 2:
         return []
-    lines = ["| Change | By | With | Fields | At |", "|---|---|---|---|---|"]
+    several = len({describe_object(c.object) for c in captures}) > 1
+    if several:
+        lines = ["| Change | By | With | Object | Fields | At |", "|---|---|---|---|---|---|"]
+    else:
+        lines = ["| Change | By | With | Fields | At |", "|---|---|---|---|---|"]
     for number, c in enumerate(captures, 1):
         fields = ", ".join(code(p) for p in c.delta.paths[:4]) or "the object"
         if len(c.delta.paths) > 4:
             fields += f" and {len(c.delta.paths) - 4} more"
         at = c.received_at.strftime("%H:%M:%S UTC")
-        lines.append(f"| {number} | {code(c.actor.username)} | {md(how(c))} | {fields} | {at} |")
+        obj = f" {code(describe_object(c.object))} |" if several else ""
+        lines.append(
+            f"| {number} | {code(c.actor.username)} | {md(how(c))} |{obj} {fields} | {at} |"
+        )
     return [*lines, ""]
 
 
-def pr_title(captures: Sequence[model.Capture]) -> str:
-    """The title of a PR gathering ``captures`` (oldest first): one change reads as
-    ``title``; several name every author, so the first person is not credited with all."""
+def pr_title(captures: Sequence[model.Capture], *, session: model.Session | None = None) -> str:
+    """The title of a PR gathering ``captures`` (oldest first): a session's reads as its
+    reason; one change reads as ``title``; several name every author, so the first person is
+    not credited with all, and several objects are counted."""
     first = captures[0]
     authors = list(dict.fromkeys(c.actor.username for c in captures))
     verbs = list(dict.fromkeys(how(c) for c in captures))
-    if len(authors) == 1 and len(verbs) == 1:
-        return title(captures[-1])
+    objects = list(dict.fromkeys(c.object.describe() for c in captures))
     names = authors[0] if len(authors) == 1 else ", ".join(authors[:-1]) + f" and {authors[-1]}"
-    text = (
-        f"breakglass: {len(captures)} manual changes ({', '.join(verbs)}) of "
-        f"{first.object.describe()} by {names}"
-    )
+    changes = f"{len(captures)} manual {'change' if len(captures) == 1 else 'changes'}"
+    if session is not None:
+        reach = f" to {len(objects)} objects" if len(objects) > 1 else f" of {objects[0]}"
+        text = f"breakglass: {session.reason} ({changes}{reach} by {names})"
+    elif len(authors) == 1 and len(verbs) == 1 and len(objects) == 1:
+        return title(captures[-1])
+    elif len(objects) > 1:
+        spaces = list(dict.fromkeys(c.object.namespace for c in captures if c.object.namespace))
+        where = f" in {', '.join(spaces[:3])}" if spaces else ""
+        text = (
+            f"breakglass: {changes} ({', '.join(verbs)}) to {len(objects)} objects{where} "
+            f"by {names}"
+        )
+    else:
+        text = f"breakglass: {changes} ({', '.join(verbs)}) of {first.object.describe()} by {names}"
     text = " ".join(text.split())
     return text if len(text) <= 240 else text[:239] + "…"
 

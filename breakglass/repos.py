@@ -192,7 +192,15 @@ def from_flux(owner: Mapping[str, Any], source: Mapping[str, Any]) -> RepoTarget
     meta = owner.get("metadata") or {}
     name = f"{meta.get('namespace', '?')}/{meta.get('name', '?')}"
     note = None
-    if spec.get("suspend") is True:
+    paused_by = (meta.get("annotations") or {}).get("breakglass.dev/paused-by")
+    if spec.get("suspend") is True and paused_by:
+        note = (
+            f"The Flux {kind} {name} that applies this object is paused for break-glass "
+            f"session {paused_by} (spec.suspend: true): the fix is not reverted while the "
+            "session lasts; breakglass resumes it when the session ends or this pull request "
+            "merges, whichever comes first."
+        )
+    elif spec.get("suspend") is True:
         note = (
             f"The Flux {kind} {name} that applies this object is suspended "
             "(`spec.suspend: true`): nothing reverts the manual change, and merging this pull "

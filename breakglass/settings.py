@@ -535,6 +535,11 @@ class BackfillSettings(_Model):
     reviewers: _Names = Field((), description="a list of forge handles")
     draft: _Bool = Field(False, description="true or false")
     branch_prefix: _Text = Field("breakglass", description="a branch prefix")
+    #: outside sessions, one person's changes to one repository within this many seconds of
+    #: the last change of their open pull request join it; 0: one pull request per object
+    group_window_seconds: Annotated[float, Field(ge=0)] = Field(
+        300.0, description="seconds (0: one pull request per object)"
+    )
     committer: UserIdentity = Field(
         default_factory=lambda: UserIdentity(
             name="breakglass", email="breakglass@users.noreply.invalid"

@@ -198,8 +198,10 @@ class Demo:
                 logging: {{level: info, format: json}}
                 audit_log: {{key_file: {self.audit_key}}}   # mode 0600; `audit verify` reads it
                 {kube}
+                # one pull request per kubectl command, so each shows on its own (the default,
+                # group_window_seconds: 300, would gather alice's two into one)
                 backfill: {{interval: 0.5, grace_seconds: 1, pr_poll_interval: 2,
-                            labels: [breakglass, backfill]}}
+                            labels: [breakglass, backfill], group_window_seconds: 0}}
                 forges:
                   local: {{kind: local}}   # branches to the bare remote, PRs as JSON records
                 repos:

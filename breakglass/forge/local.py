@@ -122,8 +122,13 @@ class LocalProvider:
 
     async def find_by_branch(self, branch: str) -> PullRequest | None:
         records = await asyncio.to_thread(self._load_all)
+        mine = f"{self.remote}#"  # one records directory may serve several repositories
         matching = [
-            r for r in records if r.get("branch") == branch and r.get("kind", "pull") == "pull"
+            r
+            for r in records
+            if r.get("branch") == branch
+            and r.get("kind", "pull") == "pull"
+            and str(r.get("url", "")).startswith(mine)
         ]
         if not matching:
             return None

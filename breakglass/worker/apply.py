@@ -1,6 +1,8 @@
 """Stage 2 of a pass: confirmed captures become commits on a branch and a pull request.
 
-Per object, oldest capture first: locate the repository, sync a mirror, edit a kept worktree
+Each object's repository is located first; ``grouping`` then says which pull request each
+object's captures go to (a session's, a burst's, the object's own).  Per group, oldest capture
+first: sync a mirror, edit a kept worktree
 of the base (or of the open pull request's branch, so later edits stack as new commits) with
 the GitOps engine, commit as the engineer with breakglass as committer, prove the branch by
 rendering it (``render``), push with compare-and-swap on the branch head, and open or update
@@ -15,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 from breakglass import logs, model, prtext, repos
 from breakglass.auditlog import EventType
@@ -25,12 +28,13 @@ from breakglass.forge import Provider, PullRequest, PullRequestSpec
 from breakglass.forge.git import Git, Identity, Mirror
 from breakglass.gitops import engine, sops
 from breakglass.settings import ForgeSettings
-from breakglass.worker import inputs, locate, render, secrets
+from breakglass.worker import grouping, inputs, locate, render, secrets
 from breakglass.worker.context import Context, LostLeadership, PassSummary, ago, hours
 from breakglass.worker.inputs import engine_inputs, handle_for, identity_for, with_owner_hints
 from breakglass.worker.tracking import SELF_HEALED_LABEL
 
 log = logs.get(__name__)
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,11 +51,12 @@ class Job:
     start: str  # the commit the pass's worktree starts from (the base, or the PR's head)
     expected: str | None  # the branch head the push must find (compare-and-swap), if any
     open_pr: PullRequest | None
+    group: grouping.Group
 
 
 async def backfill_confirmed(ctx: Context, summary: PassSummary) -> None:
     pending = await ctx.captures_in("confirmed")
-    groups: dict[tuple[str, str, str, str], list[model.Capture]] = defaultdict(list)
+    objects: dict[tuple[str, str, str, str], list[model.Capture]] = defaultdict(list)
     now = ctx.clock()
     for capture in pending:
         ignored = inputs.not_backfilled(capture, ctx.settings.record_only)
@@ -62,32 +67,66 @@ async def backfill_confirmed(ctx: Context, summary: PassSummary) -> None:
             continue
         if capture.next_attempt_at is not None and now < capture.next_attempt_at:
             continue  # waiting after a temporary failure (a rate limit's reset, a backoff)
-        groups[inputs.object_key(capture.object)].append(capture)
-    for captures in groups.values():
+        objects[inputs.object_key(capture.object)].append(capture)
+    located: list[grouping.Located] = []
+    for captures in objects.values():
         if ctx.stopping():
             return  # shutting down: the rest waits in the journal for the next pass
         captures.sort(key=lambda c: c.id)
+        target = await _guarded(ctx, captures, summary, _locate(ctx, captures, summary))
+        if target is not None:
+            located.append(grouping.Located(captures, target))
+    if not located:
+        return
+    try:
+        groups = await grouping.assign(ctx, located)
+    except LostLeadership:
+        raise
+    except BreakglassError as exc:  # the forge, asked about open pull requests: next pass
+        log.warning("backfill_grouping_failed", error=str(exc))
+        return
+    for group in groups:
+        if ctx.stopping():
+            return
         try:
-            await _backfill_object(ctx, captures, summary)
-        except LostLeadership:
-            raise
-        except TemporaryError as exc:
-            await _retry_later(ctx, captures, exc, summary)
-            log.warning("backfill_retry", error=str(exc), captures=[c.id for c in captures])
-        except BreakglassError as exc:
-            for capture in captures:
-                current = await ctx.journal.get(capture.id) or capture
-                if current.status is model.Status.CONFIRMED:
-                    await ctx.fail(current, str(exc))
-                    summary.failed += 1
-            log.error("backfill_failed", error=str(exc), captures=[c.id for c in captures])
-        except Exception as exc:  # a bug: say so loudly, and go on with the next object
-            ctx.metrics.worker_errors.labels("backfill").inc()
-            log.exception(
-                "backfill_crashed", error=type(exc).__name__, captures=[c.id for c in captures]
-            )
-            failure = TemporaryError(f"internal error {type(exc).__name__}: {exc}")
-            await _retry_later(ctx, captures, failure, summary)
+            await _guarded(ctx, group.captures, summary, _backfill_group(ctx, group, summary))
+        finally:
+            for first in group.firsts.values():
+                ctx.live_hints.pop(first, None)
+                ctx.live_apps.pop(first, None)
+                ctx.live_kustomizations.pop(first, None)
+
+
+async def _guarded(
+    ctx: Context,
+    captures: list[model.Capture],
+    summary: PassSummary,
+    work: Awaitable[T],
+) -> T | None:
+    """Run one object's or group's work; what goes wrong is the captures' business (retried,
+    failed), never the pass's, except a lost leadership."""
+    try:
+        return await work
+    except LostLeadership:
+        raise
+    except TemporaryError as exc:
+        await _retry_later(ctx, captures, exc, summary)
+        log.warning("backfill_retry", error=str(exc), captures=[c.id for c in captures])
+    except BreakglassError as exc:
+        for capture in captures:
+            current = await ctx.journal.get(capture.id) or capture
+            if current.status is model.Status.CONFIRMED:
+                await ctx.fail(current, str(exc))
+                summary.failed += 1
+        log.error("backfill_failed", error=str(exc), captures=[c.id for c in captures])
+    except Exception as exc:  # a bug: say so loudly, and go on with the next object
+        ctx.metrics.worker_errors.labels("backfill").inc()
+        log.exception(
+            "backfill_crashed", error=type(exc).__name__, captures=[c.id for c in captures]
+        )
+        failure = TemporaryError(f"internal error {type(exc).__name__}: {exc}")
+        await _retry_later(ctx, captures, failure, summary)
+    return None
 
 
 async def _retry_later(
@@ -123,20 +162,10 @@ async def _retry_later(
         summary.retried += 1
 
 
-async def _backfill_object(
+async def _locate(
     ctx: Context, captures: list[model.Capture], summary: PassSummary
-) -> None:
-    try:
-        await _backfill_located(ctx, captures, summary)
-    finally:
-        ctx.live_hints.pop(captures[0].id, None)
-        ctx.live_apps.pop(captures[0].id, None)
-        ctx.live_kustomizations.pop(captures[0].id, None)
-
-
-async def _backfill_located(
-    ctx: Context, captures: list[model.Capture], summary: PassSummary
-) -> None:
+) -> repos.RepoTarget | None:
+    """The repository of one object's captures; none owns it: they are ``unmanaged``."""
     first = captures[0]
     target = await locate.locate(ctx, first)
     if target is None:
@@ -149,7 +178,15 @@ async def _backfill_located(
             await ctx.record(saved, EventType.DISCARD, reason=saved.reason)
             ctx.metrics.backfills.labels("unmanaged").inc()
             summary.unmanaged += 1
-        return
+        ctx.live_hints.pop(first.id, None)
+        ctx.live_apps.pop(first.id, None)
+        ctx.live_kustomizations.pop(first.id, None)
+    return target
+
+
+async def _backfill_group(ctx: Context, group: grouping.Group, summary: PassSummary) -> None:
+    captures, target = group.captures, group.target
+    first = captures[0]
     forge = locate.forge_for(ctx.settings, target)
     token = ctx.settings.secret(forge.token_env) if forge.token_env else None
     git = Git(token=token)
@@ -162,7 +199,7 @@ async def _backfill_located(
             f"branch {target.branch!r} does not exist in {git.mask(target.url)}",
             hint="check targetRevision / the repo rule's branch",
         )
-    branch = locate.branch_for(ctx.settings, first.object)
+    branch = group.branch
     pr = await provider.find_by_branch(branch)
     branch_head = await mirror.head(branch)
     if pr is not None and pr.state == "closed" and pr.closed_by != "breakglass":
@@ -201,7 +238,7 @@ async def _backfill_located(
                     f"(first foreign commit {foreign[0][:12]})",
                 )
         start, expected = base_head, branch_head
-    job = Job(captures, target, forge, provider, mirror, branch, start, expected, open_pr)
+    job = Job(captures, target, forge, provider, mirror, branch, start, expected, open_pr, group)
     await _apply(ctx, job, summary)
 
 
@@ -216,7 +253,9 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
     files: list[str] = []
     async with mirror.kept_worktree(start) as (tree, moved):
         idx = await asyncio.to_thread(ctx.index_for, tree, moved)
-        for capture in captures:
+        for handled, capture in enumerate(captures):
+            if handled and ctx.stopping():
+                break  # shutting down: what is applied is pushed; the rest waits, confirmed
             try:
                 old, new = engine_inputs(capture)
             except PermanentError as exc:
@@ -230,7 +269,8 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
                     saved = await ctx.save(capture, status=model.Status.SUPERSEDED, reason=stale)
                     await ctx.record(saved, EventType.PR_SUPERSEDED, reason=stale)
                     continue
-            hints = {**ctx.live_hints.get(captures[0].id, {}), **capture.labels}
+            located = job.group.firsts.get(inputs.object_key(capture.object), capture.id)
+            hints = {**ctx.live_hints.get(located, {}), **capture.labels}
             result = await asyncio.to_thread(
                 engine.backfill,
                 idx,
@@ -238,8 +278,8 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
                 with_owner_hints(new, hints, other=old),
                 subpath=target.path,
                 secrets=sealed,
-                applications=[app] if (app := ctx.live_apps.get(captures[0].id)) else [],
-                kustomizations=[k] if (k := ctx.live_kustomizations.get(captures[0].id)) else [],
+                applications=[app] if (app := ctx.live_apps.get(located)) else [],
+                kustomizations=[k] if (k := ctx.live_kustomizations.get(located)) else [],
                 namespace=target.namespace,
             )
             if isinstance(result, engine.NoChange) and open_pr is not None:
@@ -249,6 +289,7 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
                     capture,
                     status=model.Status.PR_OPEN,
                     pr_url=open_pr.url,
+                    branch=branch,
                     reason="already on the pull request branch",
                 )
                 await ctx.record(saved, EventType.PR_OPENED, reason=saved.reason)
@@ -345,7 +386,7 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
     spec = PullRequestSpec(
         branch=branch,
         base=target.branch,
-        title=prtext.pr_title(all_captures),
+        title=prtext.pr_title(all_captures, session=sessions.get(job.group.session or "")),
         body=prtext.body(
             all_captures,
             cluster=ctx.settings.cluster,
@@ -377,7 +418,9 @@ async def _apply(ctx: Context, job: Job, summary: PassSummary) -> None:
         event = EventType.PR_OPENED
     now = model.utcnow()
     for capture in applied:
-        saved = await ctx.save(capture, status=model.Status.PR_OPEN, pr_url=pr.url, reason=None)
+        saved = await ctx.save(
+            capture, status=model.Status.PR_OPEN, pr_url=pr.url, branch=branch, reason=None
+        )
         await ctx.record(saved, event)
         ctx.metrics.time_to_pr.observe(ago(capture.received_at, now))
         ctx.metrics.backfills.labels("pr").inc()

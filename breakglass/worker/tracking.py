@@ -45,7 +45,9 @@ async def track_pull_requests(ctx: Context, summary: PassSummary) -> None:
                 continue
             forge = locate.forge_for(ctx.settings, target)
             provider = ctx.provider(forge, target.url)
-            pr = await provider.find_by_branch(locate.branch_for(ctx.settings, first.object))
+            pr = await provider.find_by_branch(
+                first.branch or locate.branch_for(ctx.settings, first.object)
+            )
             if pr is None or pr.url != url:
                 continue
             pr = await provider.refresh(pr)
@@ -54,11 +56,14 @@ async def track_pull_requests(ctx: Context, summary: PassSummary) -> None:
                 continue
             status = model.Status.MERGED if pr.state == "merged" else model.Status.CLOSED
             event = EventType.PR_MERGED if pr.state == "merged" else EventType.PR_CLOSED
-            reason = f"pull request {pr.state}"
+            # a group's pull request: what production holds is said per object
+            leftover: dict[tuple[str, str, str, str], str] = {}
             if status is model.Status.CLOSED:
-                reason += await _production_now(ctx, captures[-1])
+                for key, mine in _per_object(captures).items():
+                    leftover[key] = await _production_now(ctx, mine[-1])
             now = ctx.clock()
             for capture in captures:
+                reason = f"pull request {pr.state}" + leftover.get(object_key(capture.object), "")
                 saved = await ctx.save(capture, status=status, reason=reason)
                 await ctx.record(saved, event)
                 if status is model.Status.MERGED:
@@ -75,6 +80,15 @@ async def track_pull_requests(ctx: Context, summary: PassSummary) -> None:
         except Exception as exc:  # a bug: say so loudly, and go on with the next PR
             ctx.metrics.worker_errors.labels("track").inc()
             log.exception("pr_poll_crashed", url=url, error=type(exc).__name__)
+
+
+def _per_object(
+    captures: list[model.Capture],
+) -> dict[tuple[str, str, str, str], list[model.Capture]]:
+    out: dict[tuple[str, str, str, str], list[model.Capture]] = defaultdict(list)
+    for capture in captures:
+        out[object_key(capture.object)].append(capture)
+    return out
 
 
 async def _production_now(ctx: Context, last: model.Capture) -> str:
@@ -104,27 +118,39 @@ async def _check_self_heal(
     the fix.  Keep the PR (merging re-applies the fix), say so once, and label it."""
     if ctx.cluster is None or SELF_HEALED_LABEL in pr.labels:
         return
-    last = captures[-1]
-    if last.operation is not model.Operation.UPDATE:
-        return
-    if unfinished.get(object_key(last.object), "") > last.id:
-        # a person changed the object again (an engineer's own `rollout undo`, say): the
-        # next pass adds that change, or closes the PR as withdrawn; no sync did this
-        return
-    stripped = await ctx.comparable(last.object)
-    if stripped is None:
-        return
-    before, after = last.delta.before or {}, last.delta.after or {}
-    if deltas.holds(stripped, before, after) or not deltas.holds(stripped, after, before):
+    for mine in _per_object(captures).values():
+        if await _reverted_by_sync(ctx, mine[-1], unfinished):
+            last = mine[-1]
+            break
+    else:
         return
     when = model.format_time(ctx.clock())[:19].replace("T", " ") + " UTC"
+    several = len({object_key(c.object) for c in captures}) > 1
+    what = f"The live {last.object.describe()}" if several else "The live object"
     await ctx.fence()
     await provider.comment(
         pr,
-        f"The live object went back to Git's value at {when} without a manual edit: the "
+        f"{what} went back to Git's value at {when} without a manual edit: the "
         "GitOps controller reverted the emergency fix. Merging this pull request re-applies "
         "it.",
     )
     await provider.add_labels(pr, [SELF_HEALED_LABEL])
     log.warning("self_heal_detected", url=pr.url, capture_id=last.id)
     ctx.notify(lambda notices: notices.reverted_by_sync(last, pr.url))
+
+
+async def _reverted_by_sync(
+    ctx: Context, last: model.Capture, unfinished: Mapping[tuple[str, str, str, str], str]
+) -> bool:
+    """Whether the object is back at Git's value and no later human edit did it."""
+    if last.operation is not model.Operation.UPDATE:
+        return False
+    if unfinished.get(object_key(last.object), "") > last.id:
+        # a person changed the object again (an engineer's own `rollout undo`, say): the
+        # next pass adds that change, or closes the PR as withdrawn; no sync did this
+        return False
+    stripped = await ctx.comparable(last.object)
+    if stripped is None:
+        return False
+    before, after = last.delta.before or {}, last.delta.after or {}
+    return not deltas.holds(stripped, before, after) and deltas.holds(stripped, after, before)

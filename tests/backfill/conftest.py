@@ -190,7 +190,12 @@ def make_settings(tmp_path: Path, remote: Path, **extra: Any) -> settings.Settin
                 "gitlab": "alice",
             }
         },
-        "backfill": {"grace_seconds": 0.01, "labels": ["breakglass", "backfill"]},
+        # one pull request per object unless a test groups (backfill.group_window_seconds)
+        "backfill": {
+            "grace_seconds": 0.01,
+            "labels": ["breakglass", "backfill"],
+            "group_window_seconds": 0,
+        },
     }
     data.update(extra)
     kustomize, helm = render_tools()

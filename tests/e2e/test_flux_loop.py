@@ -193,8 +193,9 @@ def test_a_pr_closed_unmerged_records_what_production_holds(cluster, flux, names
     )[-1]  # fmt: skip
     flux.reconcile("Kustomization", "payments", namespace)  # replicas back to 2; lens's key stays
     assert live(cluster, "deployment", "payments", namespace)["spec"]["replicas"] == 2
+    # alice's two changes of a burst share one pull request (backfill.group_window_seconds)
+    assert keyed["pr_url"] == scaled["pr_url"]
     pulls(cluster, "close", record_for(cluster, scaled["pr_url"])["number"])
-    pulls(cluster, "close", record_for(cluster, keyed["pr_url"])["number"])
 
     def closed() -> list[dict[str, Any]]:
         found = [c for c in captures(cluster, namespace) if c["status"] == "closed"]
@@ -298,3 +299,66 @@ def test_a_substituted_value_goes_where_the_cluster_sets_it_and_flux_applies_it(
         check=True,
     ).stdout
     assert "REGION: ${REGION}  # set per cluster" in shared
+
+
+def test_a_burst_of_fifteen_scales_is_one_pull_request(cluster, flux, namespace, tmp_path):
+    """alice scales fifteen Deployments one after another, as a loop during an incident does:
+    one pull request with a row per change, not fifteen (backfill.group_window_seconds)."""
+    seed = tmp_path / "seed"
+    app = seed / "apps" / "burst"
+    app.mkdir(parents=True)
+    names = [f"worker-{n:02d}" for n in range(15)]
+    for name in names:
+        (app / f"{name}.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata:
+                  name: {name}
+                spec:
+                  replicas: 1
+                  selector:
+                    matchLabels: {{app: {name}}}
+                  template:
+                    metadata:
+                      labels: {{app: {name}}}
+                    spec:
+                      containers:
+                        - name: app
+                          image: registry.example/worker:1
+                """
+            )
+        )
+    (app / "kustomization.yaml").write_text(
+        f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"namespace: {namespace}\nresources:\n" + "".join(f"  - {n}.yaml\n" for n in names)
+    )
+    bare = bare_remote(seed, "burst")
+    git("config", "http.receivepack", "true", cwd=bare)
+    flux.app("burst", namespace, bare=bare, path="./apps/burst", timeout=120)
+    cluster.kubectl(
+        "patch", "kustomizations.kustomize.toolkit.fluxcd.io", "burst", "-n", namespace,
+        "--type=merge", "-p", '{"spec": {"suspend": true}}', user="flux",
+    )  # fmt: skip
+    for name in names:
+        cluster.kubectl("scale", f"deployment/{name}", "--replicas=3", "-n", namespace)
+
+    def all_open() -> list[dict[str, Any]]:
+        found = [c for c in captures(cluster, namespace) if c["status"] == "pr_open"]
+        return found if len(found) == 15 else []
+
+    opened = wait_until(all_open, timeout=120, what="fifteen captures in a pull request")
+    assert len({c["pr_url"] for c in opened}) == 1
+    record = record_for(cluster, opened[0]["pr_url"])
+    assert record["title"] == (
+        f"breakglass: 15 manual changes (kubectl scale) to 15 objects in {namespace} by alice"
+    )
+    rows = [
+        line
+        for line in record["body"].splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    ]
+    assert len(rows) == 15
+    diff = git("diff", "main", record["branch"], cwd=bare)
+    assert diff.count("+  replicas: 3") == 15

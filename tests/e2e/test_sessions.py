@@ -22,7 +22,7 @@ import pytest
 from tests.e2e.conftest import control_plane_binaries, flux_on, wait_for_webhook, wait_until
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.flux import Flux, live
-from tests.e2e.test_flux_loop import fleet
+from tests.e2e.test_flux_loop import fleet, record_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "deploy" / "base" / "crd-sessions.yaml"
@@ -184,3 +184,49 @@ def test_a_killed_breakglass_resumes_flux_at_the_deadline_when_back(
     finally:
         plane.start_breakglass()
     wait_until(lambda: suspended(flux, ns) == (False, None), timeout=30, what="the resume")
+
+
+def test_a_session_is_one_pull_request_with_a_row_per_change(guarded, guarded_flux, tmp_path):
+    plane, flux, ns = guarded, guarded_flux, "pay-inc"
+    plane.kubectl("create", "namespace", ns, user="admin")
+    flux.app("payments", ns, bare=fleet(tmp_path, ns), path="./apps/payments")
+    opened = bg(plane, "alice", "open", "--reason", "INC-4243 payments 502s", "--for", "10m",
+                "--namespace", ns)  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    name = opened.stdout.split(":", 1)[0]
+    wait_until(lambda: suspended(flux, ns) == (True, name), timeout=30, what="the pause")
+    for argv in (
+        ("scale", "deployment/payments", "--replicas=4"),
+        ("set", "image", "deployment/payments", "app=registry.example/payments:2.0.2"),
+        ("patch", "configmap/payments-settings", "--type=merge",
+         "-p", '{"data": {"LOG_LEVEL": "debug"}}'),
+    ):  # fmt: skip
+        done = plane.kubectl(*argv, "-n", ns, check=False)
+        assert done.returncode == 0, done.stderr
+
+    def in_pr() -> list[dict[str, Any]]:
+        found = [
+            c
+            for c in plane.journal()
+            if c["object"]["namespace"] == ns and c["status"] == "pr_open"
+        ]
+        return found if len(found) == 3 else []
+
+    mine = wait_until(in_pr, timeout=90, what="the session's pull request")
+    assert {c["session"] for c in mine} == {name}
+    assert len({c["pr_url"] for c in mine}) == 1
+    record = record_for(plane, mine[0]["pr_url"])
+    assert record["branch"] == f"breakglass/e2e/session/{name}"
+    assert record["title"] == (
+        "breakglass: INC-4243 payments 502s (3 manual changes to 2 objects by alice)"
+    )
+    body = record["body"]
+    assert f"paused for break-glass session {name} (spec.suspend: true)" in body
+    rows = [
+        line
+        for line in body.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    ]
+    assert len(rows) == 3 and all("`alice`" in row for row in rows)
+    assert f"| Session | `{name}` opened by `alice`" in body
+    assert bg(plane, "alice", "close", name).returncode == 0
