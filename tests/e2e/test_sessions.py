@@ -4,8 +4,9 @@ is refused with the command to run (a dry run too, recording nothing); alice ope
 with ``breakglass open`` as herself, her changes go through and belong to it, a session
 claiming someone else is refused, only she closes it, and after ``breakglass close`` she is
 refused again.  With the real Flux: her session suspends the Kustomization of her namespace so
-her fix outlives its interval, closing the session resumes it (and Flux reverts), and a
-breakglass killed mid-session resumes it at the deadline once it is back."""
+her fix outlives its interval, closing the session resumes it (and Flux reverts), a session's
+three changes to two objects are one pull request with three rows and merging it resumes Flux
+at once, and a breakglass killed mid-session resumes it at the deadline once it is back."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from typing import Any
 
 import pytest
 
+from tests.backfill.conftest import git
 from tests.e2e.conftest import control_plane_binaries, flux_on, wait_for_webhook, wait_until
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.flux import Flux, live
-from tests.e2e.test_flux_loop import fleet, record_for
+from tests.e2e.test_flux_loop import fleet, pulls, record_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "deploy" / "base" / "crd-sessions.yaml"
@@ -189,7 +191,8 @@ def test_a_killed_breakglass_resumes_flux_at_the_deadline_when_back(
 def test_a_session_is_one_pull_request_with_a_row_per_change(guarded, guarded_flux, tmp_path):
     plane, flux, ns = guarded, guarded_flux, "pay-inc"
     plane.kubectl("create", "namespace", ns, user="admin")
-    flux.app("payments", ns, bare=fleet(tmp_path, ns), path="./apps/payments")
+    bare = fleet(tmp_path, ns)
+    flux.app("payments", ns, bare=bare, path="./apps/payments")
     opened = bg(plane, "alice", "open", "--reason", "INC-4243 payments 502s", "--for", "10m",
                 "--namespace", ns)  # fmt: skip
     assert opened.returncode == 0, opened.stderr
@@ -229,4 +232,23 @@ def test_a_session_is_one_pull_request_with_a_row_per_change(guarded, guarded_fl
     ]
     assert len(rows) == 3 and all("`alice`" in row for row in rows)
     assert f"| Session | `{name}` opened by `alice`" in body
+    # the reviewer merges while the session is still open: Flux is resumed at once, and
+    # applies Git, which now says what production does
+    pulls(plane, "merge", record["number"])
+    wait_until(lambda: suspended(flux, ns) == (False, None), timeout=60, what="the resume")
+    [pause] = [p for p in pauses(plane) if p["session"] == name]
+    assert "every pull request of the session's changes to it merged" in pause["note"]
+    head = git("rev-parse", "main", cwd=bare).strip()
+    flux.sync("payments", ns, revision=head)  # Flux applies the merged revision
+    assert live(plane, "deployment", "payments", ns)["spec"]["replicas"] == 4
     assert bg(plane, "alice", "close", name).returncode == 0
+
+
+def pauses(plane: ControlPlane) -> list[dict[str, Any]]:
+    import sqlite3
+
+    conn = sqlite3.connect(plane.state / "journal.db")
+    try:
+        return [json.loads(row[0]) for row in conn.execute("SELECT data FROM pauses")]
+    finally:
+        conn.close()
