@@ -1,4 +1,5 @@
-"""Stage 6: tell the notification destinations when a break-glass session opens and ends.
+"""The last stage of a pass: tell the notification destinations when a break-glass session
+opens and when it ends.
 
 Sessions are written by the webhook, which sends nothing anywhere; the worker, which owns the
 notifier, reads them from the journal each pass and announces each opening and each end once

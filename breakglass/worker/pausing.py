@@ -1,5 +1,5 @@
-"""Stage 5, with ``sessions.pause_self_heal``: pause the GitOps controller of each open
-session's applications, and put each back when it is due (``sessions.pause``).
+"""The first stage of a pass, with ``sessions.pause_self_heal``: pause the GitOps controller
+of each open session's applications, and put each back when it is due (``sessions.pause``).
 
 The schedule is the journal's ``pauses``: written before the cluster is patched, so a crash
 between the two leaves a pause the next pass (of this replica or another) sees and finishes;
