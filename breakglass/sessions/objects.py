@@ -4,7 +4,7 @@ accepts (pure).
 The API server authenticates whoever creates the object; the webhook admits it only when
 ``spec.owner`` is that person, so the owner on the object and in the journal is the
 authenticated one, not a claim.  Only the owner changes a session afterwards: closing it
-(``spec.closedAt``), adding members, moving its deadline within ``sessions.max_duration``.
+(``spec.closedAt``), adding members, moving its deadline within ``sessions.max_hours``.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def admit(
     if session.expires_at - opened > max_duration:
         hours = max_duration.total_seconds() / 3600
         return Refused(
-            f"spec.expiresAt is more than sessions.max_duration ({hours:g} h) after the "
+            f"spec.expiresAt is more than sessions.max_hours ({hours:g} h) after the "
             "session opened: ask for less, and open another when it ends"
         )
     if operation == "CREATE" and session.expires_at <= now:

@@ -116,7 +116,7 @@ async def test_session_rules(tmp_path, cert_files, ca):
         assert spoof["allowed"] is False
         assert "spec.owner must be you (alice)" in spoof["status"]["message"]
         long = await answer(server, session_review("CREATE", session_obj("alice", minutes=120)))
-        assert "sessions.max_duration" in long["status"]["message"]
+        assert "sessions.max_hours (1 h)" in long["status"]["message"]
         reasonless = session_obj("alice")
         reasonless["spec"]["reason"] = " "
         assert (
