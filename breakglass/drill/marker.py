@@ -214,9 +214,8 @@ def restore_ops(
 def in_change(before: JSON, after: JSON) -> str | None:
     """The drill id when a change adds, removes or alters the drill label (capture's test)."""
     for side in (after, before):
-        labels = (
-            ((side or {}).get("metadata") or {}).get("labels") if isinstance(side, dict) else None
-        )
+        meta = side.get("metadata") if isinstance(side, dict) else None
+        labels = meta.get("labels") if isinstance(meta, dict) else None
         if isinstance(labels, dict) and LABEL in labels:
             value = labels[LABEL]
             return value if isinstance(value, str) else "unknown"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from breakglass import model
+from breakglass import model, repos
 from breakglass.sessions.policy import application
 
 JSON = Any
@@ -126,19 +126,33 @@ def _paused_by(meta: Mapping[str, JSON]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def owns(app: App, capture: model.Capture) -> bool:
+    """Whether ``app`` applied the object of ``capture``, from the owner labels it keeps: a
+    Flux Kustomization or HelmRelease by name and namespace, an Argo CD Application by name."""
+    labels = dict(capture.labels)
+    if app.tool == "flux":
+        name_key, ns_key = (
+            (repos.FLUX_KS_NAME, repos.FLUX_KS_NAMESPACE)
+            if app.kind == "Kustomization"
+            else (repos.FLUX_HR_NAME, repos.FLUX_HR_NAMESPACE)
+        )
+        return labels.get(name_key) == app.name and labels.get(ns_key) == app.namespace
+    return application(labels) == app.name and repos.ARGO_TRACKING in labels
+
+
 def affected(
     session: model.Session, apps: Sequence[App], captures: Sequence[model.Capture]
 ) -> list[App]:
     """The applications a session pauses (enforcing ones, or ones another session paused)."""
-    changed = {application(dict(c.labels)) for c in captures if c.session == session.name}
+    mine = [c for c in captures if c.session == session.name]
     out = []
     for app in apps:
         if not (app.enforcing or app.paused_by is not None):
             continue
         named = app.name in session.applications
         placed = any(n in app.destinations for n in session.namespaces)
-        owns = app.name in changed
-        if named or placed or owns:
+        changed = any(owns(app, c) for c in mine)
+        if named or placed or changed:
             out.append(app)
     return out
 
@@ -192,11 +206,8 @@ def due(
         return f"session {session.name} was closed"
     if now >= pause.due_at or now >= session.expires_at:
         return f"session {session.name} reached its deadline"
-    mine = [
-        c
-        for c in captures
-        if c.session == session.name and application(dict(c.labels)) == pause.name
-    ]
+    app = App(pause.tool, pause.kind, pause.namespace, pause.name, True, (), None, None)
+    mine = [c for c in captures if c.session == session.name and owns(app, c)]
     if mine and all(c.status is model.Status.MERGED for c in mine):
         return "every pull request of the session's changes to it merged"
     return None

@@ -241,3 +241,9 @@ def test_a_drill_record_round_trips_through_the_journals_document():
     )  # fmt: skip
     again = model.Capture.from_json(json.loads(json.dumps(capture.to_json())))
     assert again == capture
+
+
+def test_malformed_objects_are_no_drill():
+    for side in ({"metadata": True}, {"metadata": {"labels": True}}, [1], "x", None):
+        assert marks.in_change(side, side) is None
+        assert marks.in_patch(side) is None

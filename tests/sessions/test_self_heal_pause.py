@@ -165,7 +165,11 @@ async def test_merged_pull_requests_end_the_pause_and_a_persons_change_wins(
             status=model.Status.MERGED, operation=model.Operation.UPDATE,
             object=model.ObjectRef("apps", "v1", "deployments", "Deployment", "payments", "web"),
             actor=model.Actor("alice"), delta=model.Delta(), received_at=model.utcnow(),
-            labels={"kustomize.toolkit.fluxcd.io/name": "payments"}, session="inc",
+            labels={
+                "kustomize.toolkit.fluxcd.io/name": "payments",
+                "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+            },
+            session="inc",
         )  # fmt: skip
         await env.journal.insert(capture)
         # meanwhile a person resumed it by hand and took the mark off
@@ -206,3 +210,32 @@ async def test_nothing_is_paused_unless_asked(tmp_path: Path, remote: Path):
         await env.journal.put_session(session("inc", namespaces=("payments",)))
         await pass_(env)
         assert cluster.patches == []
+
+
+async def test_a_change_pauses_the_application_that_applied_it_not_its_namesakes(
+    tmp_path: Path, remote: Path
+):
+    twin = kustomization() | {"metadata": {"name": "payments", "namespace": "team-b",
+                                           "resourceVersion": "1"}}  # fmt: skip
+    twin["status"] = {"inventory": {"entries": [{"id": "other_web_apps_Deployment", "v": "v1"}]}}
+    cluster = GitOpsCluster([("kustomizations", kustomization()), ("kustomizations", twin)])
+    async for env in build_env(
+        tmp_path, remote, cluster=cluster, sessions={"pause_self_heal": True}
+    ):
+        # an unscoped session: only the applications of what its members changed pause
+        await env.journal.put_session(session("inc"))
+        capture = model.Capture(
+            id="c1", cluster="prod-eu-1", source=model.Source.ADMISSION,
+            status=model.Status.PR_OPEN, operation=model.Operation.UPDATE,
+            object=model.ObjectRef("apps", "v1", "deployments", "Deployment", "payments", "web"),
+            actor=model.Actor("alice"), delta=model.Delta(), received_at=model.utcnow(),
+            labels={
+                "kustomize.toolkit.fluxcd.io/name": "payments",
+                "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+            },
+            session="inc",
+        )  # fmt: skip
+        await env.journal.insert(capture)
+        await pass_(env)
+        assert ks_of(cluster)["spec"]["suspend"] is True
+        assert "suspend" not in cluster.objects[("kustomizations", "team-b", "payments")]["spec"]
