@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass import model
 from breakglass.commands import _person
+from breakglass.listing import list_all
 from breakglass.sessions import objects
 
 if TYPE_CHECKING:
@@ -30,22 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 async def listed(cluster: KubeCluster) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        page = await cluster.list_page(
-            group=objects.GROUP,
-            version=objects.VERSION,
-            plural=objects.PLURAL,
-            limit=500,
-            token=token,
-        )
-        if page is None:
-            return items
-        items.extend(page.items)
-        token = page.next
-        if token is None:
-            return items
+    """Every BreakglassSession (none when the CRD is not installed)."""
+    found = await list_all(
+        cluster, group=objects.GROUP, version=objects.VERSION, plural=objects.PLURAL
+    )
+    return found or []
 
 
 def run(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ from breakglass.drill.plan import (
 )
 from breakglass.errors import BreakglassError, PermanentError, TemporaryError
 from breakglass.kube import JSON_PATCH, MERGE_PATCH, Conflict
+from breakglass.listing import list_all
 from breakglass.posture import classify
 from breakglass.posture.run import collect, judge
 
@@ -216,23 +217,10 @@ async def _helm_objects(cluster: KubeCluster, posture: classify.Posture) -> list
 async def _all(
     cluster: KubeCluster, group: str, version: str, plural: str, *, selector: str | None = None
 ) -> list[dict[str, JSON]]:
-    items: list[dict[str, JSON]] = []
-    token: str | None = None
-    while True:
-        page = await cluster.list_page(
-            group=group,
-            version=version,
-            plural=plural,
-            limit=500,
-            token=token,
-            label_selector=selector,
-        )
-        if page is None:
-            return items
-        items.extend(page.items)
-        token = page.next
-        if token is None:
-            return items
+    found = await list_all(
+        cluster, group=group, version=version, plural=plural, label_selector=selector
+    )
+    return found or []
 
 
 def _meta(obj: Mapping[str, JSON], key: str) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass import driftstats, model, repos
 from breakglass.errors import BreakglassError
+from breakglass.listing import list_all
 from breakglass.posture import classify
 from breakglass.report.build import application
 
@@ -66,22 +67,12 @@ async def collect(lister: Lister, *, problems: list[str]) -> dict[str, list[dict
         *WORKLOADS,
     ]
     for group, version, plural in wanted:
-        items: list[dict[str, JSON]] = []
-        token: str | None = None
+        items: list[dict[str, JSON]] | None = []
         try:
-            while True:
-                page = await lister.list_page(
-                    group=group, version=version, plural=plural, limit=500, token=token
-                )
-                if page is None:
-                    break
-                items.extend(page.items)
-                token = page.next
-                if token is None:
-                    break
+            items = await list_all(lister, group=group, version=version, plural=plural)
         except BreakglassError as exc:
             problems.append(f"cannot list {plural}.{group}: {exc}")
-        out[plural] = items
+        out[plural] = items or []
     return out
 
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, cast
 
 from breakglass import logs, model
 from breakglass.auditlog import Event, EventType, record_safely
 from breakglass.errors import BreakglassError
 from breakglass.journal import every_capture
+from breakglass.listing import list_all
 from breakglass.sessions import pause as pausing
 from breakglass.worker.context import Context, PassSummary
 
 if TYPE_CHECKING:  # kubernetes_asyncio is imported only where a cluster is used
-    from breakglass.kube import Page
+    from breakglass.kube import KubeCluster
 
 log = logs.get(__name__)
 
@@ -35,44 +36,11 @@ OVERDUE_AFTER = timedelta(minutes=2)
 LOOKBACK = timedelta(days=7)
 
 
-class Pauser(Protocol):
-    """What this stage needs of the cluster (``kube.KubeCluster`` is one)."""
-
-    async def get(
-        self, *, group: str, version: str, plural: str, namespace: str, name: str
-    ) -> dict[str, Any] | None: ...
-
-    async def list_page(
-        self,
-        *,
-        group: str,
-        version: str,
-        plural: str,
-        limit: int,
-        token: str | None,
-        label_selector: str | None = None,
-    ) -> Page | None: ...
-
-    async def resources(self, group_version: str) -> list[dict[str, Any]] | None: ...
-
-    async def patch(
-        self,
-        *,
-        group: str,
-        version: str,
-        plural: str,
-        namespace: str,
-        name: str,
-        body: Any,
-        content_type: str,
-        field_manager: str,
-    ) -> dict[str, Any] | None: ...
-
-
 async def pause_and_restore(ctx: Context, summary: PassSummary) -> None:
     if not ctx.settings.sessions.pause_self_heal or ctx.cluster is None:
         return
-    cluster: Pauser = ctx.cluster  # type: ignore[assignment]  # KubeCluster in production
+    # what this stage asks of the cluster (get, list_page, patch) only KubeCluster offers
+    cluster = cast("KubeCluster", ctx.cluster)
     now = ctx.clock()
     sessions = {s.name: s for s in await ctx.journal.sessions(ended_after=now - LOOKBACK)}
     active = list(await ctx.journal.pauses(active=True))
@@ -89,7 +57,7 @@ async def pause_and_restore(ctx: Context, summary: PassSummary) -> None:
 
 async def _restore_due(
     ctx: Context,
-    cluster: Pauser,
+    cluster: KubeCluster,
     active: list[model.Pause],
     sessions: dict[str, model.Session],
     captures: list[model.Capture],
@@ -116,7 +84,7 @@ async def _restore_due(
             await _finish(ctx, pause, now, f"{why}; {note}" if note else str(why))
 
 
-async def _put_back(ctx: Context, cluster: Pauser, pause: model.Pause) -> str | None:
+async def _put_back(ctx: Context, cluster: KubeCluster, pause: model.Pause) -> str | None:
     """Restore the application as ``pause`` found it: what to note, or ``None`` to retry."""
     from breakglass.kube import JSON_PATCH, Conflict
 
@@ -157,7 +125,7 @@ async def _finish(ctx: Context, pause: model.Pause, now: datetime, note: str) ->
 
 async def _pause_new(
     ctx: Context,
-    cluster: Pauser,
+    cluster: KubeCluster,
     sessions: list[model.Session],
     captures: list[model.Capture],
     now: datetime,
@@ -216,26 +184,15 @@ async def _pause_new(
             await _audit(ctx, pause, "paused")
 
 
-async def _applications(cluster: Pauser) -> dict[str, list[dict[str, Any]]]:
+async def _applications(cluster: KubeCluster) -> dict[str, list[dict[str, Any]]]:
     """Every Kustomization, HelmRelease and Application (a kind not served: none)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for group, version, plural in pausing.KINDS.values():
-        items: list[dict[str, Any]] = []
-        token: str | None = None
         try:
-            while True:
-                page = await cluster.list_page(
-                    group=group, version=version, plural=plural, limit=500, token=token
-                )
-                if page is None:
-                    break
-                items.extend(page.items)
-                token = page.next
-                if token is None:
-                    break
+            out[plural] = await list_all(cluster, group=group, version=version, plural=plural) or []
         except BreakglassError as exc:
             log.warning("self_heal_cannot_list", resource=f"{plural}.{group}", error=str(exc))
-        out[plural] = items
+            out[plural] = []
     return out
 
 

@@ -56,6 +56,21 @@ def session(name: str, *, minutes: float = 30, **kw: object) -> model.Session:
     )  # type: ignore[arg-type]  # fmt: skip
 
 
+def flux_change(session: str, status: model.Status) -> model.Capture:
+    """alice's change, in ``session``, to an object Kustomization flux-system/payments applied."""
+    return model.Capture(
+        id="c1", cluster="prod-eu-1", source=model.Source.ADMISSION, status=status,
+        operation=model.Operation.UPDATE,
+        object=model.ObjectRef("apps", "v1", "deployments", "Deployment", "payments", "web"),
+        actor=model.Actor("alice"), delta=model.Delta(), received_at=model.utcnow(),
+        labels={
+            "kustomize.toolkit.fluxcd.io/name": "payments",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        },
+        session=session,
+    )  # fmt: skip
+
+
 def ks_of(cluster: GitOpsCluster, name: str = "payments") -> dict:
     return cluster.objects[("kustomizations", "flux-system", name)]
 
@@ -160,18 +175,7 @@ async def test_merged_pull_requests_end_the_pause_and_a_persons_change_wins(
         await env.journal.put_session(session("inc", applications=("payments",)))
         await pass_(env)
         assert ks_of(cluster)["spec"]["suspend"] is True
-        capture = model.Capture(
-            id="c1", cluster="prod-eu-1", source=model.Source.ADMISSION,
-            status=model.Status.MERGED, operation=model.Operation.UPDATE,
-            object=model.ObjectRef("apps", "v1", "deployments", "Deployment", "payments", "web"),
-            actor=model.Actor("alice"), delta=model.Delta(), received_at=model.utcnow(),
-            labels={
-                "kustomize.toolkit.fluxcd.io/name": "payments",
-                "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
-            },
-            session="inc",
-        )  # fmt: skip
-        await env.journal.insert(capture)
+        await env.journal.insert(flux_change("inc", model.Status.MERGED))
         # meanwhile a person resumed it by hand and took the mark off
         ks = ks_of(cluster)
         ks["spec"]["suspend"] = False
@@ -224,18 +228,7 @@ async def test_a_change_pauses_the_application_that_applied_it_not_its_namesakes
     ):
         # an unscoped session: only the applications of what its members changed pause
         await env.journal.put_session(session("inc"))
-        capture = model.Capture(
-            id="c1", cluster="prod-eu-1", source=model.Source.ADMISSION,
-            status=model.Status.PR_OPEN, operation=model.Operation.UPDATE,
-            object=model.ObjectRef("apps", "v1", "deployments", "Deployment", "payments", "web"),
-            actor=model.Actor("alice"), delta=model.Delta(), received_at=model.utcnow(),
-            labels={
-                "kustomize.toolkit.fluxcd.io/name": "payments",
-                "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
-            },
-            session="inc",
-        )  # fmt: skip
-        await env.journal.insert(capture)
+        await env.journal.insert(flux_change("inc", model.Status.PR_OPEN))
         await pass_(env)
         assert ks_of(cluster)["spec"]["suspend"] is True
         assert "suspend" not in cluster.objects[("kustomizations", "team-b", "payments")]["spec"]
