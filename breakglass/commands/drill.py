@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, TextIO
 
 from breakglass import logs, model, settings, wiring
 from breakglass.commands import _person
@@ -20,6 +21,11 @@ from breakglass.drill.plan import MAX_DEADLINE_SECONDS, Plan, by_application
 from breakglass.drill.run import Drill, Options, Result, cleanup, make_plan
 from breakglass.errors import InputError
 from breakglass.journal import sqlite_file
+
+if TYPE_CHECKING:
+    from breakglass.auditlog import AuditLog
+    from breakglass.journal import Journal
+    from breakglass.kube import KubeCluster
 
 NAME = "drill"
 SUMMARY = "time how long each GitOps app takes to revert a marked change"
@@ -152,17 +158,30 @@ def _print_plan(plan: Plan, fmt: str, *, acting: bool, stream: TextIO | None = N
         print(output.plan_table(plan, acting=acting), file=out)
 
 
-async def _drill(conf: settings.Settings, cluster: object, plan: Plan, fmt: str) -> int:
-    from breakglass.kube import KubeCluster
+@contextlib.asynccontextmanager
+async def _recording(
+    conf: settings.Settings, *, create: bool
+) -> AsyncIterator[tuple[Journal | None, AuditLog]]:
+    """The journal (``None`` when ``create`` is false and an SQLite journal does not exist
+    yet: a cleanup creates nothing) and the drill's audit chain, open for the block."""
+    journal = None
+    if create or (path := sqlite_file(conf.journal_url)) is None or path.exists():
+        journal = wiring.journal(conf)
+        await journal.open()
+    audit_log = wiring.audit_log(conf, chain=wiring.DRILL_CHAIN)
+    try:
+        await audit_log.open()
+        yield journal, audit_log
+    finally:
+        await audit_log.close()
+        if journal is not None:
+            await journal.close()
 
-    assert isinstance(cluster, KubeCluster)
+
+async def _drill(conf: settings.Settings, cluster: KubeCluster, plan: Plan, fmt: str) -> int:
     stop = asyncio.Event()
     _on_signals(stop)
-    journal = wiring.journal(conf)
-    await journal.open()
-    audit_log = wiring.audit_log(conf, chain=wiring.DRILL_CHAIN)
-    await audit_log.open()
-    try:
+    async with _recording(conf, create=True) as (journal, audit_log):
         drill = Drill(
             cluster,
             plan,
@@ -173,9 +192,6 @@ async def _drill(conf: settings.Settings, cluster: object, plan: Plan, fmt: str)
             say=_say,
         )
         results = await drill.run()
-    finally:
-        await audit_log.close()
-        await journal.close()
     _print_results(plan, results, fmt)
     if any(
         not r.record.restored and r.record.outcome not in ("reverted", "deleted") for r in results
@@ -218,18 +234,9 @@ def _print_results(plan: Plan, results: list[Result], fmt: str) -> None:
         print(output.results_table(records))
 
 
-async def _cleanup(conf: settings.Settings, cluster: object) -> int:
-    from breakglass.kube import KubeCluster
-
-    assert isinstance(cluster, KubeCluster)
+async def _cleanup(conf: settings.Settings, cluster: KubeCluster) -> int:
     user = str((await cluster.whoami()).get("username") or "?")
-    journal = None
-    if (path := sqlite_file(conf.journal_url)) is None or path.exists():
-        journal = wiring.journal(conf)
-        await journal.open()
-    audit_log = wiring.audit_log(conf, chain=wiring.DRILL_CHAIN)
-    await audit_log.open()
-    try:
+    async with _recording(conf, create=False) as (journal, audit_log):
         found = await cleanup(
             cluster,
             journal=journal,
@@ -238,10 +245,6 @@ async def _cleanup(conf: settings.Settings, cluster: object) -> int:
             user=user,
             say=_say,
         )
-    finally:
-        await audit_log.close()
-        if journal is not None:
-            await journal.close()
     if not found:
         print("no drill changes left behind")
         return 0

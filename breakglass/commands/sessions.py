@@ -32,10 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 async def listed(cluster: KubeCluster) -> list[dict[str, Any]]:
     """Every BreakglassSession (none when the CRD is not installed)."""
-    found = await list_all(
+    return await list_all(
         cluster, group=objects.GROUP, version=objects.VERSION, plural=objects.PLURAL
     )
-    return found or []
 
 
 def run(args: argparse.Namespace) -> int:

@@ -217,10 +217,9 @@ async def _helm_objects(cluster: KubeCluster, posture: classify.Posture) -> list
 async def _all(
     cluster: KubeCluster, group: str, version: str, plural: str, *, selector: str | None = None
 ) -> list[dict[str, JSON]]:
-    found = await list_all(
+    return await list_all(
         cluster, group=group, version=version, plural=plural, label_selector=selector
     )
-    return found or []
 
 
 def _meta(obj: Mapping[str, JSON], key: str) -> str:

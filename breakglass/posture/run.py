@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass import driftstats, model, repos
 from breakglass.errors import BreakglassError
-from breakglass.listing import list_all
+from breakglass.listing import pages
 from breakglass.posture import classify
 from breakglass.report.build import application
 
@@ -67,12 +67,13 @@ async def collect(lister: Lister, *, problems: list[str]) -> dict[str, list[dict
         *WORKLOADS,
     ]
     for group, version, plural in wanted:
-        items: list[dict[str, JSON]] | None = []
+        items: list[dict[str, JSON]] = []
         try:
-            items = await list_all(lister, group=group, version=version, plural=plural)
+            async for page in pages(lister, group=group, version=version, plural=plural):
+                items.extend(page)
         except BreakglassError as exc:
             problems.append(f"cannot list {plural}.{group}: {exc}")
-        out[plural] = items or []
+        out[plural] = items
     return out
 
 

@@ -28,6 +28,7 @@ from breakglass import logs, rendercheck, renderexec, repos
 from breakglass.errors import BreakglassError
 from breakglass.forge.git import Git, Mirror
 from breakglass.gitops import index, kustomize, proof
+from breakglass.listing import pages
 
 if TYPE_CHECKING:  # kubernetes_asyncio is imported only where a cluster is connected
     from breakglass.kube import Cluster, Lister
@@ -181,21 +182,12 @@ async def _all(
 ) -> list[dict[str, JSON]]:
     """Every object of a GitOps tool's kind; none if the tool is not installed."""
     out: list[dict[str, JSON]] = []
-    token: str | None = None
     try:
-        while True:
-            page = await lister.list_page(
-                group=group, version=version, plural=plural, limit=500, token=token
-            )
-            if page is None:
-                return out
-            out.extend(page.items)
-            token = page.next
-            if token is None:
-                return out
+        async for page in pages(lister, group=group, version=version, plural=plural):
+            out.extend(page)
     except BreakglassError as exc:
         problems.append(f"cannot list {plural}.{group}: {exc}")
-        return out
+    return out
 
 
 async def render_all(
