@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from breakglass.errors import BreakglassError
+
 if TYPE_CHECKING:
     from breakglass.kube import Lister
 
@@ -38,6 +40,20 @@ async def pages(
         token = page.next
         if token is None:
             return
+
+
+async def gather(
+    lister: Lister, *, group: str, version: str, plural: str, problems: list[str]
+) -> list[dict[str, Any]]:
+    """Every object of the kind; a failure is added to ``problems`` and the objects read
+    before it are kept (a report says what it could not read, and shows the rest)."""
+    found: list[dict[str, Any]] = []
+    try:
+        async for items in pages(lister, group=group, version=version, plural=plural):
+            found.extend(items)
+    except BreakglassError as exc:
+        problems.append(f"cannot list {plural}.{group}: {exc}")
+    return found
 
 
 async def list_all(

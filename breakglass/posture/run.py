@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from breakglass import driftstats, model, repos
-from breakglass.errors import BreakglassError
-from breakglass.listing import pages
+from breakglass.listing import gather
 from breakglass.posture import classify
 from breakglass.report.build import application
 
@@ -67,13 +66,9 @@ async def collect(lister: Lister, *, problems: list[str]) -> dict[str, list[dict
         *WORKLOADS,
     ]
     for group, version, plural in wanted:
-        items: list[dict[str, JSON]] = []
-        try:
-            async for page in pages(lister, group=group, version=version, plural=plural):
-                items.extend(page)
-        except BreakglassError as exc:
-            problems.append(f"cannot list {plural}.{group}: {exc}")
-        out[plural] = items
+        out[plural] = await gather(
+            lister, group=group, version=version, plural=plural, problems=problems
+        )
     return out
 
 

@@ -28,7 +28,7 @@ from breakglass import logs, rendercheck, renderexec, repos
 from breakglass.errors import BreakglassError
 from breakglass.forge.git import Git, Mirror
 from breakglass.gitops import index, kustomize, proof
-from breakglass.listing import pages
+from breakglass.listing import gather
 
 if TYPE_CHECKING:  # kubernetes_asyncio is imported only where a cluster is connected
     from breakglass.kube import Cluster, Lister
@@ -181,13 +181,7 @@ async def _all(
     lister: Lister, group: str, version: str, plural: str, problems: list[str]
 ) -> list[dict[str, JSON]]:
     """Every object of a GitOps tool's kind; none if the tool is not installed."""
-    out: list[dict[str, JSON]] = []
-    try:
-        async for page in pages(lister, group=group, version=version, plural=plural):
-            out.extend(page)
-    except BreakglassError as exc:
-        problems.append(f"cannot list {plural}.{group}: {exc}")
-    return out
+    return await gather(lister, group=group, version=version, plural=plural, problems=problems)
 
 
 async def render_all(

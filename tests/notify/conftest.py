@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,10 @@ from breakglass.metrics import Metrics
 from breakglass.notify.destinations import Destination
 from breakglass.notify.events import Session
 from breakglass.notify.notifier import Notifier
-from tests.backfill.conftest import CONFIGMAP, DEPLOYMENT, KUSTOMIZATION, bare_remote
+
+# the backfill suite's GitOps repository (payments: a Deployment, a ConfigMap), for the
+# worker's notifications
+from tests.backfill.conftest import remote
 
 NOW = datetime(2026, 11, 26, 2, 14, 7, tzinfo=UTC)
 SECRET = b"receiver-key-0123456789abcdef"
@@ -348,18 +350,6 @@ async def receivers() -> AsyncIterator[Callable[..., Any]]:
         await server.close()
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    """The backfill suite's GitOps repository (payments: a Deployment, a ConfigMap) in a bare
-    remote, for the worker's notifications."""
-    work = tmp_path / "seed"
-    (work / "apps" / "payments").mkdir(parents=True)
-    (work / "apps" / "payments" / "deployment.yaml").write_text(DEPLOYMENT)
-    (work / "apps" / "payments" / "configmap.yaml").write_text(CONFIGMAP)
-    (work / "apps" / "payments" / "kustomization.yaml").write_text(KUSTOMIZATION)
-    return bare_remote(work)
-
-
 def notification_settings(**changes: Any) -> settings.NotificationSettings:
     values: dict[str, Any] = {
         "max_attempts": 4,
@@ -391,3 +381,6 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         await asyncio.sleep(0.01)
+
+
+__all__ = ["remote"]
