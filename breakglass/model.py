@@ -396,6 +396,71 @@ class Pause:
 
 
 @dataclass(frozen=True)
+class TerraformDrift:
+    """Drift of one OpenTofu/Terraform resource found by ``plan -refresh-only``, and what
+    breakglass did about it.
+
+    Only names are kept: the attribute paths that drifted and a digest of their new values
+    (``fingerprint``), never the values themselves and never the plan.  ``outcome`` is
+    ``pull_request`` (the HCL now says what the world is, ``url`` is the pull request),
+    ``needs_human`` (``url`` is the issue, ``reason`` why it could not be mapped) or
+    ``found`` (reported by a scan without ``--backfill``).  A drift no later scan finds again
+    gets ``resolved_at`` (merged and applied, or reverted by an apply).
+    """
+
+    root: str
+    address: str
+    attributes: tuple[str, ...]
+    fingerprint: str
+    outcome: str
+    first_seen: datetime
+    last_seen: datetime
+    url: str | None = None
+    reason: str = ""
+    author: str | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.root}|{self.address}|{self.fingerprint}"
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "root": self.root,
+            "address": self.address,
+            "attributes": list(self.attributes),
+            "fingerprint": self.fingerprint,
+            "outcome": self.outcome,
+            "first_seen": format_time(self.first_seen),
+            "last_seen": format_time(self.last_seen),
+            "url": self.url,
+            "reason": self.reason,
+            "author": self.author,
+            "resolved_at": format_time(self.resolved_at) if self.resolved_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> TerraformDrift:
+        resolved = data.get("resolved_at")
+        attributes = data.get("attributes")
+        url = data.get("url")
+        author = data.get("author")
+        return cls(
+            root=str(data["root"]),
+            address=str(data["address"]),
+            attributes=tuple(str(a) for a in attributes) if isinstance(attributes, list) else (),
+            fingerprint=str(data["fingerprint"]),
+            outcome=str(data["outcome"]),
+            first_seen=parse_time(data["first_seen"]),
+            last_seen=parse_time(data["last_seen"]),
+            url=str(url) if url else None,
+            reason=str(data.get("reason", "")),
+            author=str(author) if author else None,
+            resolved_at=parse_time(resolved) if resolved else None,
+        )
+
+
+@dataclass(frozen=True)
 class Capture:
     """One manual change, as recorded in the journal."""
 

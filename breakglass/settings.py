@@ -697,6 +697,89 @@ class ScanSettings(_Model):
     skip_kinds: _Names = Field((), description="a list of kinds")
 
 
+_TF_NAME: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+def _relative(value: str) -> str:
+    """A path inside the repository: relative, no ``..`` (it names a directory of the tree)."""
+    parts = [part for part in value.strip().strip("/").split("/") if part not in ("", ".")]
+    if value.startswith("/") or ".." in parts:
+        raise ValueError(value)
+    return "/".join(parts)
+
+
+_RepoPath = Annotated[_Scalar, AfterValidator(_relative)]
+
+
+class TerraformRootSettings(_Model):
+    """``terraform.roots[]``: one OpenTofu/Terraform root module whose drift is backfilled.
+
+    breakglass runs ``<binary> init`` and ``<binary> plan -refresh-only`` in a worktree of
+    ``repo`` at ``branch``, in the directory ``path``, with only the environment variables
+    named in ``env`` (credentials are passed by name, never written in the file).
+    """
+
+    allowed: ClassVar[str] = "a mapping with at least `name` and `repo`"
+
+    name: Annotated[_Text, Field(pattern=_TF_NAME)] = Field(
+        description="a name: letters, digits, '-', '_', '.' (at most 63; a metric label and a "
+        "branch name part)"
+    )
+    repo: Annotated[_Text, AfterValidator(_repo_url)] = Field(
+        description="a Git URL, or the path to a repository"
+    )
+    branch: _Scalar = Field("main", description="a branch name")
+    path: _RepoPath = Field("", description="a directory inside the repository (no '..')")
+    workspace: _Text = Field("default", description="a workspace name")
+    var_files: tuple[_RepoPath, ...] = Field(
+        (), description="a list of .tfvars files, relative to path, in the order they are passed"
+    )
+    binary: _Text = Field("tofu", description="tofu, terraform, or a path to either")
+    env: tuple[_EnvName, ...] = Field(
+        (),
+        description="a list of environment variable names passed to the binary (credentials, "
+        "TF_CLI_CONFIG_FILE, ...); nothing else of breakglass's environment is",
+    )
+    backend_config: Annotated[tuple[tuple[str, str], ...], BeforeValidator(_label_pairs)] = Field(
+        (), description="a mapping of -backend-config key → value (no secrets: use env)"
+    )
+    forge: Annotated[_Scalar, AfterValidator(_declared_forge)] | None = Field(
+        None, description="a name from forges (default: backfill.forge)"
+    )
+    assignees: _Names = Field(
+        (), description="a list of usernames from users: who get its pull requests and issues"
+    )
+
+
+class TerraformSettings(_Model):
+    """``terraform:``: OpenTofu/Terraform as a second source of drift (``breakglass tf scan``)."""
+
+    roots: Annotated[tuple[TerraformRootSettings, ...], BeforeValidator(lambda v: v or ())] = (
+        Field((), description="a list of root modules")
+    )
+    #: seconds between scans run by the worker; unset, the worker never scans on its own
+    interval: _PositiveFloat | None = Field(None, description="seconds")
+    #: seconds one init/plan/show may run before it is stopped
+    timeout_seconds: _PositiveFloat = Field(900.0, description="seconds")
+    #: providers downloaded once and shared by every root (TF_PLUGIN_CACHE_DIR)
+    plugin_cache_dir: _OptionalPath = Field(None, description="a directory path")
+
+    @field_validator("roots")
+    @classmethod
+    def _unique_names(
+        cls, value: tuple[TerraformRootSettings, ...]
+    ) -> tuple[TerraformRootSettings, ...]:
+        seen: set[str] = set()
+        problems = []
+        for number, root in enumerate(value):
+            if root.name in seen:
+                problems.append((f"[{number}].name", root.name, "a name no other root has"))
+            seen.add(root.name)
+        if problems:
+            _refuse(*problems)
+        return value
+
+
 #: what a notification can be about (``notifications.destinations[].events``)
 NOTIFICATION_EVENTS: Final = (
     "session_opened",
@@ -848,6 +931,7 @@ class Settings(_Model):
     scan: ScanSettings = Field(default_factory=ScanSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    terraform: TerraformSettings = Field(default_factory=TerraformSettings)
     source: str = "<defaults>"
 
     def forge(self, name: str) -> ForgeSettings | None:
@@ -959,6 +1043,7 @@ class _File(_Model):
     scan: ScanSettings = Field(default_factory=ScanSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    terraform: TerraformSettings = Field(default_factory=TerraformSettings)
 
     @field_validator("admission")
     @classmethod
@@ -1072,6 +1157,7 @@ def _settings(doc: _File, *, source: str, base: Path) -> Settings:
         scan=doc.scan,
         sessions=doc.sessions,
         notifications=doc.notifications,
+        terraform=doc.terraform,
         source=source,
     )
 

@@ -137,6 +137,12 @@ class Journal(Protocol):
     async def pauses(self, *, active: bool = False) -> Sequence[model.Pause]:
         """Every pause, oldest first; with ``active``, only those not yet restored."""
 
+    async def put_tf_drift(self, drift: model.TerraformDrift) -> None:
+        """Store what a Terraform scan found about one resource, replacing the same key."""
+
+    async def tf_drifts(self, *, unresolved: bool = False) -> Sequence[model.TerraformDrift]:
+        """Every Terraform drift, oldest first; with ``unresolved``, only those still found."""
+
     async def leadership(self) -> int:
         """Whether this process should run the backfill worker now: ``0`` when it should not,
         else the *term* it leads in; asked before every pass, and before each write of a pass.

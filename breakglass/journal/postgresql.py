@@ -138,6 +138,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX IF NOT EXISTS pauses_active ON pauses (restored, paused_at)",
     ),
+    (
+        """
+        CREATE TABLE IF NOT EXISTS tf_drifts (
+            key text PRIMARY KEY,
+            first_seen timestamptz NOT NULL,
+            resolved boolean NOT NULL,
+            data json NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS tf_drifts_open ON tf_drifts (resolved, first_seen)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -502,6 +513,38 @@ class PostgreSQLJournal:
         return await self._run("list", _list)
 
     # -- worker leadership ----------------------------------------------------------------
+
+    async def put_tf_drift(self, drift: model.TerraformDrift) -> None:
+        row = (
+            drift.key,
+            drift.first_seen,
+            drift.resolved_at is not None,
+            orjson.dumps(drift.to_json()).decode(),
+        )
+
+        async def _put(conn: Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO tf_drifts (key, first_seen, resolved, data) "
+                    "VALUES (%s, %s, %s, %s::json) ON CONFLICT (key) DO UPDATE SET "
+                    "first_seen = excluded.first_seen, resolved = excluded.resolved, "
+                    "data = excluded.data",
+                    row,
+                )
+
+        await self._run("put_tf_drift", _put)
+
+    async def tf_drifts(self, *, unresolved: bool = False) -> Sequence[model.TerraformDrift]:
+        where = " WHERE NOT resolved" if unresolved else ""
+        query = f"SELECT data::text FROM tf_drifts{where} ORDER BY first_seen, key"  # noqa: S608
+
+        async def _read(conn: Connection) -> list[model.TerraformDrift]:
+            cur = await conn.execute(query.encode())
+            return [
+                model.TerraformDrift.from_json(orjson.loads(r[0])) for r in await cur.fetchall()
+            ]
+
+        return await self._run("tf_drifts", _read)
 
     async def leadership(self) -> int:
         """Hold, or try to take, the worker lock (see the module docstring): the term this

@@ -98,6 +98,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX pauses_active ON pauses (restored, paused_at)",
     ),
+    (
+        """
+        CREATE TABLE tf_drifts (
+            key TEXT PRIMARY KEY,
+            first_seen TEXT NOT NULL,
+            resolved INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )
+        """,
+        "CREATE INDEX tf_drifts_open ON tf_drifts (resolved, first_seen)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -337,6 +348,38 @@ class SQLiteJournal:
 
         def _read(conn: sqlite3.Connection) -> list[model.Pause]:
             return [model.Pause.from_json(orjson.loads(r[0])) for r in conn.execute(query)]
+
+        return await self._run(_read)
+
+    async def put_tf_drift(self, drift: model.TerraformDrift) -> None:
+        row = (
+            drift.key,
+            model.format_time(drift.first_seen),
+            int(drift.resolved_at is not None),
+            orjson.dumps(drift.to_json()),
+        )
+
+        def _put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO tf_drifts (key, first_seen, resolved, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET first_seen = excluded.first_seen, "
+                "resolved = excluded.resolved, data = excluded.data",
+                row,
+            )
+
+        await self._run(_put)
+
+    async def tf_drifts(self, *, unresolved: bool = False) -> Sequence[model.TerraformDrift]:
+        query = (
+            "SELECT data FROM tf_drifts WHERE resolved = 0 ORDER BY first_seen, key"
+            if unresolved
+            else "SELECT data FROM tf_drifts ORDER BY first_seen, key"
+        )
+
+        def _read(conn: sqlite3.Connection) -> list[model.TerraformDrift]:
+            return [
+                model.TerraformDrift.from_json(orjson.loads(r[0])) for r in conn.execute(query)
+            ]
 
         return await self._run(_read)
 

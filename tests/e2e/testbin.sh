@@ -14,6 +14,7 @@
 #   "$KUSTOMIZE" build overlays/prod && "$HELM" template my-release charts/app
 #   "$KUBECTL" apply --server-side -f "$FLUX_CRDS" && "$FLUX_SOURCE_CONTROLLER" --help
 #   "$PROMTOOL" check rules rules.yaml && "$PROMTOOL" test rules alerts.test.yaml
+#   TF_CLI_CONFIG_FILE=cli.tfrc "$TOFU" init   # cli.tfrc: a filesystem_mirror at $TOFU_PROVIDER_MIRROR
 #
 # Environment:
 #   BREAKGLASS_TESTBIN_DIR    cache root   (default: $HOME/.cache/breakglass/testbin)
@@ -27,6 +28,8 @@
 #   BREAKGLASS_FLUX_KUSTOMIZE_VERSION kustomize-controller (default: v1.9.6)
 #   BREAKGLASS_PROMETHEUS_VERSION     promtool             (default: v0.316.0,
 #                                     the Go module version of Prometheus 3.16.0)
+#   BREAKGLASS_OPENTOFU_VERSION       tofu                 (default: v1.12.6)
+#   BREAKGLASS_TF_KUBERNETES_VERSION  hashicorp/kubernetes provider (default: v1.13.4)
 #
 # Layout:
 #   <root>/k8s-<version>/{kube-apiserver,kubectl,.complete}
@@ -37,6 +40,10 @@
 #   <root>/flux-<sc-version>-<kc-version>/{source-controller,kustomize-controller,
 #                                         crds/*.yaml,.complete}
 #   <root>/prometheus-<version>/{promtool,.complete}
+#   <root>/opentofu-<version>/{tofu,.complete}
+#   <root>/tf-kubernetes-<version>/{mirror/registry.opentofu.org/hashicorp/kubernetes/
+#                                   <version>/<os>_<arch>/terraform-provider-kubernetes_v<version>,
+#                                   .complete}
 #
 # The sops directory is named after the sops version only; .age-version records
 # the age version its age-keygen was built from, and a directory whose
@@ -79,10 +86,27 @@
 # the release (3.16.0) and the module's date; the module proxy does not know
 # the commit, so it reports "revision: unknown".
 #
+# OpenTofu cannot be `go install`ed either: its go.mod replaces
+# github.com/hashicorp/hcl/v2 with OpenTofu's fork. It is built from a copy of
+# the downloaded module (its go.mod then is the main module's, so the replace
+# applies) with the release's ldflag version.dev=no, so `tofu version` says
+# v1.12.6 and not v1.12.6-dev. v1.12.6 builds with Go 1.26.
+#
+# The provider is hashicorp/kubernetes v1.13.4, the newest version the module
+# proxy serves (its 2.x tags are not valid Go module versions: no /v2 suffix).
+# It manages Kubernetes objects with typed attributes (a ConfigMap's data, a
+# Deployment's replicas), so a kubectl change to an object OpenTofu manages is
+# attribute drift that `tofu plan -refresh-only` reports. Built from a copy of
+# the module with -mod=mod and one replace: k8s.io/kubectl v0.19.1 requires
+# vbom.ml/util, a domain that no longer serves it; the same code is published
+# as github.com/fvbommel/util at the same commit. The binary is laid out as an
+# unpacked filesystem mirror for `provider_installation { filesystem_mirror }`.
+#
 # stdout carries only shell assignments (KUBE_APISERVER=..., KUBECTL=...,
 # ETCD=..., SOPS=..., AGE_KEYGEN=..., KUSTOMIZE=..., HELM=...,
 # FLUX_SOURCE_CONTROLLER=..., FLUX_KUSTOMIZE_CONTROLLER=..., FLUX_CRDS=... (the
-# crds directory), PROMTOOL=..., plus the seven directories) so callers can
+# crds directory), PROMTOOL=..., TOFU=..., TOFU_PROVIDER_MIRROR=..., plus the
+# nine directories) so callers can
 # eval it; all progress goes to stderr. A directory only counts as cached when
 # its .complete stamp exists; builds happen in a
 # scratch directory next to the final one and are renamed into place, so an
@@ -101,6 +125,8 @@ HELM_VERSION=${BREAKGLASS_HELM_VERSION:-v3.21.4}
 FLUX_SC_VERSION=${BREAKGLASS_FLUX_SOURCE_VERSION:-v1.9.6}
 FLUX_KC_VERSION=${BREAKGLASS_FLUX_KUSTOMIZE_VERSION:-v1.9.6}
 PROMETHEUS_VERSION=${BREAKGLASS_PROMETHEUS_VERSION:-v0.316.0}
+OPENTOFU_VERSION=${BREAKGLASS_OPENTOFU_VERSION:-v1.12.6}
+TF_KUBERNETES_VERSION=${BREAKGLASS_TF_KUBERNETES_VERSION:-v1.13.4}
 CACHE_ROOT=${BREAKGLASS_TESTBIN_DIR:-${HOME:?HOME is not set}/.cache/breakglass/testbin}
 
 MIN_GO_MAJOR=1
@@ -120,6 +146,11 @@ FLUX_DIR=$CACHE_ROOT/flux-$FLUX_SC_VERSION-$FLUX_KC_VERSION
 FLUX_MODULE_PREFIX=github.com/fluxcd
 PROMETHEUS_DIR=$CACHE_ROOT/prometheus-$PROMETHEUS_VERSION
 PROMETHEUS_MODULE=github.com/prometheus/prometheus
+OPENTOFU_DIR=$CACHE_ROOT/opentofu-$OPENTOFU_VERSION
+OPENTOFU_MODULE=github.com/opentofu/opentofu
+TF_KUBERNETES_DIR=$CACHE_ROOT/tf-kubernetes-$TF_KUBERNETES_VERSION
+TF_KUBERNETES_MODULE=github.com/hashicorp/terraform-provider-kubernetes
+TF_KUBERNETES_MIRRORED=mirror/registry.opentofu.org/hashicorp/kubernetes/${TF_KUBERNETES_VERSION#v}
 STAMP=.complete
 
 log() { printf 'testbin: %s\n' "$*" >&2; }
@@ -184,6 +215,10 @@ emit() {
     printf 'BREAKGLASS_TESTBIN_HELM_DIR=%q\n' "$HELM_DIR"
     printf 'BREAKGLASS_TESTBIN_FLUX_DIR=%q\n' "$FLUX_DIR"
     printf 'BREAKGLASS_TESTBIN_PROMETHEUS_DIR=%q\n' "$PROMETHEUS_DIR"
+    printf 'TOFU=%q\n' "$OPENTOFU_DIR/tofu"
+    printf 'TOFU_PROVIDER_MIRROR=%q\n' "$TF_KUBERNETES_DIR/mirror"
+    printf 'BREAKGLASS_TESTBIN_OPENTOFU_DIR=%q\n' "$OPENTOFU_DIR"
+    printf 'BREAKGLASS_TESTBIN_TF_KUBERNETES_DIR=%q\n' "$TF_KUBERNETES_DIR"
 }
 
 # is_cached DIR BIN... : stamp present and every binary executable.
@@ -209,10 +244,15 @@ flux_cached() {
     compgen -G "$FLUX_DIR/crds/*.yaml" >/dev/null
 }
 prometheus_cached() { is_cached "$PROMETHEUS_DIR" promtool; }
+opentofu_cached() { is_cached "$OPENTOFU_DIR" tofu; }
+tf_kubernetes_cached() {
+    [[ -f $TF_KUBERNETES_DIR/$STAMP ]] &&
+        compgen -G "$TF_KUBERNETES_DIR/$TF_KUBERNETES_MIRRORED/*/terraform-provider-kubernetes_*" >/dev/null
+}
 
 # Fast path: nothing to do, and no Go toolchain needed.
 if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached && flux_cached &&
-    prometheus_cached; then
+    prometheus_cached && opentofu_cached && tf_kubernetes_cached; then
     log "cached: $K8S_DIR"
     log "cached: $ETCD_DIR"
     log "cached: $SOPS_DIR"
@@ -220,6 +260,8 @@ if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached &
     log "cached: $HELM_DIR"
     log "cached: $FLUX_DIR"
     log "cached: $PROMETHEUS_DIR"
+    log "cached: $OPENTOFU_DIR"
+    log "cached: $TF_KUBERNETES_DIR"
     emit
     exit 0
 fi
@@ -685,6 +727,64 @@ build_prometheus() {
     log "promtool $release ($PROMETHEUS_VERSION) ready in $PROMETHEUS_DIR ($((SECONDS - total_start))s total)"
 }
 
+# ---------------------------------------------------------------------------
+# OpenTofu: `go build ./cmd/tofu` in a copy of the module, so its own replace
+# directive (OpenTofu's fork of hcl/v2) applies.
+
+build_opentofu() {
+    local total_start=$SECONDS out_dir dir src
+    step "downloading $OPENTOFU_MODULE@$OPENTOFU_VERSION..."
+    dir=$(module_dir "$OPENTOFU_MODULE@$OPENTOFU_VERSION") ||
+        die 1 "cannot download $OPENTOFU_MODULE@$OPENTOFU_VERSION (is GOPROXY reachable?)"
+    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-opentofu"
+    src=$REPLY
+    cp -R -- "$dir/." "$src/"
+    chmod -R u+w -- "$src"
+    step_done
+    new_scratch_dir "$CACHE_ROOT" ".build-opentofu-$OPENTOFU_VERSION"
+    out_dir=$(cd "$REPLY" && pwd -P)
+    step "building tofu $OPENTOFU_VERSION (several minutes on a cold cache)..."
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath \
+        -ldflags "-s -w -X $OPENTOFU_MODULE/version.dev=no" -o "$out_dir/tofu" ./cmd/tofu) ||
+        die 1 "building tofu $OPENTOFU_VERSION failed (see the go output above)"
+    step_done
+    local reported
+    reported=$(TF_CLI_CONFIG_FILE=/dev/null "$out_dir/tofu" version 2>/dev/null | grep -m1 '^OpenTofu ') ||
+        reported=""
+    [[ $reported == "OpenTofu $OPENTOFU_VERSION" ]] ||
+        log "warning: the built tofu reports '${reported:-?}', expected OpenTofu $OPENTOFU_VERSION"
+    install_dir "$out_dir" "$OPENTOFU_DIR"
+    log "tofu $OPENTOFU_VERSION ready in $OPENTOFU_DIR ($((SECONDS - total_start))s total)"
+}
+
+# The hashicorp/kubernetes provider, laid out as an unpacked filesystem mirror.
+build_tf_kubernetes() {
+    local total_start=$SECONDS out_dir dir src platform bin_dir
+    step "downloading $TF_KUBERNETES_MODULE@$TF_KUBERNETES_VERSION..."
+    dir=$(module_dir "$TF_KUBERNETES_MODULE@$TF_KUBERNETES_VERSION") ||
+        die 1 "cannot download $TF_KUBERNETES_MODULE@$TF_KUBERNETES_VERSION (is GOPROXY reachable?)"
+    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-tf-kubernetes"
+    src=$REPLY
+    cp -R -- "$dir/." "$src/"
+    chmod -R u+w -- "$src"
+    # vbom.ml no longer serves its module; the same commit lives on GitHub.
+    (cd "$src" && go mod edit \
+        -replace=vbom.ml/util=github.com/fvbommel/util@v0.0.0-20160121211510-db5cfe13f5cc)
+    step_done
+    platform=$(go env GOOS)_$(go env GOARCH)
+    new_scratch_dir "$CACHE_ROOT" ".build-tf-kubernetes-$TF_KUBERNETES_VERSION"
+    out_dir=$(cd "$REPLY" && pwd -P)
+    bin_dir=$out_dir/$TF_KUBERNETES_MIRRORED/$platform
+    mkdir -p "$bin_dir"
+    step "building terraform-provider-kubernetes $TF_KUBERNETES_VERSION (a few minutes on a cold cache)..."
+    (cd "$src" && CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" \
+        -o "$bin_dir/terraform-provider-kubernetes_$TF_KUBERNETES_VERSION" .) ||
+        die 1 "building terraform-provider-kubernetes $TF_KUBERNETES_VERSION failed (see the go output above)"
+    step_done
+    install_dir "$out_dir" "$TF_KUBERNETES_DIR"
+    log "hashicorp/kubernetes $TF_KUBERNETES_VERSION ready in $TF_KUBERNETES_DIR/mirror ($((SECONDS - total_start))s total)"
+}
+
 # Re-check under the lock: a concurrent run may have finished meanwhile.
 if k8s_cached; then log "cached: $K8S_DIR"; else build_k8s; fi
 if etcd_cached; then log "cached: $ETCD_DIR"; else build_etcd; fi
@@ -693,5 +793,7 @@ if kustomize_cached; then log "cached: $KUSTOMIZE_DIR"; else build_kustomize; fi
 if helm_cached; then log "cached: $HELM_DIR"; else build_helm; fi
 if flux_cached; then log "cached: $FLUX_DIR"; else build_flux; fi
 if prometheus_cached; then log "cached: $PROMETHEUS_DIR"; else build_prometheus; fi
+if opentofu_cached; then log "cached: $OPENTOFU_DIR"; else build_opentofu; fi
+if tf_kubernetes_cached; then log "cached: $TF_KUBERNETES_DIR"; else build_tf_kubernetes; fi
 
 emit

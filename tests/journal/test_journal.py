@@ -283,6 +283,29 @@ async def test_pauses_are_a_durable_schedule(journal, now):
     assert await journal.pauses() == [done]
 
 
+async def test_terraform_drifts_keep_names_and_outcomes_and_resolve(journal, now):
+    from datetime import timedelta
+
+    drift = model.TerraformDrift(
+        root="infra", address="kubernetes_deployment.web", attributes=("spec[0].replicas",),
+        fingerprint="ab12", outcome="pull_request", first_seen=now, last_seen=now,
+        url="https://forge.example/pr/1", author="alice",
+    )  # fmt: skip
+    other = dataclasses.replace(
+        drift, address="kubernetes_config_map.x", outcome="needs_human", reason="a local",
+        first_seen=now + timedelta(seconds=1), last_seen=now + timedelta(seconds=1), author=None,
+    )  # fmt: skip
+    await journal.put_tf_drift(drift)
+    await journal.put_tf_drift(other)
+    assert await journal.tf_drifts(unresolved=True) == [drift, other]
+    seen_again = dataclasses.replace(drift, last_seen=now + timedelta(minutes=10))
+    await journal.put_tf_drift(seen_again)  # same key: replaced, not added
+    resolved = dataclasses.replace(other, resolved_at=now + timedelta(hours=1))
+    await journal.put_tf_drift(resolved)
+    assert await journal.tf_drifts(unresolved=True) == [seen_again]
+    assert await journal.tf_drifts() == [seen_again, resolved]
+
+
 async def test_a_journal_from_before_sessions_is_migrated_and_keeps_its_captures(
     tmp_path, policy, now
 ):
