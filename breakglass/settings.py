@@ -754,8 +754,8 @@ class TerraformRootSettings(_Model):
 class TerraformSettings(_Model):
     """``terraform:``: OpenTofu/Terraform as a second source of drift (``breakglass tf scan``)."""
 
-    roots: Annotated[tuple[TerraformRootSettings, ...], BeforeValidator(lambda v: v or ())] = (
-        Field((), description="a list of root modules")
+    roots: Annotated[tuple[TerraformRootSettings, ...], BeforeValidator(lambda v: v or ())] = Field(
+        (), description="a list of root modules"
     )
     #: seconds between scans run by the worker; unset, the worker never scans on its own
     interval: _PositiveFloat | None = Field(None, description="seconds")

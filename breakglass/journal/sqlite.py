@@ -377,9 +377,7 @@ class SQLiteJournal:
         )
 
         def _read(conn: sqlite3.Connection) -> list[model.TerraformDrift]:
-            return [
-                model.TerraformDrift.from_json(orjson.loads(r[0])) for r in conn.execute(query)
-            ]
+            return [model.TerraformDrift.from_json(orjson.loads(r[0])) for r in conn.execute(query)]
 
         return await self._run(_read)
 
