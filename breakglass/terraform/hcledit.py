@@ -567,9 +567,15 @@ class _Editor:
             sep = self.src[ref.sep.start : ref.sep.end].decode()
             before = " " if ref.sep.start > ref.key_end else ""
             after_sep = " " if ref.value_start > ref.sep.end else ""
+        # keys follow the siblings: quoted when theirs are, bare (where possible) otherwise
+        quoted = ref is not None and self.src[ref.start : ref.start + 1] == b'"'
+
+        def key_text(key: str) -> str:
+            return quote(key) if quoted else render_key(key)
+
         if self.line(coll.open.start) == self.line(coll.close.start) and coll.elements:
             pieces = [
-                f"{render_key(k)}{before}{sep}{after_sep}{render(v, multiline=False)}"
+                f"{key_text(k)}{before}{sep}{after_sep}{render(v, multiline=False)}"
                 for k, v in added
             ]
             return self.append_inline(coll, pieces)
@@ -577,7 +583,7 @@ class _Editor:
         column = self.aligned_column([(e.start, e.end, e.sep.start) for e in style if e.sep])
         pieces = []
         for key, value in added:
-            text = render_key(key)
+            text = key_text(key)
             rendered = render(value, indent=indent)
             pad = before
             if column is not None and "\n" not in rendered:
