@@ -1,0 +1,7 @@
+resource "aws_instance" "web" {
+  tags = {
+    Name        = "web"
+    Environment = "prod"
+    Owner       = "platform"
+  }
+}

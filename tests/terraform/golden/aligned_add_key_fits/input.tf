@@ -1,0 +1,6 @@
+resource "aws_instance" "web" {
+  tags = {
+    Name        = "web"
+    Environment = "prod"
+  }
+}

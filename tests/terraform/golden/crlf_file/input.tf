@@ -1,0 +1,6 @@
+resource "kubernetes_config_map" "win" {
+  data = {
+    A = "1" # one
+    B = "2"
+  }
+}

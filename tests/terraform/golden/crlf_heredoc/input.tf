@@ -1,0 +1,6 @@
+resource "aws_ssm_parameter" "motd" {
+  value = <<-EOT
+    hello
+    world
+  EOT
+}

@@ -1,0 +1,9 @@
+resource "aws_iam_policy" "read" {
+  policy = <<-EOT
+    {
+      "Version": "2012-10-17",
+
+      "Statement": ["s3:GetObject"]
+    }
+    EOT
+}

@@ -1,0 +1,3 @@
+resource "aws_ssm_parameter" "banner" {
+  value = "single line"
+}

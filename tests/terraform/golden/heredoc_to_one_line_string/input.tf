@@ -1,0 +1,6 @@
+resource "aws_ssm_parameter" "banner" {
+  value = <<EOT
+multi
+line
+EOT
+}

@@ -1,0 +1,3 @@
+resource "aws_security_group_rule" "web" {
+  ports = [80, 443, 8443]
+}

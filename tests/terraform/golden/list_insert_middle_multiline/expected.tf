@@ -1,0 +1,7 @@
+locals {
+  steps = [
+    "build",
+    "test",
+    "deploy",
+  ]
+}

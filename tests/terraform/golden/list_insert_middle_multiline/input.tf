@@ -1,0 +1,6 @@
+locals {
+  steps = [
+    "build",
+    "deploy",
+  ]
+}

@@ -1,0 +1,6 @@
+resource "kubernetes_deployment" "web" {
+  args = [
+    "--port=9090",
+    "--workers=4"
+  ]
+}

@@ -1,0 +1,3 @@
+variable "zones" {
+  default = ["a", "b", "c"]
+}

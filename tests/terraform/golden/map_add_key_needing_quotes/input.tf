@@ -1,0 +1,7 @@
+resource "kubernetes_service" "web" {
+  metadata {
+    labels = {
+      app = "web"
+    }
+  }
+}

@@ -1,0 +1,6 @@
+locals {
+  limits = {
+    "cpu": "500m",
+    "memory": "256Mi",
+  }
+}

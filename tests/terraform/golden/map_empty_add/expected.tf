@@ -1,0 +1,6 @@
+resource "kubernetes_namespace" "apps" {
+  metadata {
+    name        = "apps"
+    annotations = { owner = "sre" }
+  }
+}

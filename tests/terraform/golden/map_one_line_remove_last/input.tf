@@ -1,0 +1,3 @@
+locals {
+  ports = { http = 80, https = 443, }
+}

@@ -1,0 +1,8 @@
+resource "kubernetes_deployment" "web" {
+  metadata {
+    labels = {
+      "app.kubernetes.io/name"    = "web"
+      "app.kubernetes.io/version" = "1.2.0"
+    }
+  }
+}

@@ -1,0 +1,14 @@
+resource "kubernetes_deployment" "web" {
+  spec {
+    replicas = 2
+
+    template {
+      spec {
+        container {
+          name  = "web"
+          image = "nginx:1.25" # pinned
+        }
+      }
+    }
+  }
+}

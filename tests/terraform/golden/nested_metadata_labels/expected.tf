@@ -1,0 +1,9 @@
+resource "kubernetes_deployment" "web" {
+  metadata {
+    name = "web"
+    labels = {
+      app  = "web"
+      tier = "edge"
+    }
+  }
+}

@@ -1,0 +1,2 @@
+replicas = 3
+region   = "us-east-1"

@@ -1,0 +1,9 @@
+resource "aws_instance" "web" {
+  ami           = "ami-0abc"
+  instance_type = "t3.micro"
+  monitoring    = true
+
+  lifecycle {
+    ignore_changes = [tags]
+  }
+}

@@ -1,0 +1,8 @@
+resource "aws_instance" "web" {
+  ami           = "ami-0abc"
+  instance_type = "t3.micro"
+
+  lifecycle {
+    ignore_changes = [tags]
+  }
+}

@@ -1,0 +1,5 @@
+resource "kubernetes_deployment" "web" {
+  metadata {
+    name = "web"
+  }
+}

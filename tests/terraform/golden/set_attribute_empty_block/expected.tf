@@ -1,0 +1,5 @@
+resource "aws_instance" "web" {
+  lifecycle {
+    prevent_destroy = true
+  }
+}

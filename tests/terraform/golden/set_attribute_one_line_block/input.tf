@@ -1,0 +1,3 @@
+resource "aws_instance" "web" {
+  root_block_device { volume_size = 20 }
+}

@@ -1,0 +1,5 @@
+resource "kubernetes_config_map" "motd" {
+  data = {
+    MOTD = "hello"
+  }
+}

@@ -1,0 +1,3 @@
+# production
+region   = "eu-west-1"
+replicas = 3

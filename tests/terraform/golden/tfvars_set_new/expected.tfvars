@@ -1,0 +1,3 @@
+region   = "eu-west-1"
+replicas = 3
+max      = 10

@@ -1,0 +1,4 @@
+resource "helm_release" "app" {
+  name   = "app"
+  values = "none"
+}

@@ -1,0 +1,8 @@
+# Überwachung für die Zähler — 監視
+resource "kubernetes_config_map" "i18n" {
+  data = {
+    GREETING = "grüß dich 👋"
+    LIMIT    = "7"
+    ZEICHEN  = "ä→ö"
+  }
+}

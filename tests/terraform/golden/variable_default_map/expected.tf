@@ -1,0 +1,7 @@
+variable "env" {
+  type = map(string)
+  default = {
+    LOG_LEVEL = "info"
+    FEATURE_X = "on"
+  }
+}

@@ -1,0 +1,5 @@
+variable "replicas" {
+  type        = number
+  default     = 6
+  description = "How many pods"
+}

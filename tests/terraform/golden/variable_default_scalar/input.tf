@@ -1,0 +1,5 @@
+variable "replicas" {
+  type        = number
+  default     = 2
+  description = "How many pods"
+}
