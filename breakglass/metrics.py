@@ -218,6 +218,33 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
+        self.terraform_scans = Counter(
+            "breakglass_terraform_scans",
+            "OpenTofu/Terraform root scans (`breakglass tf scan` or `terraform.interval`), by "
+            "root and result: ok, or error when init, plan or the repository failed.",
+            ["root", "result"],
+            registry=r,
+        )
+        self.terraform_drifted = Gauge(
+            "breakglass_terraform_drifted_resources",
+            "Resources with drift the last plan -refresh-only of a root found, by root and "
+            "outcome: pull_request, needs_human, found (a scan without --backfill).",
+            ["root", "outcome"],
+            registry=r,
+        )
+        self.terraform_outcomes = Counter(
+            "breakglass_terraform_drift",
+            "OpenTofu/Terraform drift first seen, by root and outcome (pull_request, "
+            "needs_human, found).",
+            ["root", "outcome"],
+            registry=r,
+        )
+        self.terraform_seconds = Histogram(
+            "breakglass_terraform_scan_seconds",
+            "Time one root's scan took: mirror, init, plans, mapping, verification, forge.",
+            buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
         self.worker_leading = Gauge(
             "breakglass_worker_leading",
             "1 while this worker process leads (runs the passes), 0 while it stands by; the "

@@ -25,6 +25,8 @@ WORKER_CHAIN: Final = "worker"
 SCAN_CHAIN: Final = "scan"
 #: the chain ``breakglass drill`` writes (its changes, outcomes and cleanups)
 DRILL_CHAIN: Final = "drill"
+#: the chain ``breakglass tf scan --backfill`` writes when run as a command
+TERRAFORM_CHAIN: Final = "terraform"
 
 
 def journal(settings: Settings) -> Journal:
@@ -70,8 +72,9 @@ def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:
 
 def audit_dirs(settings: Settings) -> list[Path]:
     """Every chain this installation writes: the webhook's, and the worker's, the scan
-    command's and the drill's once they exist."""
-    named = [audit_dir(settings, chain=c) for c in (WORKER_CHAIN, SCAN_CHAIN, DRILL_CHAIN)]
+    command's, the drill's and the Terraform scan command's once they exist."""
+    chains = (WORKER_CHAIN, SCAN_CHAIN, DRILL_CHAIN, TERRAFORM_CHAIN)
+    named = [audit_dir(settings, chain=c) for c in chains]
     return [settings.audit_log.dir] + [d for d in named if d.is_dir()]
 
 

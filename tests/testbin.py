@@ -47,7 +47,7 @@ def _outcome(keys: tuple[str, ...], cache_glob: str, what: str) -> tuple[Path, .
         return found
     paths = []
     for key in keys:
-        if key not in found or not Path(found[key]).is_file():
+        if key not in found or not Path(found[key]).exists():
             return f"tests/e2e/testbin.sh did not produce {key}"
         paths.append(Path(found[key]).resolve())
     return tuple(paths)

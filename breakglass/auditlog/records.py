@@ -62,6 +62,8 @@ class EventType(enum.StrEnum):
     DENIED = "denied"
     #: a break-glass session opened, changed or closed
     SESSION = "session"
+    #: ``tf scan`` found drift of an OpenTofu/Terraform resource, and what became of it
+    TERRAFORM_DRIFT = "terraform_drift"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ def all_commands() -> list[Command]:
         "journal",
         "backfill",
         "scan",
+        "tf",
         "report",
         "posture",
         "drill",

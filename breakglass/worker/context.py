@@ -80,6 +80,7 @@ class PassSummary:
     merged: int = 0
     closed: int = 0
     found_by_scan: int = 0
+    terraform_scans: int = 0
 
     def total(self) -> int:
         return sum(dataclasses.asdict(self).values())
@@ -136,6 +137,9 @@ class Context:
         self.stop: asyncio.Event | None = None  # set when the process is shutting down
         self.last_poll = datetime.min.replace(tzinfo=clock().tzinfo)  # open PRs last polled
         self.last_scan = datetime.min.replace(tzinfo=clock().tzinfo)  # scan.interval's clock
+        # terraform.interval's clock, and the Terraform scan running beside the passes
+        self.last_terraform = datetime.min.replace(tzinfo=clock().tzinfo)
+        self.terraform_task: asyncio.Task[Any] | None = None
         # opens the audit chain when this process starts leading (a standby must not hold the
         # chain's lock, which an operator's `worker --once` may need)
         self.open_audit_log = open_audit_log

@@ -16,7 +16,15 @@ import time
 from typing import TYPE_CHECKING
 
 from breakglass import logs
-from breakglass.worker import announce, apply, confirm, pausing, scanning, tracking
+from breakglass.worker import (
+    announce,
+    apply,
+    confirm,
+    pausing,
+    scanning,
+    terraforming,
+    tracking,
+)
 from breakglass.worker.context import Context, LostLeadership, PassSummary, ago
 
 if TYPE_CHECKING:
@@ -43,6 +51,9 @@ class Worker(Context):
     async def scan_if_due(self, summary: PassSummary) -> None:
         await scanning.scan_if_due(self, summary)
 
+    async def terraform_if_due(self, summary: PassSummary) -> None:
+        await terraforming.terraform_if_due(self, summary)
+
     async def pause_and_restore(self, summary: PassSummary) -> None:
         await pausing.pause_and_restore(self, summary)
 
@@ -65,6 +76,13 @@ class Worker(Context):
             await self.track_pull_requests(summary)
             self.last_poll = now
         await self.scan_if_due(summary)
+        try:
+            await self.terraform_if_due(summary)
+        except LostLeadership:
+            raise
+        except Exception as exc:  # starting a Terraform scan never fails a pass
+            self.metrics.worker_errors.labels("terraform").inc()
+            log.exception("terraform_stage_failed", error=type(exc).__name__)
         try:
             await self.announce_sessions(summary)
         except Exception as exc:  # a notification problem never fails a pass
@@ -109,6 +127,7 @@ class Worker(Context):
             finally:
                 for waiter in waiters:
                     waiter.cancel()
+        await terraforming.stop_terraform(self)
 
     async def _ensure_audit_log(self) -> None:
         log_ = self.audit_log

@@ -1,0 +1,554 @@
+"""One Terraform scan: for each root, refresh-only plan → mapping → edit → verify → forge.
+
+Per root, in a worktree of the repository's mirror at the configured branch: ``init``,
+``plan -refresh-only`` (read as JSON in memory), the providers' schemas, the drift decided
+attribute by attribute (``mapping``).  Without ``backfill`` that is all: a report, nothing
+written anywhere.  With it, the mapped edits are spliced into the files, and a normal ``plan``
+on the edited tree must show no change for those resources before anything is pushed (a
+resource it would still change goes to a human instead); then one pull request per root
+(branch ``<prefix>/<cluster>/tf/<root>``, updated while it is open), one issue per resource
+that needs a human, a journal row and an audit record per resource, and the metrics.
+
+A drift is known by root, address and a digest of what drifted (never the values), so a
+second scan of the same drift opens nothing new, a pull request a reviewer closed is not
+opened again for the same drift, and drift no scan finds any more is marked resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from breakglass import logs, model
+from breakglass.auditlog.records import Event, EventType
+from breakglass.errors import PermanentError
+from breakglass.forge import Provider, PullRequestSpec
+from breakglass.forge.git import Git, Identity, Mirror, safe_branch, trailers
+from breakglass.metrics import Metrics
+from breakglass.settings import ForgeSettings, Settings, TerraformRootSettings
+from breakglass.terraform import drift as drifts
+from breakglass.terraform import mapping
+from breakglass.terraform.hcl import Document, HclSyntaxError
+from breakglass.terraform.hcledit import apply
+from breakglass.terraform.text import issue_text, pr_text
+from breakglass.terraform.tofu import Tofu, TofuError, unchanged
+
+log = logs.get(__name__)
+
+PULL_REQUEST = "pull_request"
+NEEDS_HUMAN = "needs_human"
+FOUND = "found"
+IN_CODE = "in_code"
+FOUND_BY = "plan -refresh-only"
+
+
+@dataclass
+class Outcome:
+    """What became of one drifted resource in this scan."""
+
+    decision: mapping.Decision
+    outcome: str
+    url: str | None = None
+    reason: str = ""
+    author: str | None = None
+
+
+@dataclass
+class RootReport:
+    """One root's scan, for the command's output and the worker's log."""
+
+    root: str
+    path: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    pull_request: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+Providers = Callable[[ForgeSettings, str], Provider]
+
+
+def fingerprint(decision: mapping.Decision) -> str:
+    """A digest of which attributes drifted to which values (sensitive ones by name only)."""
+    leaves = [
+        [drifts.path_text(c.path), None if c.sensitive else mapping.shown(c.after)]
+        for c in decision.drift.changes
+    ]
+    digest = hashlib.sha256(json.dumps([decision.drift.address, leaves]).encode())
+    return digest.hexdigest()[:16]
+
+
+def _workspace(
+    tree: Path, root: TerraformRootSettings, configuration: Mapping[str, Any]
+) -> mapping.Workspace:
+    """Parse the root's and its local modules' ``.tf`` files and its ``.tfvars`` files."""
+    directories = {root.path}
+    pending: list[tuple[str, Mapping[str, Any]]] = [
+        (root.path, configuration.get("root_module") or {})
+    ]
+    while pending:
+        directory, module = pending.pop()
+        for call in (module.get("module_calls") or {}).values():
+            source = str(call.get("source", ""))
+            if source.startswith(("./", "../")):
+                child = posixpath.normpath(posixpath.join(directory, source))
+                if not child.startswith(".."):
+                    directories.add("" if child == "." else child)
+                    pending.append((child, call.get("module") or {}))
+    var_files = [posixpath.normpath(posixpath.join(root.path, name)) for name in root.var_files]
+    files: dict[str, Document] = {}
+    broken: dict[str, str] = {}
+    candidates: list[str] = []
+    for directory in sorted(directories):
+        folder = tree / directory
+        if folder.is_dir():
+            candidates += [
+                posixpath.join(directory, p.name) if directory else p.name
+                for p in sorted(folder.iterdir())
+                if p.is_file() and p.name.endswith((".tf", ".tfvars", ".tfvars.json"))
+            ]
+    candidates += [name for name in var_files if name not in candidates]
+    for name in candidates:
+        path = tree / name
+        if not path.is_file():
+            continue
+        if name.endswith(".json"):
+            broken[name] = "JSON"
+            continue
+        try:
+            files[name] = Document.parse(path.read_text(encoding="utf-8"), path=name)
+        except (HclSyntaxError, UnicodeDecodeError) as exc:
+            broken[name] = str(exc)
+    return mapping.Workspace(
+        files=files, root=root.path, var_files=var_files, env=root.env, broken=broken
+    )
+
+
+class TerraformScanner:
+    """Scans the configured roots; one instance per command run or worker."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        mirrors: Path,
+        metrics: Metrics,
+        journal: Any = None,
+        audit_log: Any = None,
+        providers: Providers | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.mirrors = mirrors
+        self.metrics = metrics
+        self.journal = journal
+        self.audit_log = audit_log
+        self.providers = providers
+        self.clock = clock
+
+    async def run(self, *, backfill: bool, only: Sequence[str] = ()) -> list[RootReport]:
+        roots = [r for r in self.settings.terraform.roots if not only or r.name in only]
+        reports = []
+        for root in roots:
+            started = time.monotonic()
+            report = RootReport(root=root.name, path=root.path or ".")
+            try:
+                await self._root(root, report, backfill=backfill)
+                self.metrics.terraform_scans.labels(root.name, "ok").inc()
+            except (TofuError, PermanentError, OSError) as exc:
+                report.error = str(exc)
+                self.metrics.terraform_scans.labels(root.name, "error").inc()
+                log.warning("terraform_scan_failed", root=root.name, error=str(exc)[:500])
+            report.seconds = time.monotonic() - started
+            self.metrics.terraform_seconds.observe(report.seconds)
+            reports.append(report)
+        return reports
+
+    def _forge(self, root: TerraformRootSettings) -> ForgeSettings:
+        name = root.forge or self.settings.backfill.forge
+        forge = self.settings.forge(name)
+        if forge is None:
+            raise PermanentError(f"forge {name!r} is not configured (terraform.roots[].forge)")
+        return forge
+
+    async def _root(
+        self, root: TerraformRootSettings, report: RootReport, *, backfill: bool
+    ) -> None:
+        forge = self._forge(root)
+        token = self.settings.secret(forge.token_env) if forge.token_env else None
+        git = Git(token=token)
+        mirror = Mirror(url=root.repo, root=self.mirrors, git=git)
+        await mirror.sync()
+        base = await mirror.head(root.branch)
+        if base is None:
+            raise PermanentError(
+                f"branch {root.branch!r} does not exist in {git.mask(root.repo)} "
+                f"(terraform.roots[{root.name}].branch)"
+            )
+        async with mirror.worktree(base) as tree:
+            directory = tree / root.path
+            if not directory.is_dir():
+                raise PermanentError(
+                    f"{root.path!r} is not a directory of {git.mask(root.repo)} at {root.branch} "
+                    "(terraform.roots[].path)"
+                )
+            tofu = self._tofu(root, directory)
+            await tofu.init()
+            plan = await tofu.plan(refresh_only=True)
+            schemas = await tofu.schemas()
+            found = drifts.drifted(plan)
+            configuration = plan.get("configuration") or {}
+            del plan  # never kept: it holds every value of the state
+            workspace = _workspace(tree, root, configuration)
+            decisions = mapping.decide(found, configuration, schemas, workspace)
+            del configuration, schemas
+            if not backfill:
+                report.outcomes = [Outcome(d, FOUND) for d in decisions]
+                for outcome in report.outcomes:
+                    outcome.author = await self._author(outcome.decision)
+                self._gauge(root, report)
+                return
+            await self._backfill(root, report, decisions, tree, tofu, mirror, base, forge, git)
+        self._gauge(root, report)
+
+    def _tofu(self, root: TerraformRootSettings, directory: Path) -> Tofu:
+        cache = self.settings.terraform.plugin_cache_dir or (
+            self.settings.state_dir / "terraform" / "plugin-cache"
+        )
+        cache.mkdir(parents=True, exist_ok=True)
+        env = Tofu.environment(names=root.env, workspace=root.workspace, plugin_cache=cache)
+        return Tofu(
+            binary=root.binary,
+            directory=directory,
+            env=env,
+            timeout=self.settings.terraform.timeout_seconds,
+            var_files=root.var_files,
+            backend_config=root.backend_config,
+        )
+
+    def _gauge(self, root: TerraformRootSettings, report: RootReport) -> None:
+        for outcome in (PULL_REQUEST, NEEDS_HUMAN, FOUND, IN_CODE):
+            count = sum(1 for o in report.outcomes if o.outcome == outcome)
+            self.metrics.terraform_drifted.labels(root.name, outcome).set(count)
+
+    async def _author(self, decision: mapping.Decision) -> str | None:
+        """The user of the newest capture of the Kubernetes object this resource manages."""
+        target = decision.drift.kubernetes
+        if target is None or self.journal is None:
+            return None
+        kind, namespace, name = target
+        after: str | None = None
+        newest: model.Capture | None = None
+        for _page in range(50):
+            page = await self.journal.list(limit=500, after=after, oldest_first=True)
+            for capture in page:
+                ref = capture.object
+                same = (ref.kind, ref.namespace, ref.name) == (kind, namespace, name)
+                if same and capture.classification != "drill":
+                    newest = capture
+            if len(page) < 500:
+                break
+            after = page[-1].id
+        if newest is None or newest.actor.username == model.UNKNOWN_USER:
+            return None
+        return newest.actor.username
+
+    async def _backfill(
+        self,
+        root: TerraformRootSettings,
+        report: RootReport,
+        decisions: list[mapping.Decision],
+        tree: Path,
+        tofu: Tofu,
+        mirror: Mirror,
+        base: str,
+        forge: ForgeSettings,
+        git: Git,
+    ) -> None:
+        outcomes = {d.drift.address: Outcome(d, NEEDS_HUMAN) for d in decisions}
+        for outcome in outcomes.values():
+            outcome.author = await self._author(outcome.decision)
+            if outcome.decision.refused:
+                outcome.reason = "; ".join(
+                    f"{r.attribute}: {r.reason}" for r in outcome.decision.refused
+                )
+        ready = [d for d in decisions if d.ready]
+        originals = {name: doc.text for name, doc in _docs(ready).items()}
+        for _round in range(2):
+            file_edits, failed = mapping.edits(ready)
+            for decision, reason in failed:
+                outcomes[decision.drift.address].reason = reason
+            bad = {d.drift.address for d, _ in failed}
+            ready = [d for d in ready if d.drift.address not in bad]
+            if failed:
+                continue  # again without them: their literals may share an edit with others
+            if not ready:
+                break
+            _write(tree, originals, file_edits)
+            if not file_edits:
+                for decision in ready:
+                    outcomes[decision.drift.address].outcome = IN_CODE
+                    outcomes[
+                        decision.drift.address
+                    ].reason = "the code already says this (merged, not yet applied)"
+                ready = []
+                break
+            verified = await tofu.plan(refresh_only=False)
+            pending = unchanged(verified, [d.drift.address for d in ready])
+            del verified
+            if not pending:
+                break
+            for address, actions in pending.items():
+                outcomes[address].reason = (
+                    f"after the edit, plan would still {'/'.join(actions)} {address}: the "
+                    "code cannot be made to say what the world is here without a human"
+                )
+            ready = [d for d in ready if d.drift.address not in pending]
+            _write(tree, originals, {})
+            if not ready:
+                break
+        else:
+            ready = []
+        changed = {
+            name: (tree / name).read_text(encoding="utf-8")
+            for name in originals
+            if (tree / name).read_text(encoding="utf-8") != originals[name]
+        }
+        provider = self._provider(forge, root.repo)
+        if ready and changed:
+            url = await self._pull_request(
+                root, ready, changed, outcomes, tree, mirror, base, forge, git, provider
+            )
+            report.pull_request = url
+        for outcome in outcomes.values():
+            if outcome.outcome == NEEDS_HUMAN:
+                outcome.url = await self._issue(root, outcome, forge, provider)
+        report.outcomes = list(outcomes.values())
+        await self._record(root, report)
+
+    def _provider(self, forge: ForgeSettings, remote: str) -> Provider:
+        if self.providers is not None:
+            return self.providers(forge, remote)
+        from breakglass.worker.connect import make_provider
+
+        return make_provider(forge, remote=remote, settings=self.settings)
+
+    def _handles(
+        self, root: TerraformRootSettings, forge: ForgeSettings, outcomes: Sequence[Outcome]
+    ) -> list[str]:
+        from breakglass.worker.inputs import handle_for, identity_for
+
+        people = [o.author for o in outcomes if o.author] + list(root.assignees)
+        handles = []
+        for person in dict.fromkeys(people):
+            handle = handle_for(identity_for(self.settings, person), forge.kind)
+            if handle and handle not in handles:
+                handles.append(handle)
+        return handles
+
+    async def _known(self) -> dict[str, model.TerraformDrift]:
+        if self.journal is None:
+            return {}
+        return {d.key: d for d in await self.journal.tf_drifts()}
+
+    async def _pull_request(
+        self,
+        root: TerraformRootSettings,
+        ready: list[mapping.Decision],
+        changed: Mapping[str, str],
+        outcomes: Mapping[str, Outcome],
+        tree: Path,
+        mirror: Mirror,
+        base: str,
+        forge: ForgeSettings,
+        git: Git,
+        provider: Provider,
+    ) -> str | None:
+        branch = safe_branch(
+            self.settings.backfill.branch_prefix, self.settings.cluster, "tf", root.name
+        )
+        pr = await provider.find_by_branch(branch)
+        known = await self._known()
+        keys = {f"{root.name}|{d.drift.address}|{fingerprint(d)}" for d in ready}
+        if (
+            pr is not None
+            and pr.state == "closed"
+            and all(k in known and known[k].url == pr.url for k in keys)
+        ):
+            for decision in ready:
+                outcome = outcomes[decision.drift.address]
+                outcome.outcome, outcome.url = PULL_REQUEST, pr.url
+                outcome.reason = "a reviewer closed this pull request: revert by apply expected"
+            return pr.url
+        authors = [outcomes[d.drift.address] for d in ready]
+        in_pr = {d.drift.address for d in ready}
+        title, body = pr_text(
+            root=root,
+            binary=Path(root.binary).name,
+            ready=ready,
+            authors={o.decision.drift.address: o.author for o in authors},
+            needs_human=[
+                o
+                for o in outcomes.values()
+                if o.outcome == NEEDS_HUMAN and o.decision.drift.address not in in_pr
+            ],
+        )
+        committer = self.settings.backfill.committer
+        people = sorted({o.author for o in authors if o.author})
+        author = (
+            _identity(self.settings, people[0])
+            if len(people) == 1
+            else Identity(committer.name, committer.email)
+        )
+        message = (
+            f"{title}\n\n"
+            + "\n".join(
+                f"- {d.drift.address}: {', '.join(m.attribute for m in d.mapped)}" for d in ready
+            )
+            + "\n\n"
+            + trailers([("Breakglass-Source", FOUND_BY), ("Breakglass-Terraform-Root", root.name)])
+        )
+        await mirror.commit(
+            tree,
+            files=dict(changed),
+            message=message,
+            author=author,
+            committer=Identity(committer.name, committer.email),
+        )
+        branch_head = await mirror.head(branch)
+        same = False
+        if pr is not None and pr.state == "open" and branch_head is not None:
+            ours = (await git.run("rev-parse", "HEAD^{tree}", cwd=tree)).strip()
+            theirs = (
+                await git.run("rev-parse", f"{branch_head}^{{tree}}", cwd=mirror.path)
+            ).strip()
+            same = ours == theirs
+        if not same:
+            await mirror.push(tree, branch, expected=branch_head)
+        spec = PullRequestSpec(
+            branch=branch,
+            base=root.branch,
+            title=title,
+            body=body,
+            labels=(*self.settings.backfill.labels, "terraform"),
+            assignees=tuple(self._handles(root, forge, authors)),
+            reviewers=self.settings.backfill.reviewers,
+            draft=self.settings.backfill.draft,
+        )
+        if pr is not None and pr.state == "open":
+            pr = await provider.update(pr, spec)
+        else:
+            pr = await provider.open(spec)
+        for decision in ready:
+            outcome = outcomes[decision.drift.address]
+            outcome.outcome, outcome.url, outcome.reason = PULL_REQUEST, pr.url, ""
+        log.info("terraform_pull_request", root=root.name, url=pr.url, resources=len(ready))
+        return pr.url
+
+    async def _issue(
+        self,
+        root: TerraformRootSettings,
+        outcome: Outcome,
+        forge: ForgeSettings,
+        provider: Provider,
+    ) -> str | None:
+        key = f"{root.name}|{outcome.decision.drift.address}|{fingerprint(outcome.decision)}"
+        known = (await self._known()).get(key)
+        if known is not None and known.url:
+            return known.url
+        title, body = issue_text(root=root, binary=Path(root.binary).name, outcome=outcome)
+        return await provider.open_issue(
+            title=title,
+            body=body,
+            labels=(*self.settings.backfill.labels, "terraform", "needs-human"),
+            assignees=self._handles(root, forge, [outcome]),
+        )
+
+    async def _record(self, root: TerraformRootSettings, report: RootReport) -> None:
+        now = self.clock()
+        known = await self._known()
+        seen: set[str] = set()
+        events = []
+        for outcome in report.outcomes:
+            decision = outcome.decision
+            key = f"{root.name}|{decision.drift.address}|{fingerprint(decision)}"
+            seen.add(key)
+            before = known.get(key)
+            row = model.TerraformDrift(
+                root=root.name,
+                address=decision.drift.address,
+                attributes=decision.attributes,
+                fingerprint=fingerprint(decision),
+                outcome=outcome.outcome,
+                first_seen=before.first_seen if before else now,
+                last_seen=now,
+                url=outcome.url,
+                reason=outcome.reason[:2000],
+                author=outcome.author,
+            )
+            if self.journal is not None:
+                await self.journal.put_tf_drift(row)
+            if before is None or (before.outcome, before.url) != (row.outcome, row.url):
+                if before is None:
+                    self.metrics.terraform_outcomes.labels(root.name, row.outcome).inc()
+                events.append(
+                    Event(
+                        type=EventType.TERRAFORM_DRIFT,
+                        capture_id=f"tf:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
+                        cluster=self.settings.cluster,
+                        actor=model.Actor(username=row.author) if row.author else None,
+                        summary={
+                            "root": root.name,
+                            "address": row.address,
+                            "attributes": list(row.attributes),
+                            "found_by": FOUND_BY,
+                            "reason": row.reason[:500],
+                        },
+                        outcome=row.outcome,
+                        pr_url=row.url,
+                    )
+                )
+        for key, old in known.items():
+            if old.root == root.name and old.resolved_at is None and key not in seen:
+                done = replace(old, resolved_at=now)
+                if self.journal is not None:
+                    await self.journal.put_tf_drift(done)
+                events.append(
+                    Event(
+                        type=EventType.TERRAFORM_DRIFT,
+                        capture_id=f"tf:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
+                        cluster=self.settings.cluster,
+                        summary={"root": root.name, "address": old.address, "found_by": FOUND_BY},
+                        outcome="resolved",
+                        pr_url=old.url,
+                    )
+                )
+        if events and self.audit_log is not None:
+            await self.audit_log.append_many(events)
+
+
+def _docs(decisions: Sequence[mapping.Decision]) -> dict[str, Document]:
+    return {m.target.file: m.target.document for d in decisions for m in d.mapped}
+
+
+def _write(
+    tree: Path, originals: Mapping[str, str], file_edits: Mapping[str, Sequence[Any]]
+) -> None:
+    """Each file as it was, with this round's edits (a file without edits is put back)."""
+    for name, text in originals.items():
+        edits = file_edits.get(name, ())
+        (tree / name).write_text(apply(text, edits) if edits else text, encoding="utf-8")
+
+
+def _identity(settings: Settings, username: str) -> Identity:
+    from breakglass.worker.inputs import identity_for
+
+    ident = identity_for(settings, username)
+    return Identity(ident.name, ident.email)
