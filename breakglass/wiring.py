@@ -64,6 +64,19 @@ async def recorded_sessions(settings: Settings) -> list[model.Session]:
         await store.close()
 
 
+async def recorded_tf_drifts(settings: Settings) -> list[model.TerraformDrift]:
+    """Every OpenTofu/Terraform drift the journal holds (none without a journal yet)."""
+    path = sqlite_file(settings.journal_url)
+    if path is not None and not path.exists():
+        return []
+    store = journal(settings)
+    await store.open()
+    try:
+        return list(await store.tf_drifts())
+    finally:
+        await store.close()
+
+
 def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:
     """The directory of one chain: the webhook's (``chain=None``) or a named one's."""
     base = settings.audit_log.dir

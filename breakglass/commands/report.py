@@ -65,8 +65,14 @@ def run(args: argparse.Namespace) -> int:
     period = span(args.since)
     captures = asyncio.run(_captures(conf))
     sessions = asyncio.run(wiring.recorded_sessions(conf))
+    terraform = asyncio.run(wiring.recorded_tf_drifts(conf))
     report = build.build(
-        captures, settings=conf, now=model.utcnow(), since=period, sessions=sessions
+        captures,
+        settings=conf,
+        now=model.utcnow(),
+        since=period,
+        sessions=sessions,
+        terraform=terraform,
     )
     if args.output == "json":
         text = json.dumps(write.to_json(report), indent=2) + "\n"

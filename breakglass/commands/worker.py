@@ -15,7 +15,7 @@ import structlog
 from breakglass import logs, settings, wiring
 from breakglass.errors import TemporaryError
 from breakglass.metrics import Metrics
-from breakglass.worker import Worker, connect_cluster, stats
+from breakglass.worker import Worker, connect_cluster, stats, terraforming
 
 NAME = "worker"
 SUMMARY = "turn confirmed captures into backfill pull requests"
@@ -104,7 +104,9 @@ async def _main(conf: settings.Settings, once: bool, parent: int | None) -> dict
     try:
         if once:
             await open_audit_log(audit_log, metrics)
-            return dataclasses.asdict(await worker.run_once())
+            summary = await worker.run_once()
+            await terraforming.finish(worker)  # a one-off pass waits for a scan it started
+            return dataclasses.asdict(summary)
         stop, wake = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
         metrics.export_drift()

@@ -44,6 +44,21 @@ class SessionRow:
     pull_requests: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class TerraformRow:
+    """One OpenTofu/Terraform resource's drift: where, what, what became of it, how long."""
+
+    root: str
+    address: str
+    attributes: tuple[str, ...]
+    outcome: str
+    age_seconds: float
+    resolved: bool
+    author: str | None
+    url: str | None
+    reason: str
+
+
 @dataclass
 class PeriodReport:
     cluster: str
@@ -64,6 +79,8 @@ class PeriodReport:
     drills: list[AppResult] = field(default_factory=list)
     #: break-glass sessions open at some point in the period, oldest first
     sessions: list[SessionRow] = field(default_factory=list)
+    #: OpenTofu/Terraform drift seen in the period or still unresolved, oldest first
+    terraform: list[TerraformRow] = field(default_factory=list)
 
     def durations(self) -> dict[str, dict[str, float | None]]:
         """Median and 90th percentile, seconds, of each duration."""
@@ -86,6 +103,7 @@ def build(
     since: timedelta,
     top: int = 10,
     sessions: Iterable[model.Session] = (),
+    terraform: Iterable[model.TerraformDrift] = (),
 ) -> PeriodReport:
     """The report of the period ``[now - since, now]``: changes made (or found) in it, and the
     drift still open now whatever its age."""
@@ -157,6 +175,23 @@ def build(
                 session.members,
                 len(mine),
                 tuple(dict.fromkeys(c.pr_url for c in mine if c.pr_url)),
+            )
+        )
+    for drift in sorted(terraform, key=lambda d: (d.first_seen, d.root, d.address)):
+        if drift.resolved_at is not None and drift.resolved_at < start:
+            continue
+        until = drift.resolved_at or now
+        report.terraform.append(
+            TerraformRow(
+                drift.root,
+                drift.address,
+                drift.attributes,
+                drift.outcome,
+                (until - drift.first_seen).total_seconds(),
+                drift.resolved_at is not None,
+                drift.author,
+                drift.url,
+                drift.reason,
             )
         )
     return report

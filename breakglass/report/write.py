@@ -174,6 +174,23 @@ def _item_tables(report: PeriodReport) -> list[Table]:
                 for d in report.drills
             ],
         ),
+        (
+            "OpenTofu/Terraform drift (found by plan -refresh-only)",
+            "terraform",
+            ("Root", "Resource", "Attributes", "Outcome", "Age", "Made by", "Link"),
+            [
+                (
+                    t.root,
+                    t.address,
+                    ", ".join(t.attributes),
+                    ("resolved: " if t.resolved else "") + t.outcome.replace("_", " "),
+                    human_duration(t.age_seconds),
+                    t.author or "unknown",
+                    t.url or "-",
+                )
+                for t in report.terraform
+            ],
+        ),
     ]
 
 
@@ -245,6 +262,20 @@ def to_json(report: PeriodReport) -> dict[str, JSON]:
                 "pull_requests": list(s.pull_requests),
             }
             for s in report.sessions
+        ],
+        "terraform": [
+            {
+                "root": t.root,
+                "address": t.address,
+                "attributes": list(t.attributes),
+                "outcome": t.outcome,
+                "age_seconds": round(t.age_seconds, 1),
+                "resolved": t.resolved,
+                "author": t.author,
+                "url": t.url,
+                "reason": t.reason,
+            }
+            for t in report.terraform
         ],
     }
 

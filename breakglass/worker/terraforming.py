@@ -68,6 +68,17 @@ async def terraform_if_due(ctx: Context, summary: PassSummary) -> None:
     summary.terraform_scans += 1
 
 
+async def finish(ctx: Context) -> None:
+    """Wait for a running scan and log how it ended (``worker --once``)."""
+    task = ctx.terraform_task
+    if task is None:
+        return
+    ctx.terraform_task = None
+    with contextlib.suppress(Exception):
+        await task
+    _finished(ctx, task)
+
+
 async def stop_terraform(ctx: Context) -> None:
     """Cancel a running scan (shutdown): its ``tofu`` is stopped, nothing half-pushed."""
     task = ctx.terraform_task

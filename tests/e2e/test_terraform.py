@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -363,3 +364,41 @@ def test_backfill_opens_a_minimal_verified_pull_request_and_issues(
     assert again.returncode == 1, again.stdout + again.stderr
     time.sleep(0.1)
     assert len(_records(applied)) == len(records)
+
+
+def test_the_worker_scans_on_its_interval_and_an_apply_resolves_the_drift(
+    applied: dict[str, Any],
+) -> None:
+    # a worker of its own (the test bed's worker leads the shared journal): its own journal
+    config = applied["config"]
+    text = config.read_text().replace("terraform:\n", "terraform:\n  interval: 3600\n", 1)
+    own = applied["tmp"] / "bg-state" / "journal.db"
+    config.write_text(re.sub(r"journal: sqlite:///\S+", f"journal: sqlite:///{own}", text))
+    worker = _breakglass(config, applied["env"], "worker", "--once")
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    records = _records(applied)
+    assert [r.get("kind", "pull") for r in records].count("pull") == 1, records
+    assert [r.get("kind") for r in records].count("issue") == 2, records
+    report = _breakglass(config, applied["env"], "report", "--output", "json")
+    assert report.returncode == 0, report.stderr
+    rows = {r["address"]: r for r in json.loads(report.stdout)["terraform"]}
+    assert rows["module.web.kubernetes_deployment.web"]["outcome"] == "pull_request"
+    assert rows["kubernetes_secret.token"]["outcome"] == "needs_human"
+    assert not any(r["resolved"] for r in rows.values())
+
+    # the reviewer prefers the code: closes the pull request and applies main
+    pr = next(r for r in records if r.get("kind", "pull") == "pull")
+    closed = _breakglass(config, applied["env"], "pulls", "close", str(pr["number"]), "--as", "bob")
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    work = applied["tmp"] / "seed" / "infra"
+    apply = _tofu(applied["tofu"], work, applied["env"], "apply", "-auto-approve",
+                  "-input=false", "-var-file=prod.tfvars")  # fmt: skip
+    assert apply.returncode == 0, apply.stdout + apply.stderr
+    scan = _breakglass(config, applied["env"], "tf", "scan", "--backfill")
+    assert scan.returncode == 0, scan.stdout + scan.stderr  # no drift any more
+    assert "no drift" in scan.stdout
+    report = _breakglass(config, applied["env"], "report", "--output", "json")
+    rows = {r["address"]: r for r in json.loads(report.stdout)["terraform"]}
+    assert all(r["resolved"] for r in rows.values()), rows
+    markdown = _breakglass(config, applied["env"], "report").stdout
+    assert "OpenTofu/Terraform drift" in markdown and "resolved: pull request" in markdown
