@@ -406,8 +406,10 @@ class _Editor:
         parts = expr.heredoc_parts()
         if parts is None:
             return None
-        if not new.endswith("\n") or "\r" in new or "$${" in new or "%%{" in new:
+        if not new.endswith("\n") or "$${" in new or "%%{" in new:
             return None
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n" for ch in new):
+            return None  # control characters (a CR too) have no heredoc spelling
         lines = new[:-1].split("\n")
         if any(line.strip() == parts.marker for line in lines):
             return None
