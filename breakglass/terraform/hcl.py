@@ -116,6 +116,8 @@ def _unwrap(node: Node) -> Node:
         children = _named(node)
         if len(children) != 1 or children[0].type == "variable_expr":
             break
+        if any(c.type == "(" for c in node.children):
+            break  # a parenthesized expression is kept as "other"
         node = children[0]
     return node
 

@@ -371,6 +371,15 @@ class _Editor:
             return False
         return True
 
+    def ends_line(self, pos: int) -> bool:
+        """True when only blanks, one comma and comments follow pos on its line."""
+        i = pos
+        while i < len(self.src) and self.src[i] in _BLANK:
+            i += 1
+        if i < len(self.src) and self.src[i : i + 1] == b",":
+            i += 1
+        return self.trivia(i, self.line_end(i))
+
     def logical_end(self, pos: int) -> int:
         """The end of pos's line, or of the last line of a block comment that starts on it."""
         end = self.line_end(pos)
@@ -399,15 +408,17 @@ class _Editor:
             heredoc = self.heredoc_edit(expr, new)
             if heredoc is not None:
                 return heredoc
-        return [Edit(expr.span.start, expr.span.end, self.render_at(new, expr.span.start))]
+        return [self.whole(expr, new, one_line=False)]
 
     def heredoc_edit(self, expr: Expr, new: str) -> list[Edit] | None:
         """New content lines between the markers, or None when new cannot be a heredoc's value."""
         parts = expr.heredoc_parts()
         if parts is None:
             return None
-        if not new.endswith("\n") or "\r" in new or "$${" in new or "%%{" in new:
+        if not new.endswith("\n") or "$${" in new or "%%{" in new:
             return None
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n" for ch in new):
+            return None  # control characters (a CR too) have no heredoc spelling
         lines = new[:-1].split("\n")
         if any(line.strip() == parts.marker for line in lines):
             return None
@@ -474,7 +485,9 @@ class _Editor:
         return [Edit(expr.span.start, expr.span.end, self.restyle_tuple(coll, new))]
 
     def whole(self, expr: Expr, new: object, *, one_line: bool) -> Edit:
-        """Replace a whole expression: one line when asked, else laid out by render."""
+        """Replace a whole expression: on one line when asked or when more code follows it on
+        its line (an element of a one-line object), else laid out by render."""
+        one_line = one_line or not self.ends_line(expr.span.end)
         text = self.render_at(new, expr.span.start, multiline=False if one_line else None)
         return Edit(expr.span.start, expr.span.end, text)
 

@@ -26,8 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from breakglass.terraform.hcl import Attribute, Body, Document, Expr
-from breakglass.terraform.hcledit import Edit, apply, replace_value, same, set_attribute
+from breakglass.terraform.hcl import Attribute, Body, Document, Expr, NotLiteral
+from breakglass.terraform.hcledit import (
+    Edit,
+    apply,
+    render,
+    replace_value,
+    same,
+    set_attribute,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
@@ -172,3 +179,99 @@ def test_golden_edits_are_local(case: str) -> None:
         bounds = where.span
     for edit in edits:
         assert bounds.start <= edit.start <= edit.end <= bounds.end, (edit, bounds)
+
+
+# --- exact renderings and refusals ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "null"),
+        (True, "true"),
+        (3, "3"),
+        (-3, "-3"),
+        (2.5, "2.5"),
+        (1e16, "1.0e+16"),
+        (1.5e-07, "1.5e-07"),
+        ("plain", '"plain"'),
+        ('q"b\\s', '"q\\"b\\\\s"'),
+        ("line\nnext\ttab\r", '"line\\nnext\\ttab\\r"'),
+        ("${var.x} %{if}", '"$${var.x} %%{if}"'),
+        ("$${x}", '"\\u0024$${x}"'),
+        ("%%{x}", '"\\u0025%%{x}"'),
+        ("nul\x00", '"nul\\u0000"'),
+        ("grüß 👋", '"grüß 👋"'),
+        ([], "[]"),
+        ([1, "a", None], '[1, "a", null]'),
+        ({}, "{}"),
+        (
+            {"a": 1, "long_key": "x", "app.kubernetes.io/name": "web", "for": True},
+            '{\n  a                        = 1\n  long_key                 = "x"\n'
+            '  "app.kubernetes.io/name" = "web"\n  "for"                    = true\n}',
+        ),
+        (
+            {"a": [1, 2], "nested": {"b": 1}, "z": 2},
+            "{\n  a = [1, 2]\n  nested = {\n    b = 1\n  }\n  z = 2\n}",
+        ),
+        ([{"a": 1}, [2]], "[\n  {\n    a = 1\n  },\n  [2],\n]"),
+    ],
+)
+def test_render_exact(value: object, text: str) -> None:
+    assert render(value) == text
+
+
+def test_render_layout_options() -> None:
+    value = {"a": {"b": [1, {"c": 2}]}}
+    assert render(value, multiline=False) == "{ a = { b = [1, { c = 2 }] } }"
+    assert render(value, indent="    ") == (
+        "{\n      a = {\n        b = [\n          1,\n          {\n            c = 2\n"
+        "          },\n        ]\n      }\n    }"
+    )
+    assert render([1, 2], multiline=True) == "[\n  1,\n  2,\n]"
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ({1: "x"}, TypeError),
+        ({"a": object()}, TypeError),
+        ({1, 2}, TypeError),
+    ],
+)
+def test_render_refuses_what_has_no_literal(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        render(value)
+
+
+def test_replace_value_refuses_non_literals() -> None:
+    text = 'x = upper(var.a)\ny = "a-${var.b}"\nz = { a = var.c, b = 1 }\n'
+    doc = Document.parse(text, path="t.tf")
+    for name in ("x", "y", "z"):
+        attribute = doc.body.attribute(name)
+        assert attribute is not None
+        with pytest.raises(NotLiteral):
+            replace_value(doc, attribute.expr, "new")
+    z = doc.body.attribute("z")
+    assert z is not None
+    # the literal element of an object that is not a literal as a whole can still change
+    b = z.expr.items()[1].value
+    assert apply(text, replace_value(doc, b, 2)) == text.replace("b = 1", "b = 2")
+
+
+def test_set_attribute_refuses_bad_names() -> None:
+    doc = Document.parse("a = 1\n", path="t.tfvars")
+    for name in ("1x", "a.b", "for", ""):
+        with pytest.raises(ValueError, match="attribute name"):
+            set_attribute(doc, doc.body, name, 1)
+
+
+def test_apply_rejects_overlap_and_out_of_range() -> None:
+    with pytest.raises(ValueError, match="overlaps"):
+        apply("abcdef", [Edit(0, 3, "x"), Edit(2, 4, "y")])
+    with pytest.raises(ValueError, match="outside"):
+        apply("abc", [Edit(2, 9, "")])
+    assert apply("abcdef", [Edit(3, 3, "-"), Edit(0, 1, "A"), Edit(3, 4, "D")]) == "Abc-Def"
+    assert apply("é!", [Edit(2, 3, "?")]) == "é?"

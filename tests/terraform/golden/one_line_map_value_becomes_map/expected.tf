@@ -1,0 +1,3 @@
+locals {
+  labels = { a = { c = 1, d = [2] }, b = 1 }
+}

@@ -1,0 +1,3 @@
+locals {
+  labels = { a = "x", b = 1 }
+}
