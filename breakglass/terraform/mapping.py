@@ -627,13 +627,13 @@ def _put(value: object, path: Path, new: object) -> object:
 
 def edits(
     decisions: Iterable[Decision],
-) -> tuple[dict[str, list[Edit]], list[tuple[Decision, str]]]:
-    """The edits per file for the ready decisions, and the decisions whose edit could not be
-    made (with why).  Several attributes that live in one literal are edited together."""
+) -> tuple[dict[str, list[Edit]], list[tuple[Decision, str]], list[Decision]]:
+    """The edits per file for the ready decisions; the decisions whose edit could not be made
+    (with why); and those the code already says (no edit needed: merged, not yet applied).
+    Several attributes that live in one literal are edited together."""
     by_target: dict[
         tuple[str, int, int], tuple[Target, list[tuple[Path, object]], list[Decision]]
     ] = {}
-    failed: list[tuple[Decision, str]] = []
     for decision in decisions:
         if not decision.ready:
             continue
@@ -645,18 +645,25 @@ def edits(
                 entry[1].append((target.inner + change.path[len(mapped.path) :], change.after))
             entry[2].append(decision)
     out: dict[str, list[Edit]] = {}
+    failed: list[tuple[Decision, str]] = []
+    editing: set[int] = set()
     for (file, _start, _end), (target, leaves, owners) in by_target.items():
         try:
             value = target.expr.value()
             for path, new in leaves:
                 value = _put(value, path, new)
-            out.setdefault(file, []).extend(replace_value(target.document, target.expr, value))
+            made = replace_value(target.document, target.expr, value)
         except (_Refusal, NotLiteral, ValueError) as exc:
             reason = exc.reason if isinstance(exc, _Refusal) else str(exc)
-            failed.extend(
-                (owner, f"{target.what} ({file}:{target.line}): {reason}") for owner in owners
-            )
-    return out, failed
+            where = f"{target.what} ({file}:{target.line})"
+            failed.extend((owner, f"{where}: {reason}") for owner in owners)
+            continue
+        if made:
+            out.setdefault(file, []).extend(made)
+            editing.update(id(owner) for owner in owners)
+    bad = {id(d) for d, _ in failed}
+    in_code = [d for d in decisions if d.ready and id(d) not in bad and id(d) not in editing]
+    return out, failed, in_code
 
 
 def shown(value: object) -> str:

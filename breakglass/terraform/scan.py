@@ -281,41 +281,32 @@ class TerraformScanner:
                 )
         ready = [d for d in decisions if d.ready]
         originals = {name: doc.text for name, doc in _docs(ready).items()}
-        for _round in range(2):
-            file_edits, failed = mapping.edits(ready)
+        verified = False
+        while ready and not verified:
+            file_edits, failed, in_code = mapping.edits(ready)
             for decision, reason in failed:
                 outcomes[decision.drift.address].reason = reason
-            bad = {d.drift.address for d, _ in failed}
-            ready = [d for d in ready if d.drift.address not in bad]
-            if failed:
-                continue  # again without them: their literals may share an edit with others
-            if not ready:
-                break
+            for decision in in_code:
+                outcome = outcomes[decision.drift.address]
+                outcome.outcome = IN_CODE
+                outcome.reason = "the code already says this (merged, not yet applied)"
+            done = {id(d) for d, _ in failed} | {id(d) for d in in_code}
+            ready = [d for d in ready if id(d) not in done]
+            if failed or not ready:
+                continue  # again without them: a literal may be shared with another resource
             _write(tree, originals, file_edits)
-            if not file_edits:
-                for decision in ready:
-                    outcomes[decision.drift.address].outcome = IN_CODE
-                    outcomes[
-                        decision.drift.address
-                    ].reason = "the code already says this (merged, not yet applied)"
-                ready = []
-                break
-            verified = await tofu.plan(refresh_only=False)
-            pending = unchanged(verified, [d.drift.address for d in ready])
-            del verified
-            if not pending:
-                break
+            plan = await tofu.plan(refresh_only=False)
+            pending = unchanged(plan, [d.drift.address for d in ready])
+            del plan
+            verified = not pending
             for address, actions in pending.items():
                 outcomes[address].reason = (
                     f"after the edit, plan would still {'/'.join(actions)} {address}: the "
                     "code cannot be made to say what the world is here without a human"
                 )
-            ready = [d for d in ready if d.drift.address not in pending]
-            _write(tree, originals, {})
-            if not ready:
-                break
-        else:
-            ready = []
+            if pending:
+                ready = [d for d in ready if d.drift.address not in pending]
+                _write(tree, originals, {})
         changed = {
             name: (tree / name).read_text(encoding="utf-8")
             for name in originals

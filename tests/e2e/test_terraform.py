@@ -366,6 +366,28 @@ def test_backfill_opens_a_minimal_verified_pull_request_and_issues(
     assert len(_records(applied)) == len(records)
 
 
+def test_a_merged_pull_request_is_in_the_code_until_the_next_apply(
+    applied: dict[str, Any],
+) -> None:
+    first = _breakglass(applied["config"], applied["env"], "tf", "scan", "--backfill")
+    assert first.returncode == 1, first.stdout + first.stderr
+    pr = next(r for r in _records(applied) if r.get("kind", "pull") == "pull")
+    merged = _breakglass(applied["config"], applied["env"], "pulls", "merge", str(pr["number"]),
+                         "--as", "bob")  # fmt: skip
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    again = _breakglass(applied["config"], applied["env"], "tf", "scan", "--backfill",
+                        "--output", "json")  # fmt: skip
+    report = json.loads(again.stdout)[0]
+    outcomes = {r["address"]: r for r in report["resources"]}
+    assert outcomes["module.web.kubernetes_deployment.web"]["outcome"] == "in_code", json.dumps(
+        outcomes, indent=1
+    )
+    assert outcomes["kubernetes_config_map.settings"]["outcome"] == "in_code"
+    assert "already says this" in outcomes["kubernetes_config_map.settings"]["reason"]
+    assert report["pull_request"] is None
+    assert [r.get("kind", "pull") for r in _records(applied)].count("pull") == 1
+
+
 def test_the_worker_scans_on_its_interval_and_an_apply_resolves_the_drift(
     applied: dict[str, Any],
 ) -> None:
@@ -390,6 +412,9 @@ def test_the_worker_scans_on_its_interval_and_an_apply_resolves_the_drift(
     pr = next(r for r in records if r.get("kind", "pull") == "pull")
     closed = _breakglass(config, applied["env"], "pulls", "close", str(pr["number"]), "--as", "bob")
     assert closed.returncode == 0, closed.stdout + closed.stderr
+    still = _breakglass(config, applied["env"], "tf", "scan", "--backfill")
+    assert still.returncode == 1, still.stdout + still.stderr  # drift remains until the apply
+    assert len(_records(applied)) == len(records)  # a closed pull request is not opened again
     work = applied["tmp"] / "seed" / "infra"
     apply = _tofu(applied["tofu"], work, applied["env"], "apply", "-auto-approve",
                   "-input=false", "-var-file=prod.tfvars")  # fmt: skip

@@ -57,7 +57,7 @@ def run(
         schemas(),
         workspace,
     )
-    edits, failed = mapping.edits(decisions)
+    edits, failed, _ = mapping.edits(decisions)
     assert not failed, failed
     return decisions, {p: apply(files[p], edits[p]) if p in edits else files[p] for p in files}
 
@@ -152,7 +152,7 @@ def test_a_recorded_refresh_only_plan_maps_to_the_expected_file() -> None:
     ]
     assert all(d.ready for d in decisions)
     assert decisions[1].ignored == ("metadata[0].generation", "metadata[0].resource_version")
-    edits, failed = mapping.edits(decisions)
+    edits, failed, _ = mapping.edits(decisions)
     assert not failed
     assert apply(text, edits["main.tf"]) == (FIXTURES / "recorded" / "expected.tf").read_text()
 

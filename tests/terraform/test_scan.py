@@ -1,0 +1,192 @@
+"""The Terraform scan's decisions around the forge, with a stand-in ``tofu``.
+
+The real OpenTofu runs in ``tests/e2e/test_terraform.py``; here a small executable answers
+``init``, ``plan -out``, ``show -json`` and ``providers schema -json`` from files the test
+writes, so the paths the real provider rarely takes can be driven: a ``plan`` that still
+changes the resource after the edit (a human is asked, nothing is pushed), the environment the
+binary gets (only the variables a root names), a binary that fails (the root says why), and a
+repeated scan (nothing opened twice).  Git, the journal and the local forge are real.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breakglass import settings
+from breakglass.journal import open_journal
+from breakglass.metrics import Metrics
+from breakglass.terraform.scan import TerraformScanner
+from tests.backfill.conftest import bare_remote, git
+from tests.terraform.planbuilder import FIXTURES, configuration, drift
+
+MAIN = """\
+resource "kubernetes_deployment" "web" {
+  metadata {
+    name      = "web"
+    namespace = "shop"
+  }
+  spec {
+    replicas = 2 # one per zone
+  }
+}
+"""
+
+FAKE = """\
+#!{python}
+import json, os, pathlib, sys
+here = pathlib.Path({here!r})
+args = sys.argv[1:]
+(here / "calls.log").open("a").write(" ".join(args[:1]) + " " + json.dumps(dict(os.environ)) + "\\n")
+if args[0] == "init":
+    sys.exit(int((here / "init-exit").read_text()) if (here / "init-exit").exists() else 0)
+if args[0] == "plan":
+    out = next(a.split("=", 1)[1] for a in args if a.startswith("-out="))
+    pathlib.Path(out).write_text("refresh" if "-refresh-only" in args else "normal")
+    sys.exit(0)
+if args[0] == "show":
+    mode = pathlib.Path(args[-1]).read_text()
+    sys.stdout.write((here / (mode + ".json")).read_text())
+    sys.exit(0)
+if args[0] == "providers":
+    sys.stdout.write((here / "schema.json").read_text())
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+def _state(replicas: int) -> dict[str, Any]:
+    return {
+        "id": "shop/web",
+        "metadata": [{"name": "web", "namespace": "shop", "resource_version": "1"}],
+        "spec": [{"replicas": replicas}],
+    }
+
+
+@pytest.fixture
+def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    seed = tmp_path / "seed"
+    (seed / "infra").mkdir(parents=True)
+    (seed / "infra" / "main.tf").write_text(MAIN)
+    remote = bare_remote(seed)
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    binary = fake / "tofu"
+    binary.write_text(FAKE.format(python=sys.executable, here=str(fake)))
+    binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+    (fake / "schema.json").write_text((FIXTURES / "kubernetes-1.13.4-schema.json").read_text())
+    plan = {
+        "format_version": "1.2",
+        "resource_drift": [drift("kubernetes_deployment.web", _state(2), _state(5))],
+        "configuration": configuration({"infra/main.tf": MAIN}, "infra"),
+    }
+    (fake / "refresh.json").write_text(json.dumps(plan))
+    (fake / "normal.json").write_text(
+        json.dumps(
+            {"resource_changes": [{"address": "kubernetes_deployment.web",
+                                   "change": {"actions": ["no-op"]}}]}
+        )
+    )  # fmt: skip
+    config = tmp_path / "breakglass.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            cluster: unit
+            state_dir: {tmp_path / "state"}
+            terraform:
+              roots:
+                - name: infra
+                  repo: {remote}
+                  path: infra
+                  binary: {binary}
+                  env: [CLOUD_TOKEN]
+            """
+        )
+    )
+    monkeypatch.setenv("CLOUD_TOKEN", "t0ken-for-the-provider")
+    monkeypatch.setenv("GITHUB_TOKEN", "forge-token-not-for-tofu")
+    return {"config": config, "remote": remote, "fake": fake, "tmp": tmp_path}
+
+
+async def _scan(bed: dict[str, Any], *, backfill: bool = True) -> Any:
+    conf = settings.load(bed["config"])
+    journal = open_journal(conf.journal_url)
+    await journal.open()
+    try:
+        scanner = TerraformScanner(
+            settings=conf, mirrors=bed["tmp"] / "mirrors", metrics=Metrics(), journal=journal
+        )
+        return (await scanner.run(backfill=backfill))[0], list(await journal.tf_drifts())
+    finally:
+        await journal.close()
+
+
+def _records(bed: dict[str, Any]) -> list[dict[str, Any]]:
+    folder = bed["tmp"] / "state" / "pull-requests"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+async def test_a_verified_edit_becomes_one_pull_request_and_a_second_scan_adds_nothing(
+    bed: dict[str, Any],
+) -> None:
+    report, rows = await _scan(bed)
+    assert report.error is None and report.pull_request is not None
+    assert [o.outcome for o in report.outcomes] == ["pull_request"]
+    diff = git("diff", "main", "breakglass/unit/tf/infra", cwd=bed["remote"])
+    assert "-    replicas = 2 # one per zone\n+    replicas = 5 # one per zone" in diff
+    assert [r.outcome for r in rows] == ["pull_request"]
+    again, rows_again = await _scan(bed)
+    assert again.pull_request == report.pull_request
+    assert len(_records(bed)) == 1 and len(rows_again) == 1
+    assert rows_again[0].first_seen == rows[0].first_seen
+    assert rows_again[0].last_seen > rows[0].last_seen
+
+
+async def test_an_edit_that_plan_still_disagrees_with_goes_to_a_human_unpushed(
+    bed: dict[str, Any],
+) -> None:
+    (bed["fake"] / "normal.json").write_text(
+        json.dumps(
+            {"resource_changes": [{"address": "kubernetes_deployment.web",
+                                   "change": {"actions": ["update"]}}]}
+        )
+    )  # fmt: skip
+    report, rows = await _scan(bed)
+    assert [o.outcome for o in report.outcomes] == ["needs_human"]
+    assert "after the edit, plan would still update kubernetes_deployment.web" in (
+        report.outcomes[0].reason
+    )
+    assert "breakglass/unit/tf/infra" not in git("branch", "--list", cwd=bed["remote"])
+    (issue,) = _records(bed)
+    assert issue["kind"] == "issue" and "needs a human" in issue["title"]
+    assert rows[0].url == issue["url"]
+
+
+async def test_the_binary_gets_only_the_variables_the_root_names(bed: dict[str, Any]) -> None:
+    await _scan(bed, backfill=False)
+    calls = (bed["fake"] / "calls.log").read_text().splitlines()
+    assert {line.split(" ", 1)[0] for line in calls} == {"init", "plan", "show", "providers"}
+    for line in calls:
+        env = json.loads(line.split(" ", 1)[1])
+        assert env["CLOUD_TOKEN"] == "t0ken-for-the-provider"
+        assert "GITHUB_TOKEN" not in env and env["TF_IN_AUTOMATION"] == "1"
+        assert "TF_PLUGIN_CACHE_DIR" in env
+
+
+async def test_without_backfill_nothing_is_written(bed: dict[str, Any]) -> None:
+    report, rows = await _scan(bed, backfill=False)
+    assert [o.outcome for o in report.outcomes] == ["found"]
+    assert rows == [] and _records(bed) == []
+
+
+async def test_a_failing_init_is_the_roots_error_not_a_crash(bed: dict[str, Any]) -> None:
+    (bed["fake"] / "init-exit").write_text("1")
+    report, _ = await _scan(bed)
+    assert report.error is not None and report.error.startswith("tofu init failed (exit 1)")
+    assert report.outcomes == []
