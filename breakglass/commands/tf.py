@@ -16,6 +16,7 @@ from breakglass.metrics import Metrics
 from breakglass.terraform import mapping
 from breakglass.terraform.drift import Change, path_text
 from breakglass.terraform.scan import RootReport, TerraformScanner
+from breakglass.worker.connect import make_provider
 
 NAME = "tf"
 SUMMARY = "OpenTofu/Terraform drift as pull requests to the .tf code"
@@ -113,6 +114,7 @@ async def _scan(conf: settings.Settings, *, backfill: bool, only: list[str]) -> 
             metrics=Metrics(),
             journal=journal,
             audit_log=audit_log,
+            providers=lambda forge, remote: make_provider(forge, remote=remote, settings=conf),
         )
         return await scanner.run(backfill=backfill, only=only)
     finally:

@@ -142,7 +142,7 @@ class TerraformScanner:
         metrics: Metrics,
         journal: Any = None,
         audit_log: Any = None,
-        providers: Providers | None = None,
+        providers: Providers,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
@@ -325,11 +325,7 @@ class TerraformScanner:
         await self._record(root, report)
 
     def _provider(self, forge: ForgeSettings, remote: str) -> Provider:
-        if self.providers is not None:
-            return self.providers(forge, remote)
-        from breakglass.worker.connect import make_provider
-
-        return make_provider(forge, remote=remote, settings=self.settings)
+        return self.providers(forge, remote)
 
     def _handles(
         self, root: TerraformRootSettings, forge: ForgeSettings, outcomes: Sequence[Outcome]

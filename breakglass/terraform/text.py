@@ -9,14 +9,22 @@ it captured), and how to revert the real resource instead of merging.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from breakglass.terraform import mapping
 from breakglass.terraform.drift import ABSENT, path_text
 
 if TYPE_CHECKING:
     from breakglass.settings import TerraformRootSettings
-    from breakglass.terraform.scan import Outcome
+
+
+class Outcome(Protocol):
+    """What a scan decided for one resource (``terraform.scan.Outcome``)."""
+
+    decision: mapping.Decision
+    reason: str
+    author: str | None
+
 
 _UNKNOWN = "author unknown"
 

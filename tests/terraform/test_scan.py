@@ -23,6 +23,7 @@ from breakglass import settings
 from breakglass.journal import open_journal
 from breakglass.metrics import Metrics
 from breakglass.terraform.scan import TerraformScanner
+from breakglass.worker.connect import make_provider
 from tests.backfill.conftest import bare_remote, git
 from tests.terraform.planbuilder import FIXTURES, configuration, drift
 
@@ -120,7 +121,11 @@ async def _scan(bed: dict[str, Any], *, backfill: bool = True) -> Any:
     await journal.open()
     try:
         scanner = TerraformScanner(
-            settings=conf, mirrors=bed["tmp"] / "mirrors", metrics=Metrics(), journal=journal
+            settings=conf,
+            mirrors=bed["tmp"] / "mirrors",
+            metrics=Metrics(),
+            journal=journal,
+            providers=lambda forge, remote: make_provider(forge, remote=remote, settings=conf),
         )
         return (await scanner.run(backfill=backfill))[0], list(await journal.tf_drifts())
     finally:
