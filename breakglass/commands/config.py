@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import sys
 
 from breakglass import renderexec, settings, sopsexec
@@ -40,7 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="check FILE before installing it, away from where breakglass will run: every "
         "value is validated, but the files that exist only there (tls.cert_file, "
         "tls.key_file, tls.client_ca_file, audit_log.key_file) are not looked for, nor the "
-        "environment (secrets' variables, sops/kustomize/helm binaries, the PostgreSQL "
+        "environment (secrets' variables, sops/kustomize/helm/tofu binaries, the PostgreSQL "
         "driver); each check left out is printed as 'skipped: ...'",
     )
 
@@ -116,6 +117,27 @@ def _environment(loaded: settings.Settings) -> list[tuple[str, str, str]]:
                     f"check of backfill branches for {use} will fail until it is",
                 )
             )
+    for number, root in enumerate(loaded.terraform.roots):
+        key = f"terraform.roots[{number}]"
+        if shutil.which(root.binary) is None:
+            missing.append(
+                (
+                    f"{key}.binary",
+                    root.binary,
+                    f"{key}.binary {root.binary} is not an executable on PATH or a path to "
+                    f"one; scans of root {root.name} will fail until it is",
+                )
+            )
+        missing.extend(
+            (
+                f"{key}.env",
+                name,
+                f"environment variable {name} ({key}.env) is not set; the binary will run "
+                "without it",
+            )
+            for name in root.env
+            if name not in os.environ
+        )
     _, unusable = destinations.usable(loaded.notifications, os.environ)
     missing.extend((p.key, p.variable, f"{p.key}: {p.text}") for p in unusable)
     if is_postgresql(loaded.journal_url) and importlib.util.find_spec("psycopg") is None:

@@ -126,6 +126,37 @@ def test_config_check_notes_a_sops_binary_that_cannot_run(tmp_path, capsys):
     assert "backfill.sops_binary" in err and "not an executable file" in err
 
 
+def test_terraform_roots_are_validated_and_their_environment_noted(tmp_path, capsys, monkeypatch):
+    from breakglass import cli
+
+    monkeypatch.delenv("CLOUD_ROLE", raising=False)
+    good = (
+        "terraform:\n  interval: 600\n  roots:\n"
+        f"    - {{name: prod, repo: {tmp_path}, path: envs/prod/, binary: {tmp_path / 'no-tofu'},"
+        " env: [CLOUD_ROLE], backend_config: {bucket: b}}\n"
+    )
+    path = write(tmp_path, good)
+    conf = settings.load(path)
+    (root,) = conf.terraform.roots
+    assert root.path == "envs/prod" and root.backend_config == (("bucket", "b"),)
+    assert root.workspace == "default" and conf.terraform.interval == 600
+    assert cli.main(["config", "check", str(path)]) == 0
+    _, err = capsys.readouterr()
+    assert "terraform.roots[0].binary" in err and "scans of root prod will fail" in err
+    assert "environment variable CLOUD_ROLE (terraform.roots[0].env) is not set" in err
+    bad = write(
+        tmp_path,
+        "terraform:\n  roots:\n"
+        f"    - {{name: prod, repo: {tmp_path}, path: ../up, env: [not-a-name]}}\n"
+        f"    - {{name: prod, repo: {tmp_path}}}\n",
+    )
+    assert cli.main(["config", "check", str(bad)]) == 1
+    out, _ = capsys.readouterr()
+    assert "terraform.roots[0].path: '../up'" in out
+    assert "terraform.roots[0].env" in out and "'not-a-name'" in out
+    assert "terraform.roots[1].name: 'prod' (a name no other root has)" in out
+
+
 @pytest.mark.parametrize(
     ("text", "url", "password_env"),
     [
