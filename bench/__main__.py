@@ -17,6 +17,7 @@ ORDER = (
     "validate_latency",
     "journal",
     "gitops_index",
+    "terraform_mapping",
     "audit_intake",
     "memory",
     "capture_to_pr",

@@ -58,6 +58,7 @@ CASES = {
         "2",
     ],
     "gitops_index": ["200"],
+    "terraform_mapping": ["120", "--rounds", "1"],
     "journal": ["--inserts", "20", "--concurrency", "1,4", "--rounds", "1"],
     "memory": ["--seconds", "1", "--concurrency", "2"],
     "sops_backfill": ["--runs", "2", "--keys", "3"],

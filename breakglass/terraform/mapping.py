@@ -119,12 +119,42 @@ class Workspace:
     #: files that could not be parsed: path → message
     broken: Mapping[str, str] = field(default_factory=dict)
 
+    _files: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _blocks: dict[str, dict[tuple[str, ...], list[tuple[str, Block]]]] = field(
+        default_factory=dict, repr=False
+    )
+    _uses: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
+
     def module_files(self, directory: str) -> list[str]:
-        return sorted(
-            path
-            for path in self.files
-            if posixpath.dirname(path) == directory and path.endswith(".tf")
-        )
+        """The module's ``.tf`` files, in name order (read once per directory)."""
+        if directory not in self._files:
+            self._files[directory] = sorted(
+                path
+                for path in self.files
+                if posixpath.dirname(path) == directory and path.endswith(".tf")
+            )
+        return self._files[directory]
+
+    def top_blocks(self, directory: str, kind: str, *labels: str) -> list[tuple[str, Block]]:
+        """The module's top-level blocks of ``kind`` with exactly ``labels``, and their files."""
+        if directory not in self._blocks:
+            index: dict[tuple[str, ...], list[tuple[str, Block]]] = {}
+            for path in self.module_files(directory):
+                for block in self.files[path].body.blocks():
+                    index.setdefault((block.type, *block.labels), []).append((path, block))
+            self._blocks[directory] = index
+        return self._blocks[directory].get((kind, *labels), [])
+
+    def variable_uses(self, directory: str, variable: str) -> list[str]:
+        """The files of the module that use ``var.<variable>``, once per use."""
+        if directory not in self._uses:
+            uses: dict[str, list[str]] = {}
+            for path in self.module_files(directory):
+                for steps, _span in self.files[path].references():
+                    if len(steps) >= 2 and steps[0] == "var":
+                        uses.setdefault(steps[1], []).append(path)
+            self._uses[directory] = uses
+        return self._uses[directory].get(variable, [])
 
 
 class _Refusal(Exception):
@@ -153,15 +183,13 @@ def module_of(config: Mapping[str, Any], root: str, calls: Sequence[str]) -> Mod
     return Module(config=module, directory=directory, call=tuple(calls), source=source)
 
 
-def _resource_config(module: Module, drift: ResourceDrift) -> Mapping[str, Any]:
-    for entry in module.config.get("resources") or ():
-        if (
-            entry.get("mode", "managed") == "managed"
-            and entry.get("type") == drift.type
-            and entry.get("name") == drift.name
-        ):
-            return entry  # type: ignore[no-any-return]
-    raise _Refusal(f"{drift.config_address} is not in the configuration")
+def _resources(module: Module) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """The module's managed resources in the configuration, by type and name."""
+    return {
+        (str(entry.get("type")), str(entry.get("name"))): entry
+        for entry in module.config.get("resources") or ()
+        if entry.get("mode", "managed") == "managed"
+    }
 
 
 def _attribute_schema(
@@ -206,11 +234,7 @@ def _expression(resource: Mapping[str, Any], path: Path) -> Mapping[str, Any] | 
 
 
 def _find_block(workspace: Workspace, directory: str, kind: str, *labels: str) -> tuple[str, Block]:
-    found = [
-        (path, block)
-        for path in workspace.module_files(directory)
-        for block in workspace.files[path].body.blocks(kind, *labels)
-    ]
+    found = workspace.top_blocks(directory, kind, *labels)
     if len(found) != 1:
         name = " ".join(f'"{label}"' for label in labels)
         where = f"{directory or '.'}/*.tf"
@@ -302,19 +326,21 @@ class _Mapper:
         self.workspace = workspace
         self.configuration = configuration
         self.schemas = schemas
+        self._resources: dict[int, dict[tuple[str, str], Mapping[str, Any]]] = {}
+
+    def _resource(self, module: Module, drift: ResourceDrift) -> Mapping[str, Any]:
+        key = id(module.config)
+        if key not in self._resources:
+            self._resources[key] = _resources(module)
+        found = self._resources[key].get((drift.type, drift.name))
+        if found is None:
+            raise _Refusal(f"{drift.config_address} is not in the configuration")
+        return found
 
     def _doc(self, file: str) -> Document:
         return self.workspace.files[file]
 
     # -- variables and module inputs ---------------------------------------------------------
-
-    def _uses(self, directory: str, variable: str) -> list[str]:
-        uses = []
-        for path in self.workspace.module_files(directory):
-            for steps, _span in self.workspace.files[path].references():
-                if len(steps) >= 2 and steps[0] == "var" and steps[1] == variable:
-                    uses.append(path)
-        return uses
 
     def _variable(self, module: Module, name: str, inner: Path) -> Target:
         """Where the value of ``var.<name>`` of ``module`` is written (a literal)."""
@@ -325,7 +351,7 @@ class _Mapper:
             raise _Refusal(f"var.{name} is sensitive; its value is never written or shown")
         if module.directory is None:
             raise _Refusal(f"var.{name} belongs to a module from outside the repository")
-        uses = self._uses(module.directory, name)
+        uses = self.workspace.variable_uses(module.directory, name)
         if len(uses) > 1:
             raise _Refusal(
                 f"var.{name} is used {len(uses)} times ({', '.join(sorted(set(uses)))}); "
@@ -512,7 +538,7 @@ class _Mapper:
             )
         try:
             module = module_of(self.configuration, self.workspace.root, drift.module)
-            resource = _resource_config(module, drift)
+            resource = self._resource(module, drift)
         except _Refusal as refusal:
             return Decision(
                 drift, refused=(Refused("(the whole resource)", drift.changes, refusal.reason),)
