@@ -89,33 +89,39 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+def _round(
+    files: dict[str, str], raw: bytes, schema: dict[str, Any], samples: dict[str, list[float]]
+) -> int:
+    """One timed pass from the plan's bytes to the edited files; how many files it edited."""
+    seconds, plan = _timed(lambda: orjson.loads(raw))
+    samples["plan_read"].append(seconds)
+    seconds, docs = _timed(
+        lambda: {name: Document.parse(text, path=name) for name, text in files.items()}
+    )
+    samples["parse"].append(seconds)
+    workspace = mapping.Workspace(files=docs, root="")
+    seconds, decisions = _timed(
+        lambda: mapping.decide(drifts.drifted(plan), plan["configuration"], schema, workspace)
+    )
+    samples["decide"].append(seconds)
+
+    def edit() -> int:
+        made, failed, _ = mapping.edits(decisions)
+        assert not failed, failed
+        return len([apply(files[name], e) for name, e in made.items()])
+
+    seconds, edited = _timed(edit)
+    samples["edit"].append(seconds)
+    return int(edited)
+
+
 def measure(resources: int, rounds: int) -> dict[str, Any]:
     files, raw = root(resources)
     schema = schemas()
     samples: dict[str, list[float]] = {"plan_read": [], "parse": [], "decide": [], "edit": []}
     edited = 0
     for _ in range(rounds):
-        seconds, plan = _timed(lambda: orjson.loads(raw))
-        samples["plan_read"].append(seconds)
-        seconds, docs = _timed(
-            lambda: {name: Document.parse(text, path=name) for name, text in files.items()}
-        )
-        samples["parse"].append(seconds)
-        workspace = mapping.Workspace(files=docs, root="")
-        seconds, decisions = _timed(
-            lambda: mapping.decide(
-                drifts.drifted(plan), plan["configuration"], schema, workspace
-            )
-        )
-        samples["decide"].append(seconds)
-
-        def edit() -> int:
-            made, failed, _ = mapping.edits(decisions)
-            assert not failed, failed
-            return len([apply(files[name], e) for name, e in made.items()])
-
-        seconds, edited = _timed(edit)
-        samples["edit"].append(seconds)
+        edited = _round(files, raw, schema, samples)
     medians = {key: statistics.median(values) for key, values in samples.items()}
     return {
         "resources": resources,
@@ -155,6 +161,6 @@ def main(argv: list[str]) -> int:
             rows,
         )
     )  # fmt: skip
-    path = write_result("terraform_mapping", {"rounds": args.rounds, "sizes": results})
+    path = write_result("terraform_mapping", {"rounds": args.rounds, "results": results})
     print(f"wrote {path}")
     return 0
