@@ -32,12 +32,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "nothing else uses it), a literal module input, a literal for_each entry. Anything "
         "else (locals, expressions, functions, shared variables, sensitive values, attributes "
         "the code does not set) needs a human, with the reason.\n\n"
-        "Without --backfill it only reports (nothing is written anywhere). With --backfill the "
+        "Without --backfill it only reports: no journal row, audit record, branch or forge "
+        "record (providers still go to the plugin cache). With --backfill the "
         "edits are spliced into the files (comments and alignment kept), `plan` on the edited "
         "tree must show no change for those resources, and then one pull request per root and "
         "one issue per resource that needs a human are opened on the root's forge, recorded in "
-        "the journal and the audit log. Exit code: 0 no drift, 1 drift found, 2 a root could "
-        "not be scanned (the report says why). terraform.interval runs this in the worker."
+        "the journal (breakglass report shows them) and the audit log. Exit code: 0 no "
+        "drift, 1 drift found, 2 a root could not be scanned (the report says why). "
+        "terraform.interval runs this in the worker."
     )
     parser.epilog = (
         "examples:\n"

@@ -218,6 +218,27 @@ def _attribute_schema(
     return None
 
 
+def _not_attribute(schema: Mapping[str, Any], change: Change) -> str:
+    """Why a drifted path is not one attribute: blocks added or removed, or unknown."""
+    block: Mapping[str, Any] = schema.get("block") or {}
+    for step in change.path:
+        if not isinstance(step, str):
+            continue
+        block_type = (block.get("block_types") or {}).get(step)
+        if not isinstance(block_type, Mapping):
+            break
+        block = block_type.get("block") or {}
+    else:
+        before = len(change.before) if isinstance(change.before, list) else 0
+        after = len(change.after) if isinstance(change.after, list) else 0
+        what = "added" if after > before else "removed" if after < before else "changed"
+        return (
+            f"{path_text(change.path)} blocks were {what} ({before} → {after}); breakglass "
+            "edits the arguments of blocks the code has, it does not add or remove blocks"
+        )
+    return "not an attribute of the provider's schema"
+
+
 def _expression(resource: Mapping[str, Any], path: Path) -> Mapping[str, Any] | None:
     """The configuration's expression for the attribute at ``path`` (``None``: not set)."""
     node: Any = resource.get("expressions") or {}
@@ -284,7 +305,8 @@ def _traversal_refusal(expr: Expr, file: str) -> str:
     where = f"{file}:{expr.line}"
     steps = expr.traversal()
     if steps is None:
-        shown = expr.text if len(expr.text) <= 60 else expr.text[:57] + "..."
+        flat = " ".join(expr.text.split())
+        shown = flat if len(flat) <= 60 else flat[:57] + "..."
         return (
             f"computed by the expression {shown} ({where}); breakglass rewrites literals and "
             "variables, not expressions"
@@ -335,6 +357,23 @@ class _Mapper:
         found = self._resources[key].get((drift.type, drift.name))
         if found is None:
             raise _Refusal(f"{drift.config_address} is not in the configuration")
+        return found
+
+    def _callers(self, directory: str | None) -> list[str]:
+        """Every module call in the configuration whose code is ``directory``."""
+        found: list[str] = []
+
+        def walk(module: Mapping[str, Any], where: str | None, prefix: str) -> None:
+            for name, call in (module.get("module_calls") or {}).items():
+                source = str(call.get("source", ""))
+                local = source.startswith(("./", "../")) and where is not None
+                child = _join(where, source) if local and where is not None else None
+                address = f"{prefix}module.{name}"
+                if child is not None and child == directory:
+                    found.append(address)
+                walk(call.get("module") or {}, child, address + ".")
+
+        walk(self.configuration.get("root_module") or {}, self.workspace.root, "")
         return found
 
     def _doc(self, file: str) -> Document:
@@ -426,9 +465,11 @@ class _Mapper:
         attribute: Path,
         nesting: tuple[tuple[str, str], ...],
         leaves: Sequence[Change],
-    ) -> list[tuple[Path, Target, list[Change]]]:
+    ) -> tuple[list[tuple[Path, Target, list[Change]]], list[tuple[Change, str]]]:
         """Where each leaf of one attribute is written: ``(path, target, leaves)`` groups,
-        ``path`` being the attribute's path plus the object keys descended into."""
+        ``path`` being the attribute's path plus the object keys descended into; and the
+        leaves that cannot be written, each with its own reason (one key of a map set by a
+        function call does not hold back its literal neighbours)."""
         if module.directory is None:
             raise _Refusal(
                 f"it is in module.{'.module.'.join(module.call)}, whose source {module.source} "
@@ -441,13 +482,18 @@ class _Mapper:
         )
         top = _navigate(block.body, attribute, nesting, file)
         groups: dict[tuple[int, int], tuple[Path, Target, list[Change]]] = {}
+        refused: list[tuple[Change, str]] = []
         for leaf in leaves:
             expr, consumed = _descend(top, leaf.path[len(attribute) :])
-            target = self._target(drift, module, resource, block, file, expr)
+            try:
+                target = self._target(drift, module, resource, block, file, expr)
+            except _Refusal as refusal:
+                refused.append((leaf, refusal.reason))
+                continue
             key = (target.expr.span.start, target.expr.span.end)
             path = (*attribute, *leaf.path[len(attribute) : len(attribute) + consumed])
             groups.setdefault(key, (path, target, []))[2].append(leaf)
-        return list(groups.values())
+        return list(groups.values()), refused
 
     def _target(
         self,
@@ -459,6 +505,14 @@ class _Mapper:
         expr: Expr,
     ) -> Target:
         repeated = resource.get("count_expression") or resource.get("for_each_expression")
+        steps = expr.traversal()
+        if module.call and (expr.is_literal() or (steps and steps[:2] == ("each", "value"))):
+            callers = self._callers(module.directory)
+            if len(callers) > 1:
+                raise _Refusal(
+                    f"the code of {module.directory}/ is shared by {len(callers)} module calls "
+                    f"({', '.join(callers)}); changing it would change all of them"
+                )
         if expr.is_literal():
             if repeated:
                 raise _Refusal(
@@ -467,7 +521,6 @@ class _Mapper:
                 )
             what = f"the argument in resource {drift.type}.{drift.name}"
             return Target(self._doc(file), expr, (), what)
-        steps = expr.traversal()
         if steps and steps[0] == "var" and len(steps) >= 2:
             if repeated:
                 raise _Refusal(
@@ -557,11 +610,7 @@ class _Mapper:
             found = _attribute_schema(schema.get("block") or {}, change.path)
             if found is None:
                 refused.append(
-                    Refused(
-                        path_text(change.path),
-                        (change,),
-                        "not an attribute of the provider's schema for " + drift.type,
-                    )
+                    Refused(path_text(change.path), (change,), _not_attribute(schema, change))
                 )
                 continue
             length, attribute_schema, nesting = found
@@ -603,12 +652,18 @@ class _Mapper:
                 )
                 continue
             try:
-                found_targets = self.targets(drift, module, resource, attribute, nesting, leaves)
+                found_targets, leaf_refusals = self.targets(
+                    drift, module, resource, attribute, nesting, leaves
+                )
             except _Refusal as refusal:
                 refused.append(Refused(name, tuple(leaves), refusal.reason))
                 continue
             for path, target, group in found_targets:
                 mapped.append(Mapped(name, path, tuple(group), target))
+            by_reason: dict[str, list[Change]] = {}
+            for leaf, reason in leaf_refusals:
+                by_reason.setdefault(reason, []).append(leaf)
+            refused.extend(Refused(name, tuple(group), why) for why, group in by_reason.items())
         return Decision(drift, tuple(mapped), tuple(refused), tuple(ignored))
 
 

@@ -38,7 +38,7 @@ from breakglass.terraform import mapping
 from breakglass.terraform.hcl import Document, HclSyntaxError
 from breakglass.terraform.hcledit import apply
 from breakglass.terraform.text import issue_text, pr_text
-from breakglass.terraform.tofu import Tofu, TofuError, unchanged
+from breakglass.terraform.tofu import Tofu, actions, managed_in_code, managed_in_state
 
 log = logs.get(__name__)
 
@@ -123,7 +123,7 @@ def _workspace(
             broken[name] = "JSON"
             continue
         try:
-            files[name] = Document.parse(path.read_text(encoding="utf-8"), path=name)
+            files[name] = Document.parse(_read(path), path=name)
         except (HclSyntaxError, UnicodeDecodeError) as exc:
             broken[name] = str(exc)
     return mapping.Workspace(
@@ -162,8 +162,8 @@ class TerraformScanner:
             try:
                 await self._root(root, report, backfill=backfill)
                 self.metrics.terraform_scans.labels(root.name, "ok").inc()
-            except (TofuError, PermanentError, OSError) as exc:
-                report.error = str(exc)
+            except Exception as exc:  # one root's failure never stops the others
+                report.error = str(exc) or type(exc).__name__
                 self.metrics.terraform_scans.labels(root.name, "error").inc()
                 log.warning("terraform_scan_failed", root=root.name, error=str(exc)[:500])
             report.seconds = time.monotonic() - started
@@ -205,12 +205,20 @@ class TerraformScanner:
             schemas = await tofu.schemas()
             found = drifts.drifted(plan)
             configuration = plan.get("configuration") or {}
+            declared = managed_in_code(configuration)
+            if declared and not managed_in_state(plan):
+                raise PermanentError(
+                    f"the state is empty while the code declares {declared} resource(s): a "
+                    "scan of an empty state cannot find drift. Is the state where the root "
+                    "says (terraform.roots[].backend_config, workspace, env)? A root that was "
+                    "never applied has nothing to scan yet"
+                )
             del plan  # never kept: it holds every value of the state
             workspace = _workspace(tree, root, configuration)
             decisions = mapping.decide(found, configuration, schemas, workspace)
             del configuration, schemas
             if not backfill:
-                report.outcomes = [Outcome(d, FOUND) for d in decisions]
+                report.outcomes = [Outcome(d, FOUND if d.ready else NEEDS_HUMAN) for d in decisions]
                 for outcome in report.outcomes:
                     outcome.author = await self._author(outcome.decision)
                 self._gauge(root, report)
@@ -279,10 +287,41 @@ class TerraformScanner:
                 outcome.reason = "; ".join(
                     f"{r.attribute}: {r.reason}" for r in outcome.decision.refused
                 )
-        ready = [d for d in decisions if d.ready]
+        ready = await self._verified_edits([d for d in decisions if d.ready], outcomes, tree, tofu)
+        changed = {
+            name: text
+            for name, text in ((name, _read(tree / name)) for name in _docs(ready))
+            if text != _docs(ready)[name].text
+        }
+        provider = self._provider(forge, root.repo)
+        branch = safe_branch(
+            self.settings.backfill.branch_prefix, self.settings.cluster, "tf", root.name
+        )
+        if ready and changed:
+            report.pull_request = await self._pull_request(
+                root, branch, ready, changed, outcomes, tree, mirror, base, forge, git, provider
+            )
+        else:
+            await self._close_stale(branch, provider, outcomes)
+        for outcome in outcomes.values():
+            if outcome.outcome == NEEDS_HUMAN:
+                outcome.url = await self._issue(root, outcome, forge, provider)
+        report.outcomes = list(outcomes.values())
+        await self._record(root, report)
+
+    async def _verified_edits(
+        self,
+        ready: list[mapping.Decision],
+        outcomes: Mapping[str, Outcome],
+        tree: Path,
+        tofu: Tofu,
+    ) -> list[mapping.Decision]:
+        """Splice the ready decisions' edits into ``tree`` and keep those ``plan`` agrees with:
+        no change left for their resources, and no change to any other resource that the
+        unedited code did not already have.  The tree holds exactly the kept edits after."""
         originals = {name: doc.text for name, doc in _docs(ready).items()}
-        verified = False
-        while ready and not verified:
+        baseline: dict[str, tuple[str, ...]] | None = None
+        while ready:
             file_edits, failed, in_code = mapping.edits(ready)
             for decision, reason in failed:
                 outcomes[decision.drift.address].reason = reason
@@ -294,35 +333,69 @@ class TerraformScanner:
             ready = [d for d in ready if id(d) not in done]
             if failed or not ready:
                 continue  # again without them: a literal may be shared with another resource
-            _write(tree, originals, file_edits)
-            plan = await tofu.plan(refresh_only=False)
-            pending = unchanged(plan, [d.drift.address for d in ready])
-            del plan
-            verified = not pending
-            for address, actions in pending.items():
+            if baseline is None:
+                _write(tree, originals, {})
+                baseline = actions(await tofu.plan(refresh_only=False))
+            await self._write_edits(tree, originals, file_edits, tofu)
+            now = actions(await tofu.plan(refresh_only=False))
+            addresses = {d.drift.address for d in ready}
+            pending = {a: now[a] for a in addresses if a in now and _changes(now[a])}
+            collateral = {
+                a: acts
+                for a, acts in now.items()
+                if a not in addresses and _changes(acts) and acts != baseline.get(a, ("no-op",))
+            }
+            if not pending and not collateral:
+                return ready
+            _write(tree, originals, {})
+            for address, acts in pending.items():
                 outcomes[address].reason = (
-                    f"after the edit, plan would still {'/'.join(actions)} {address}: the "
+                    f"after the edit, plan would still {'/'.join(acts)} {address}: the "
                     "code cannot be made to say what the world is here without a human"
                 )
-            if pending:
-                ready = [d for d in ready if d.drift.address not in pending]
-                _write(tree, originals, {})
-        changed = {
-            name: (tree / name).read_text(encoding="utf-8")
-            for name in originals
-            if (tree / name).read_text(encoding="utf-8") != originals[name]
-        }
-        provider = self._provider(forge, root.repo)
-        if ready and changed:
-            url = await self._pull_request(
-                root, ready, changed, outcomes, tree, mirror, base, forge, git, provider
-            )
-            report.pull_request = url
-        for outcome in outcomes.values():
-            if outcome.outcome == NEEDS_HUMAN:
-                outcome.url = await self._issue(root, outcome, forge, provider)
-        report.outcomes = list(outcomes.values())
-        await self._record(root, report)
+            if collateral:
+                others = ", ".join(f"{a} ({'/'.join(x)})" for a, x in sorted(collateral.items()))
+                for decision in ready:
+                    outcomes[
+                        decision.drift.address
+                    ].reason = f"the edit would also change {others}: not written"
+                return []
+            ready = [d for d in ready if d.drift.address not in pending]
+        return ready
+
+    async def _write_edits(
+        self,
+        tree: Path,
+        originals: Mapping[str, str],
+        file_edits: Mapping[str, Sequence[Any]],
+        tofu: Tofu,
+    ) -> None:
+        """Each edited file as spliced; one the binary's ``fmt`` left unchanged before (the
+        repository keeps it formatted) is formatted after, so ``fmt -check`` still passes."""
+        for name, text in originals.items():
+            edits = file_edits.get(name, ())
+            new = apply(text, edits) if edits else text
+            if edits and await tofu.fmt(text) == text:
+                new = await tofu.fmt(new) or new
+            (tree / name).write_bytes(new.encode("utf-8"))
+
+    async def _close_stale(
+        self, branch: str, provider: Provider, outcomes: Mapping[str, Outcome]
+    ) -> None:
+        """Close the root's open pull request when nothing it proposes is drift any more."""
+        pr = await provider.find_by_branch(branch)
+        if pr is None or pr.state != "open":
+            return
+        if any(o.url == pr.url and o.outcome == PULL_REQUEST for o in outcomes.values()):
+            return
+        await provider.close(
+            pr,
+            comment=(
+                "breakglass: no drift left that this pull request would write into the code "
+                "(the resources match the code again, or what remains needs a human): closing it."
+            ),
+        )
+        log.info("terraform_pull_request_closed", url=pr.url, reason="no drift left")
 
     def _provider(self, forge: ForgeSettings, remote: str) -> Provider:
         return self.providers(forge, remote)
@@ -348,6 +421,7 @@ class TerraformScanner:
     async def _pull_request(
         self,
         root: TerraformRootSettings,
+        branch: str,
         ready: list[mapping.Decision],
         changed: Mapping[str, str],
         outcomes: Mapping[str, Outcome],
@@ -358,9 +432,6 @@ class TerraformScanner:
         git: Git,
         provider: Provider,
     ) -> str | None:
-        branch = safe_branch(
-            self.settings.backfill.branch_prefix, self.settings.cluster, "tf", root.name
-        )
         pr = await provider.find_by_branch(branch)
         known = await self._known()
         keys = {f"{root.name}|{d.drift.address}|{fingerprint(d)}" for d in ready}
@@ -374,6 +445,20 @@ class TerraformScanner:
                 outcome.outcome, outcome.url = PULL_REQUEST, pr.url
                 outcome.reason = "a reviewer closed this pull request: revert by apply expected"
             return pr.url
+        committer = self.settings.backfill.committer
+        branch_head = await mirror.head(branch)
+        if pr is not None and pr.state == "open" and branch_head is not None:
+            others = sorted(
+                {email for _sha, email in await mirror.commits_since(base, branch_head)}
+                - {committer.email}
+            )
+            if others:
+                for decision in ready:
+                    outcome = outcomes[decision.drift.address]
+                    outcome.outcome, outcome.url = PULL_REQUEST, pr.url
+                    outcome.reason = f"the branch has commits by {', '.join(others)}: left as it is"
+                log.warning("terraform_branch_not_updated", url=pr.url, committers=others)
+                return pr.url
         authors = [outcomes[d.drift.address] for d in ready]
         in_pr = {d.drift.address for d in ready}
         title, body = pr_text(
@@ -387,7 +472,6 @@ class TerraformScanner:
                 if o.outcome == NEEDS_HUMAN and o.decision.drift.address not in in_pr
             ],
         )
-        committer = self.settings.backfill.committer
         people = sorted({o.author for o in authors if o.author})
         author = (
             _identity(self.settings, people[0])
@@ -397,7 +481,8 @@ class TerraformScanner:
         message = (
             f"{title}\n\n"
             + "\n".join(
-                f"- {d.drift.address}: {', '.join(m.attribute for m in d.mapped)}" for d in ready
+                f"- {d.drift.address}: {', '.join(dict.fromkeys(m.attribute for m in d.mapped))}"
+                for d in ready
             )
             + "\n\n"
             + trailers([("Breakglass-Source", FOUND_BY), ("Breakglass-Terraform-Root", root.name)])
@@ -409,7 +494,6 @@ class TerraformScanner:
             author=author,
             committer=Identity(committer.name, committer.email),
         )
-        branch_head = await mirror.head(branch)
         same = False
         if pr is not None and pr.state == "open" and branch_head is not None:
             ours = (await git.run("rev-parse", "HEAD^{tree}", cwd=tree)).strip()
@@ -525,13 +609,22 @@ def _docs(decisions: Sequence[mapping.Decision]) -> dict[str, Document]:
     return {m.target.file: m.target.document for d in decisions for m in d.mapped}
 
 
+def _read(path: Path) -> str:
+    """A file's text with its line endings as they are (no newline translation)."""
+    return path.read_bytes().decode("utf-8")
+
+
 def _write(
     tree: Path, originals: Mapping[str, str], file_edits: Mapping[str, Sequence[Any]]
 ) -> None:
-    """Each file as it was, with this round's edits (a file without edits is put back)."""
+    """Each file as it was, with these edits (a file without edits is put back)."""
     for name, text in originals.items():
         edits = file_edits.get(name, ())
-        (tree / name).write_text(apply(text, edits) if edits else text, encoding="utf-8")
+        (tree / name).write_bytes((apply(text, edits) if edits else text).encode("utf-8"))
+
+
+def _changes(acts: Sequence[str]) -> bool:
+    return any(a not in ("no-op", "read") for a in acts)
 
 
 def _identity(settings: Settings, username: str) -> Identity:

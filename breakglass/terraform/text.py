@@ -8,6 +8,7 @@ it captured), and how to revert the real resource instead of merging.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,8 +34,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def code(text: str) -> str:
+    """``text`` as Markdown inline code, whatever backticks it holds (a longer fence)."""
+    text = _cell(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _value(value: object) -> str:
-    return "(not set)" if value is ABSENT else f"`{_cell(mapping.shown(value))}`"
+    return "(not set)" if value is ABSENT else code(mapping.shown(value))
 
 
 def _who(author: str | None) -> str:
@@ -86,7 +95,7 @@ def pr_text(
             target = mapped.target
             for change in mapped.changes:
                 lines.append(
-                    f"| `{_cell(address)}` | `{_cell(path_text(change.path))}` "
+                    f"| {code(address)} | {code(path_text(change.path))} "
                     f"| {_value(change.before)} | {_value(change.after)} "
                     f"| `{target.file}:{target.line}` ({_cell(target.what)}) "
                     f"| {_cell(authors.get(address) or 'unknown')} |"
@@ -134,7 +143,7 @@ def issue_text(*, root: TerraformRootSettings, binary: str, outcome: Outcome) ->
             shown_before = "(sensitive)" if change.sensitive else _value(change.before)
             shown_after = "(sensitive)" if change.sensitive else _value(change.after)
             lines.append(
-                f"| `{_cell(path_text(change.path))}` | {shown_before} | {shown_after} "
+                f"| {code(path_text(change.path))} | {shown_before} | {shown_after} "
                 f"| {_cell(refusal.reason)} |"
             )
     for mapped in decision.mapped:
@@ -143,7 +152,7 @@ def issue_text(*, root: TerraformRootSettings, binary: str, outcome: Outcome) ->
         for change in mapped.changes:
             held = _cell(outcome.reason or "the resource has other drift")
             lines.append(
-                f"| `{_cell(path_text(change.path))}` | {_value(change.before)} "
+                f"| {code(path_text(change.path))} | {_value(change.before)} "
                 f"| {_value(change.after)} | mappable to `{mapped.target.file}:"
                 f"{mapped.target.line}`, but held back: {held} |"
             )

@@ -137,6 +137,31 @@ class Tofu:
         finally:
             shutil.rmtree(private, ignore_errors=True)
 
+    async def fmt(self, text: str) -> str | None:
+        """``text`` as the binary's ``fmt`` writes it (``None`` when it cannot: a syntax it
+        does not know, or no ``fmt``)."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.binary,
+                "fmt",
+                "-no-color",
+                "-",
+                cwd=self.directory,
+                env=dict(self.env),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError:
+            return None
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(text.encode("utf-8")), 60)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            return None
+        return out.decode("utf-8") if proc.returncode == 0 else None
+
     async def schemas(self) -> dict[str, Any]:
         out = await self._run(
             "providers", "schema", "-json", what=f"{Path(self.binary).name} providers schema"
@@ -144,16 +169,33 @@ class Tofu:
         return orjson.loads(out)  # type: ignore[no-any-return]
 
 
-def unchanged(plan: Mapping[str, Any], addresses: Sequence[str]) -> dict[str, list[str]]:
-    """Which of ``addresses`` a (normal) plan would still change, with its actions; an empty
-    result means the code now says what the world is for all of them."""
-    wanted = set(addresses)
-    pending: dict[str, list[str]] = {}
-    for entry in plan.get("resource_changes") or ():
-        address = entry.get("address")
-        if address not in wanted:
-            continue
-        actions = [str(a) for a in (entry.get("change") or {}).get("actions") or ()]
-        if any(action not in ("no-op", "read") for action in actions):
-            pending[str(address)] = actions
-    return pending
+def managed_in_state(plan: Mapping[str, Any]) -> int:
+    """How many managed resources the plan's prior state holds (all modules)."""
+
+    def count(module: Mapping[str, Any]) -> int:
+        own = sum(1 for r in module.get("resources") or () if r.get("mode") == "managed")
+        return own + sum(count(child) for child in module.get("child_modules") or ())
+
+    return count(((plan.get("prior_state") or {}).get("values") or {}).get("root_module") or {})
+
+
+def managed_in_code(configuration: Mapping[str, Any]) -> int:
+    """How many managed resource blocks the configuration declares (all modules)."""
+
+    def count(module: Mapping[str, Any]) -> int:
+        own = sum(1 for r in module.get("resources") or () if r.get("mode") == "managed")
+        calls = (module.get("module_calls") or {}).values()
+        return own + sum(count(call.get("module") or {}) for call in calls)
+
+    return count(configuration.get("root_module") or {})
+
+
+def actions(plan: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Every resource instance of a (normal) plan and its actions (``("no-op",)`` when the
+    code says what the world is)."""
+    return {
+        str(entry.get("address")): tuple(
+            str(a) for a in (entry.get("change") or {}).get("actions") or ()
+        )
+        for entry in plan.get("resource_changes") or ()
+    }

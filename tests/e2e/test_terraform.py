@@ -321,17 +321,22 @@ def test_backfill_opens_a_minimal_verified_pull_request_and_issues(
         line for line in diff.splitlines()
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]  # fmt: skip
+    # main.tf was `tofu fmt` clean, so the label map's `=` column moves for the longer key,
+    # as fmt does (the repository's fmt -check stays green); the other edits are values only
     assert sorted(changed) == sorted(
         [
             '-log_level = "info" # prod default',
             '+log_level = "debug" # prod default',
             "-  replicas  = 2 # one per zone",
             "+  replicas  = 4 # one per zone",
+            '-      app  = "payments" # the service',
+            '-      team = "core"     // who gets paged',
+            '+      app    = "payments" # the service',
+            '+      team   = "core"     // who gets paged',
             '+      oncall = "alice"',
         ]
     ), diff
     main_tf = git("show", f"{pr['branch']}:infra/main.tf", cwd=remote)
-    assert 'team = "core"     // who gets paged' in main_tf
     assert 'TIMEOUT   = "30s" /* a duration */' in main_tf
 
     flags = next(i for i in issues if "kubernetes_config_map.flags" in i["title"])
@@ -346,6 +351,8 @@ def test_backfill_opens_a_minimal_verified_pull_request_and_issues(
     init = _tofu(applied["tofu"], work, applied["env"], "init", "-input=false",
                  f"-backend-config=path={applied['state']}")  # fmt: skip
     assert init.returncode == 0, init.stdout + init.stderr
+    fmt = _tofu(applied["tofu"], work, applied["env"], "fmt", "-check", "main.tf")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
     plan = _tofu(applied["tofu"], work, applied["env"], "plan", "-lock=false", "-input=false",
                  "-var-file=prod.tfvars", "-detailed-exitcode", "-target=module.web",
                  "-target=kubernetes_config_map.settings")  # fmt: skip

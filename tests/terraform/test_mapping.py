@@ -723,3 +723,62 @@ def test_only_computed_attributes_moved_is_no_drift() -> None:
 )  # fmt: skip
 def test_paths_are_shown_the_way_plan_shows_them(path: tuple[Any, ...], shown: str) -> None:
     assert drifts.path_text(path) == shown
+
+
+def test_refused_code_of_a_module_called_twice() -> None:
+    caller = (
+        'module "web" {\n  source   = "./modules/web"\n  replicas = 2\n}\n'
+        'module "api" {\n  source   = "./modules/web"\n  replicas = 2\n}\n'
+    )
+    module = MODULE.replace("  spec {\n", "  spec {\n    revision_history_limit = 10\n")
+    before, after = deploy(2), deploy(2)
+    before["spec"][0]["revision_history_limit"] = 10
+    after["spec"][0]["revision_history_limit"] = 3
+    decisions, _ = run(
+        {"main.tf": caller, "modules/web/main.tf": module},
+        [drift("module.api.kubernetes_deployment.web", before, after)],
+    )
+    assert refusal(decisions) == (
+        "spec[0].revision_history_limit: the code of modules/web/ is shared by 2 module calls "
+        "(module.web, module.api); changing it would change all of them"
+    )
+    # its input in the calling block is its own: still mapped
+    decisions, out = run(
+        {"main.tf": caller, "modules/web/main.tf": module},
+        [drift("module.api.kubernetes_deployment.web", deploy(2), deploy(4))],
+    )
+    assert only(decisions).ready
+    assert out["main.tf"].endswith(
+        'module "api" {\n  source   = "./modules/web"\n  replicas = 4\n}\n'
+    )
+
+
+def test_a_literal_key_beside_a_function_call_is_still_mapped() -> None:
+    text = CONFIG_MAP.replace('TIMEOUT   = "30s"', 'TIMEOUT   = upper("30s")')
+    decisions, out = run(
+        {"main.tf": text},
+        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30S"}),
+               cm({"LOG_LEVEL": "debug", "TIMEOUT": "60S"}))],
+    )  # fmt: skip
+    decision = only(decisions)
+    assert [c.path for m in decision.mapped for c in m.changes] == [("data", "LOG_LEVEL")]
+    assert refusal(decisions) == (
+        'data: computed by the expression upper("30s") (main.tf:13); breakglass rewrites '
+        "literals and variables, not expressions"
+    )
+    assert [c.path for r in decision.refused for c in r.changes] == [("data", "TIMEOUT")]
+    assert out["main.tf"] == text  # the resource as a whole still goes to a human
+
+
+def test_refused_an_added_nested_block_with_what_happened() -> None:
+    before = deploy(2, ("web:1", "sidecar:1"))
+    after = deploy(2, ("web:1", "sidecar:1"))
+    after["spec"][0]["template"][0]["spec"][0]["container"][0]["env"] = [
+        {"name": "A", "value": "1"}
+    ]
+    decisions, _ = run({"main.tf": DEPLOYMENT}, [drift("kubernetes_deployment.web", before, after)])
+    assert refusal(decisions) == (
+        "spec[0].template[0].spec[0].container[0].env: spec[0].template[0].spec[0].container[0].env "
+        "blocks were added (0 → 1); breakglass edits the arguments of blocks the code has, it does "
+        "not add or remove blocks"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -49,7 +50,11 @@ if args[0] == "init":
     sys.exit(int((here / "init-exit").read_text()) if (here / "init-exit").exists() else 0)
 if args[0] == "plan":
     out = next(a.split("=", 1)[1] for a in args if a.startswith("-out="))
-    pathlib.Path(out).write_text("refresh" if "-refresh-only" in args else "normal")
+    edited = "replicas = 5" in pathlib.Path("main.tf").read_text()
+    mode = "refresh" if "-refresh-only" in args else "normal"
+    if mode == "normal" and edited and (here / "edited.json").exists():
+        mode = "edited"
+    pathlib.Path(out).write_text(mode)
     sys.exit(0)
 if args[0] == "show":
     mode = pathlib.Path(args[-1]).read_text()
@@ -71,10 +76,15 @@ def _state(replicas: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def main_tf() -> str:
+    return MAIN
+
+
+@pytest.fixture
+def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, main_tf: str) -> dict[str, Any]:
     seed = tmp_path / "seed"
     (seed / "infra").mkdir(parents=True)
-    (seed / "infra" / "main.tf").write_text(MAIN)
+    (seed / "infra" / "main.tf").write_bytes(main_tf.encode())
     remote = bare_remote(seed)
     fake = tmp_path / "fake"
     fake.mkdir()
@@ -86,7 +96,17 @@ def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         "format_version": "1.2",
         "resource_drift": [drift("kubernetes_deployment.web", _state(2), _state(5))],
         "configuration": configuration({"infra/main.tf": MAIN}, "infra"),
-    }
+        "prior_state": {
+            "values": {
+                "root_module": {
+                    "resources": [
+                        {"address": "kubernetes_deployment.web", "mode": "managed",
+                         "type": "kubernetes_deployment", "name": "web", "values": _state(2)}
+                    ]
+                }
+            }
+        },
+    }  # fmt: skip
     (fake / "refresh.json").write_text(json.dumps(plan))
     (fake / "normal.json").write_text(
         json.dumps(
@@ -195,3 +215,105 @@ async def test_a_failing_init_is_the_roots_error_not_a_crash(bed: dict[str, Any]
     report, _ = await _scan(bed)
     assert report.error is not None and report.error.startswith("tofu init failed (exit 1)")
     assert report.outcomes == []
+
+
+def _normal(path: Path, **actions: list[str]) -> None:
+    changes = [
+        {"address": a.replace("__", "."), "change": {"actions": x}} for a, x in actions.items()
+    ]
+    path.write_text(json.dumps({"resource_changes": changes}))
+
+
+async def test_an_edit_that_would_change_another_resource_is_not_written(
+    bed: dict[str, Any],
+) -> None:
+    _normal(bed["fake"] / "normal.json", kubernetes_deployment__web=["update"])
+    _normal(bed["fake"] / "edited.json", kubernetes_deployment__web=["no-op"],
+            kubernetes_deployment__api=["update"])  # fmt: skip
+    report, _ = await _scan(bed)
+    (outcome,) = report.outcomes
+    assert outcome.outcome == "needs_human"
+    assert outcome.reason == (
+        "the edit would also change kubernetes_deployment.api (update): not written"
+    )
+    assert "breakglass/unit/tf/infra" not in git("branch", "--list", cwd=bed["remote"])
+
+
+async def test_an_empty_state_is_an_error_not_no_drift(bed: dict[str, Any]) -> None:
+    plan = json.loads((bed["fake"] / "refresh.json").read_text())
+    plan.pop("prior_state")
+    plan["resource_drift"] = []
+    (bed["fake"] / "refresh.json").write_text(json.dumps(plan))
+    report, _ = await _scan(bed, backfill=False)
+    assert report.error is not None
+    assert report.error.startswith("the state is empty while the code declares 1 resource(s)")
+
+
+async def test_a_reviewers_commit_on_the_branch_is_never_overwritten(bed: dict[str, Any]) -> None:
+    first, _ = await _scan(bed)
+    review = bed["tmp"] / "review"
+    git("clone", "-q", "-b", "breakglass/unit/tf/infra", str(bed["remote"]), str(review),
+        cwd=bed["tmp"])  # fmt: skip
+    (review / "infra" / "main.tf").write_text(
+        (review / "infra" / "main.tf").read_text() + "# reviewed\n"
+    )
+    git("-c", "user.name=Bob", "-c", "user.email=bob@example.com", "commit", "-qam", "review",
+        cwd=review)  # fmt: skip
+    git("push", "-q", "origin", "HEAD", cwd=review)
+    head = git("rev-parse", "breakglass/unit/tf/infra", cwd=bed["remote"]).strip()
+    plan = json.loads((bed["fake"] / "refresh.json").read_text())
+    plan["resource_drift"][0]["change"]["after"]["spec"][0]["replicas"] = 6
+    (bed["fake"] / "refresh.json").write_text(json.dumps(plan))
+    again, _ = await _scan(bed)
+    assert git("rev-parse", "breakglass/unit/tf/infra", cwd=bed["remote"]).strip() == head
+    (outcome,) = again.outcomes
+    assert outcome.url == first.pull_request
+    assert outcome.reason.startswith("the branch has commits by ")
+    assert outcome.reason.endswith("example.com: left as it is")
+
+
+async def test_the_pull_request_is_closed_when_its_drift_is_gone(bed: dict[str, Any]) -> None:
+    await _scan(bed)
+    plan = json.loads((bed["fake"] / "refresh.json").read_text())
+    plan["resource_drift"] = []
+    (bed["fake"] / "refresh.json").write_text(json.dumps(plan))
+    again, rows = await _scan(bed)
+    assert again.outcomes == [] and rows[0].resolved_at is not None
+    (pr,) = _records(bed)
+    assert pr["state"] == "closed" and "no drift left" in pr["comments"][-1]["body"]
+
+
+async def test_one_root_that_fails_does_not_stop_the_others(bed: dict[str, Any]) -> None:
+    text = bed["config"].read_text()
+    broken = text.replace(
+        "    - name: infra\n",
+        "    - name: gone\n      repo: /nonexistent/repo.git\n    - name: infra\n",
+        1,
+    )
+    bed["config"].write_text(broken)
+    conf = settings.load(bed["config"])
+    journal = open_journal(conf.journal_url)
+    await journal.open()
+    try:
+        scanner = TerraformScanner(
+            settings=conf,
+            mirrors=bed["tmp"] / "mirrors",
+            metrics=Metrics(),
+            journal=journal,
+            providers=lambda forge, remote: make_provider(forge, remote=remote, settings=conf),
+        )
+        gone, infra = await scanner.run(backfill=False)
+    finally:
+        await journal.close()
+    assert gone.root == "gone" and gone.error is not None and "nonexistent" in gone.error
+    assert infra.error is None and [o.outcome for o in infra.outcomes] == ["found"]
+
+
+@pytest.mark.parametrize("main_tf", [MAIN.replace("\n", "\r\n")])
+async def test_a_crlf_file_keeps_its_line_endings(bed: dict[str, Any]) -> None:
+    await _scan(bed)
+    shown = subprocess.run(
+        ["git", "show", "breakglass/unit/tf/infra:infra/main.tf"],
+        cwd=bed["remote"], capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert shown == MAIN.replace("replicas = 2", "replicas = 5").replace("\n", "\r\n").encode()
