@@ -9,8 +9,9 @@ What only the worker talks to (the cluster, the forges) is built in ``breakglass
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from breakglass import keyfiles, model
 from breakglass.auditlog import AuditLog
@@ -18,6 +19,8 @@ from breakglass.auditlog import keys as auditlog_keys
 from breakglass.capture.redact import Redactor
 from breakglass.journal import Journal, every_capture, open_journal, sqlite_file
 from breakglass.settings import Settings
+
+T = TypeVar("T")
 
 #: the worker's audit chain, a directory inside ``audit_log.dir``
 WORKER_CHAIN: Final = "worker"
@@ -50,31 +53,30 @@ async def recorded_captures(settings: Settings) -> list[model.Capture] | None:
         await store.close()
 
 
-async def recorded_sessions(settings: Settings) -> list[model.Session]:
-    """Every break-glass session the journal holds (none when an SQLite journal does not
-    exist yet: reading creates nothing)."""
+async def _read_journal(
+    settings: Settings, read: Callable[[Journal], Awaitable[Sequence[T]]]
+) -> list[T]:
+    """What ``read`` gets from the journal (nothing when an SQLite journal does not exist yet:
+    reading creates nothing)."""
     path = sqlite_file(settings.journal_url)
     if path is not None and not path.exists():
         return []
     store = journal(settings)
     await store.open()
     try:
-        return list(await store.sessions())
+        return list(await read(store))
     finally:
         await store.close()
+
+
+async def recorded_sessions(settings: Settings) -> list[model.Session]:
+    """Every break-glass session the journal holds."""
+    return await _read_journal(settings, lambda store: store.sessions())
 
 
 async def recorded_tf_drifts(settings: Settings) -> list[model.TerraformDrift]:
-    """Every OpenTofu/Terraform drift the journal holds (none without a journal yet)."""
-    path = sqlite_file(settings.journal_url)
-    if path is not None and not path.exists():
-        return []
-    store = journal(settings)
-    await store.open()
-    try:
-        return list(await store.tf_drifts())
-    finally:
-        await store.close()
+    """Every OpenTofu/Terraform drift the journal holds."""
+    return await _read_journal(settings, lambda store: store.tf_drifts())
 
 
 def audit_dir(settings: Settings, *, chain: str | None = None) -> Path:

@@ -14,6 +14,7 @@ Nothing here changes text; `breakglass.terraform.hcledit` computes edits from th
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -157,19 +158,12 @@ def _unescape_quoted(raw: str) -> str:
     return "".join(out)
 
 
+_TEMPLATE_MARK = re.compile(r"([$%])\1\{")
+
+
 def _unescape_template_marks(raw: str) -> str:
     """`$${` and `%%{` are the only escapes of a heredoc."""
-    out: list[str] = []
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch in "$%" and raw.startswith(ch + ch + "{", i):
-            out.append(ch + "{")
-            i += 3
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+    return _TEMPLATE_MARK.sub(r"\1{", raw)
 
 
 def _leading_blank(line: str) -> int:

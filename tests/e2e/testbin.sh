@@ -618,6 +618,16 @@ module_dir() {
     printf '%s\n' "$dir"
 }
 
+# module_copy MODULE@VERSION NAME: a writable copy of the downloaded module in a
+# scratch directory (in REPLY), for a build whose go.mod must be the main module's.
+module_copy() {
+    local dir
+    dir=$(module_dir "$1") || die 1 "cannot download $1 (is GOPROXY reachable?)"
+    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-$2"
+    cp -R -- "$dir/." "$REPLY/"
+    chmod -R u+w -- "$REPLY"
+}
+
 # flux_dependency_pins NAME VERSION: "module=module@version" replace arguments
 # for dependencies of that release that the module proxy does not serve.
 flux_dependency_pins() {
@@ -631,12 +641,9 @@ build_flux_controller() {
     local name=$1 version=$2 out_dir=$3
     local mod=$FLUX_MODULE_PREFIX/$name dir src
     step "downloading $mod@$version..."
-    dir=$(module_dir "$mod@$version") ||
-        die 1 "cannot download $mod@$version (is GOPROXY reachable?)"
-    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-$name"
+    module_copy "$mod@$version" "$name"
     src=$REPLY
-    cp -R -- "$dir/." "$src/"
-    chmod -R u+w -- "$src"
+    dir=$(module_dir "$mod@$version") || die 1 "cannot download $mod@$version"
 
     # Only the ./ replace directives need a new target: the api module at the
     # version the controller's go.mod requires (its own release tag).
@@ -732,14 +739,10 @@ build_prometheus() {
 # directive (OpenTofu's fork of hcl/v2) applies.
 
 build_opentofu() {
-    local total_start=$SECONDS out_dir dir src
+    local total_start=$SECONDS out_dir src
     step "downloading $OPENTOFU_MODULE@$OPENTOFU_VERSION..."
-    dir=$(module_dir "$OPENTOFU_MODULE@$OPENTOFU_VERSION") ||
-        die 1 "cannot download $OPENTOFU_MODULE@$OPENTOFU_VERSION (is GOPROXY reachable?)"
-    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-opentofu"
+    module_copy "$OPENTOFU_MODULE@$OPENTOFU_VERSION" opentofu
     src=$REPLY
-    cp -R -- "$dir/." "$src/"
-    chmod -R u+w -- "$src"
     step_done
     new_scratch_dir "$CACHE_ROOT" ".build-opentofu-$OPENTOFU_VERSION"
     out_dir=$(cd "$REPLY" && pwd -P)
@@ -759,14 +762,10 @@ build_opentofu() {
 
 # The hashicorp/kubernetes provider, laid out as an unpacked filesystem mirror.
 build_tf_kubernetes() {
-    local total_start=$SECONDS out_dir dir src platform bin_dir
+    local total_start=$SECONDS out_dir src platform bin_dir
     step "downloading $TF_KUBERNETES_MODULE@$TF_KUBERNETES_VERSION..."
-    dir=$(module_dir "$TF_KUBERNETES_MODULE@$TF_KUBERNETES_VERSION") ||
-        die 1 "cannot download $TF_KUBERNETES_MODULE@$TF_KUBERNETES_VERSION (is GOPROXY reachable?)"
-    new_scratch_dir "${TMPDIR:-/tmp}" "breakglass-testbin-tf-kubernetes"
+    module_copy "$TF_KUBERNETES_MODULE@$TF_KUBERNETES_VERSION" tf-kubernetes
     src=$REPLY
-    cp -R -- "$dir/." "$src/"
-    chmod -R u+w -- "$src"
     # vbom.ml no longer serves its module; the same commit lives on GitHub.
     (cd "$src" && go mod edit \
         -replace=vbom.ml/util=github.com/fvbommel/util@v0.0.0-20160121211510-db5cfe13f5cc)

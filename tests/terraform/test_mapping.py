@@ -138,6 +138,17 @@ resource "kubernetes_config_map" "settings" {
 """
 
 
+def settings_drift(
+    data: Mapping[str, Any], labels: Any = None, new_labels: Any = None, **meta: Any
+) -> dict[str, Any]:
+    """The drift of ``CONFIG_MAP``'s object (LOG_LEVEL info, TIMEOUT 30s) to ``data``."""
+    return drift(
+        "kubernetes_config_map.settings",
+        cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}, labels),
+        cm(data, labels if new_labels is None else new_labels, **meta),
+    )
+
+
 # -- a real plan ------------------------------------------------------------------------------
 
 
@@ -163,9 +174,8 @@ def test_a_recorded_refresh_only_plan_maps_to_the_expected_file() -> None:
 def test_a_changed_map_value_is_spliced_in_place_keeping_comments_and_alignment() -> None:
     _, out = run(
         {"main.tf": CONFIG_MAP},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "debug", "TIMEOUT": "30s"}, rv="2"))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "debug", "TIMEOUT": "30s"}, rv="2")],
+    )
     assert out["main.tf"] == CONFIG_MAP.replace('LOG_LEVEL = "info"', 'LOG_LEVEL = "debug"')
 
 
@@ -173,9 +183,12 @@ def test_a_key_added_to_a_label_map_follows_its_column() -> None:
     labels = {"app": "shop", "team": "core"}
     _, out = run(
         {"main.tf": CONFIG_MAP},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}, labels),
-               cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}, {**labels, "tier": "web"}))],
-    )  # fmt: skip
+        [
+            settings_drift(
+                {"LOG_LEVEL": "info", "TIMEOUT": "30s"}, labels, {**labels, "tier": "web"}
+            )
+        ],
+    )
     assert out["main.tf"] == CONFIG_MAP.replace(
         '      team = "core"  // who gets paged\n',
         '      team = "core"  // who gets paged\n      tier = "web"\n',
@@ -185,9 +198,8 @@ def test_a_key_added_to_a_label_map_follows_its_column() -> None:
 def test_a_removed_key_takes_its_line_with_it() -> None:
     _, out = run(
         {"main.tf": CONFIG_MAP},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "info"}))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "info"})],
+    )
     assert out["main.tf"] == CONFIG_MAP.replace('    TIMEOUT   = "30s"\n', "")
 
 
@@ -272,9 +284,8 @@ def test_an_object_with_a_variable_and_a_literal_maps_each_key_to_its_own_text()
     }
     decisions, out = run(
         files,
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "warn", "TIMEOUT": "60s"}))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "warn", "TIMEOUT": "60s"})],
+    )
     assert sorted(m.target.what for m in only(decisions).mapped) == [
         "the argument in resource kubernetes_config_map.settings",
         "the default of variable level",
@@ -464,9 +475,8 @@ def test_refused_a_local() -> None:
     )
     decisions, _ = run(
         {"main.tf": text},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "debug", "TIMEOUT": "30s"}))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "debug", "TIMEOUT": "30s"})],
+    )
     assert refusal(decisions) == (
         "data: set through local.level (main.tf:15); a local is an expression breakglass does "
         "not rewrite"
@@ -477,9 +487,8 @@ def test_refused_a_function_call() -> None:
     text = CONFIG_MAP.replace('LOG_LEVEL = "info"', 'LOG_LEVEL = lower("INFO")')
     decisions, _ = run(
         {"main.tf": text},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "debug", "TIMEOUT": "30s"}))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "debug", "TIMEOUT": "30s"})],
+    )
     assert refusal(decisions) == (
         'data: computed by the expression lower("INFO") (main.tf:12); breakglass rewrites '
         "literals and variables, not expressions"
@@ -647,9 +656,8 @@ def test_refused_a_dynamic_block() -> None:
 def test_refused_an_attribute_the_code_does_not_set() -> None:
     decisions, _ = run(
         {"main.tf": CONFIG_MAP},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}, annotations={"note": "hotfix"}))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "info", "TIMEOUT": "30s"}, annotations={"note": "hotfix"})],
+    )
     assert refusal(decisions) == (
         "metadata[0].annotations: the code does not set metadata[0].annotations; plan would "
         "take the change back. If it should stay, a human adds it to the code"
@@ -696,9 +704,8 @@ def test_refused_a_resource_deleted_by_hand() -> None:
 def test_one_refused_attribute_holds_back_the_whole_resource() -> None:
     decisions, out = run(
         {"main.tf": CONFIG_MAP},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "debug", "TIMEOUT": "30s"}, annotations={"note": "x"}))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "debug", "TIMEOUT": "30s"}, annotations={"note": "x"})],
+    )
     decision = only(decisions)
     assert decision.mapped and decision.refused and not decision.ready
     assert out["main.tf"] == CONFIG_MAP  # nothing edited for a resource that is not ready
@@ -707,9 +714,8 @@ def test_one_refused_attribute_holds_back_the_whole_resource() -> None:
 def test_only_computed_attributes_moved_is_no_drift() -> None:
     decisions, _ = run(
         {"main.tf": CONFIG_MAP},
-        [drift("kubernetes_config_map.settings", cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}),
-               cm({"LOG_LEVEL": "info", "TIMEOUT": "30s"}, rv="9"))],
-    )  # fmt: skip
+        [settings_drift({"LOG_LEVEL": "info", "TIMEOUT": "30s"}, rv="9")],
+    )
     assert decisions == []
 
 

@@ -135,7 +135,8 @@ def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, main_tf: str) -> dict[s
     return {"config": config, "remote": remote, "fake": fake, "tmp": tmp_path}
 
 
-async def _scan(bed: dict[str, Any], *, backfill: bool = True) -> Any:
+async def _scan_all(bed: dict[str, Any], *, backfill: bool = True) -> Any:
+    """Every root's report, and the journal's Terraform rows after the scan."""
     conf = settings.load(bed["config"])
     journal = open_journal(conf.journal_url)
     await journal.open()
@@ -147,9 +148,15 @@ async def _scan(bed: dict[str, Any], *, backfill: bool = True) -> Any:
             journal=journal,
             providers=lambda forge, remote: make_provider(forge, remote=remote, settings=conf),
         )
-        return (await scanner.run(backfill=backfill))[0], list(await journal.tf_drifts())
+        return await scanner.run(backfill=backfill), list(await journal.tf_drifts())
     finally:
         await journal.close()
+
+
+async def _scan(bed: dict[str, Any], *, backfill: bool = True) -> Any:
+    """The one root's report, and the journal's Terraform rows."""
+    reports, rows = await _scan_all(bed, backfill=backfill)
+    return reports[0], rows
 
 
 def _records(bed: dict[str, Any]) -> list[dict[str, Any]]:
@@ -291,20 +298,7 @@ async def test_one_root_that_fails_does_not_stop_the_others(bed: dict[str, Any])
         1,
     )
     bed["config"].write_text(broken)
-    conf = settings.load(bed["config"])
-    journal = open_journal(conf.journal_url)
-    await journal.open()
-    try:
-        scanner = TerraformScanner(
-            settings=conf,
-            mirrors=bed["tmp"] / "mirrors",
-            metrics=Metrics(),
-            journal=journal,
-            providers=lambda forge, remote: make_provider(forge, remote=remote, settings=conf),
-        )
-        gone, infra = await scanner.run(backfill=False)
-    finally:
-        await journal.close()
+    (gone, infra), _ = await _scan_all(bed, backfill=False)
     assert gone.root == "gone" and gone.error is not None and "nonexistent" in gone.error
     assert infra.error is None and [o.outcome for o in infra.outcomes] == ["found"]
 
