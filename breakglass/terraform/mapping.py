@@ -163,8 +163,16 @@ class _Refusal(Exception):
         self.reason = reason
 
 
-def _join(directory: str, source: str) -> str:
-    return posixpath.normpath(posixpath.join(directory, source)).lstrip("./") or ""
+def module_directory(parent: str | None, source: str) -> str | None:
+    """The repository directory of a module called with ``source`` from ``parent`` ("" is the
+    repository's top); ``None`` for a module from elsewhere (a registry, Git, a path that
+    leaves the repository)."""
+    if parent is None or not source.startswith(("./", "../")):
+        return None
+    joined = posixpath.normpath(posixpath.join(parent, source))
+    if joined == ".":
+        return ""
+    return None if joined == ".." or joined.startswith("../") else joined
 
 
 def module_of(config: Mapping[str, Any], root: str, calls: Sequence[str]) -> Module:
@@ -177,8 +185,7 @@ def module_of(config: Mapping[str, Any], root: str, calls: Sequence[str]) -> Mod
         if not isinstance(call, Mapping):
             raise _Refusal(f"module.{name} is not in the configuration")
         source = str(call.get("source", ""))
-        local = source.startswith(("./", "../"))
-        directory = _join(directory, source) if local and directory is not None else None
+        directory = module_directory(directory, source)
         module = call.get("module") or {}
     return Module(config=module, directory=directory, call=tuple(calls), source=source)
 
@@ -365,9 +372,7 @@ class _Mapper:
 
         def walk(module: Mapping[str, Any], where: str | None, prefix: str) -> None:
             for name, call in (module.get("module_calls") or {}).items():
-                source = str(call.get("source", ""))
-                local = source.startswith(("./", "../")) and where is not None
-                child = _join(where, source) if local and where is not None else None
+                child = module_directory(where, str(call.get("source", "")))
                 address = f"{prefix}module.{name}"
                 if child is not None and child == directory:
                     found.append(address)

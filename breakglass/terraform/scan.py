@@ -2,12 +2,14 @@
 
 Per root, in a worktree of the repository's mirror at the configured branch: ``init``,
 ``plan -refresh-only`` (read as JSON in memory), the providers' schemas, the drift decided
-attribute by attribute (``mapping``).  Without ``backfill`` that is all: a report, nothing
-written anywhere.  With it, the mapped edits are spliced into the files, and a normal ``plan``
-on the edited tree must show no change for those resources before anything is pushed (a
-resource it would still change goes to a human instead); then one pull request per root
-(branch ``<prefix>/<cluster>/tf/<root>``, updated while it is open), one issue per resource
-that needs a human, a journal row and an audit record per resource, and the metrics.
+attribute by attribute (``mapping``).  Without ``backfill`` that is all: a report (no journal
+row, audit record, branch or forge record).  With it, the mapped edits are spliced into the
+files, and a normal ``plan`` on the edited tree must show no change for those resources and no
+change to any other resource that the unedited code did not already have, before anything is
+pushed (what fails goes to a human instead); then one pull request per root (branch
+``<prefix>/<cluster>/tf/<root>``, updated while it is open and only breakglass has pushed to
+it, closed when nothing in it is drift any more), one issue per resource that needs a human, a
+journal row and an audit record per resource, and the metrics.
 
 A drift is known by root, address and a digest of what drifted (never the values), so a
 second scan of the same drift opens nothing new, a pull request a reviewer closed is not
@@ -31,6 +33,7 @@ from breakglass.auditlog.records import Event, EventType
 from breakglass.errors import PermanentError
 from breakglass.forge import Provider, PullRequestSpec
 from breakglass.forge.git import Git, Identity, Mirror, safe_branch, trailers
+from breakglass.journal import every_capture
 from breakglass.metrics import Metrics
 from breakglass.settings import ForgeSettings, Settings, TerraformRootSettings
 from breakglass.terraform import drift as drifts
@@ -78,10 +81,10 @@ Providers = Callable[[ForgeSettings, str], Provider]
 def fingerprint(decision: mapping.Decision) -> str:
     """A digest of which attributes drifted to which values (sensitive ones by name only)."""
     leaves = [
-        [drifts.path_text(c.path), None if c.sensitive else mapping.shown(c.after)]
-        for c in decision.drift.changes
+        [drifts.path_text(c.path), None if c.sensitive else c.after] for c in decision.drift.changes
     ]
-    digest = hashlib.sha256(json.dumps([decision.drift.address, leaves]).encode())
+    text = json.dumps([decision.drift.address, leaves], sort_keys=True, default=repr)
+    digest = hashlib.sha256(text.encode())
     return digest.hexdigest()[:16]
 
 
@@ -96,12 +99,10 @@ def _workspace(
     while pending:
         directory, module = pending.pop()
         for call in (module.get("module_calls") or {}).values():
-            source = str(call.get("source", ""))
-            if source.startswith(("./", "../")):
-                child = posixpath.normpath(posixpath.join(directory, source))
-                if not child.startswith(".."):
-                    directories.add("" if child == "." else child)
-                    pending.append((child, call.get("module") or {}))
+            child = mapping.module_directory(directory, str(call.get("source", "")))
+            if child is not None and child not in directories:
+                directories.add(child)
+                pending.append((child, call.get("module") or {}))
     var_files = [posixpath.normpath(posixpath.join(root.path, name)) for name in root.var_files]
     files: dict[str, Document] = {}
     broken: dict[str, str] = {}
@@ -218,9 +219,15 @@ class TerraformScanner:
             decisions = mapping.decide(found, configuration, schemas, workspace)
             del configuration, schemas
             if not backfill:
-                report.outcomes = [Outcome(d, FOUND if d.ready else NEEDS_HUMAN) for d in decisions]
-                for outcome in report.outcomes:
-                    outcome.author = await self._author(outcome.decision)
+                authors = await self._authors(decisions)
+                report.outcomes = [
+                    Outcome(
+                        d,
+                        FOUND if d.ready else NEEDS_HUMAN,
+                        author=authors.get(d.drift.address),
+                    )
+                    for d in decisions
+                ]
                 self._gauge(root, report)
                 return
             await self._backfill(root, report, decisions, tree, tofu, mirror, base, forge, git)
@@ -246,27 +253,21 @@ class TerraformScanner:
             count = sum(1 for o in report.outcomes if o.outcome == outcome)
             self.metrics.terraform_drifted.labels(root.name, outcome).set(count)
 
-    async def _author(self, decision: mapping.Decision) -> str | None:
-        """The user of the newest capture of the Kubernetes object this resource manages."""
-        target = decision.drift.kubernetes
-        if target is None or self.journal is None:
-            return None
-        kind, namespace, name = target
-        after: str | None = None
-        newest: model.Capture | None = None
-        for _page in range(50):
-            page = await self.journal.list(limit=500, after=after, oldest_first=True)
-            for capture in page:
-                ref = capture.object
-                same = (ref.kind, ref.namespace, ref.name) == (kind, namespace, name)
-                if same and capture.classification != "drill":
-                    newest = capture
-            if len(page) < 500:
-                break
-            after = page[-1].id
-        if newest is None or newest.actor.username == model.UNKNOWN_USER:
-            return None
-        return newest.actor.username
+    async def _authors(self, decisions: Sequence[mapping.Decision]) -> dict[str, str]:
+        """For resources that are Kubernetes objects breakglass captured: the user of the
+        object's newest capture (drills and unknown authors left out), by address."""
+        wanted = {d.drift.kubernetes: d.drift.address for d in decisions if d.drift.kubernetes}
+        if not wanted or self.journal is None:
+            return {}
+        found: dict[str, str] = {}
+        for capture in await every_capture(self.journal):  # oldest first: the newest wins
+            ref = capture.object
+            address = wanted.get((ref.kind, ref.namespace, ref.name))
+            if address is None or capture.classification == "drill":
+                continue
+            if capture.actor.username != model.UNKNOWN_USER:
+                found[address] = capture.actor.username
+        return found
 
     async def _backfill(
         self,
@@ -280,9 +281,13 @@ class TerraformScanner:
         forge: ForgeSettings,
         git: Git,
     ) -> None:
-        outcomes = {d.drift.address: Outcome(d, NEEDS_HUMAN) for d in decisions}
+        authors = await self._authors(decisions)
+        known = await self._known()
+        outcomes = {
+            d.drift.address: Outcome(d, NEEDS_HUMAN, author=authors.get(d.drift.address))
+            for d in decisions
+        }
         for outcome in outcomes.values():
-            outcome.author = await self._author(outcome.decision)
             if outcome.decision.refused:
                 outcome.reason = "; ".join(
                     f"{r.attribute}: {r.reason}" for r in outcome.decision.refused
@@ -299,15 +304,26 @@ class TerraformScanner:
         )
         if ready and changed:
             report.pull_request = await self._pull_request(
-                root, branch, ready, changed, outcomes, tree, mirror, base, forge, git, provider
+                root,
+                branch,
+                ready,
+                changed,
+                outcomes,
+                known,
+                tree,
+                mirror,
+                base,
+                forge,
+                git,
+                provider,
             )
         else:
             await self._close_stale(branch, provider, outcomes)
         for outcome in outcomes.values():
             if outcome.outcome == NEEDS_HUMAN:
-                outcome.url = await self._issue(root, outcome, forge, provider)
+                outcome.url = await self._issue(root, outcome, known, forge, provider)
         report.outcomes = list(outcomes.values())
-        await self._record(root, report)
+        await self._record(root, report, known)
 
     async def _verified_edits(
         self,
@@ -425,6 +441,7 @@ class TerraformScanner:
         ready: list[mapping.Decision],
         changed: Mapping[str, str],
         outcomes: Mapping[str, Outcome],
+        known: Mapping[str, model.TerraformDrift],
         tree: Path,
         mirror: Mirror,
         base: str,
@@ -433,7 +450,6 @@ class TerraformScanner:
         provider: Provider,
     ) -> str | None:
         pr = await provider.find_by_branch(branch)
-        known = await self._known()
         keys = {f"{root.name}|{d.drift.address}|{fingerprint(d)}" for d in ready}
         if (
             pr is not None
@@ -527,13 +543,14 @@ class TerraformScanner:
         self,
         root: TerraformRootSettings,
         outcome: Outcome,
+        known: Mapping[str, model.TerraformDrift],
         forge: ForgeSettings,
         provider: Provider,
     ) -> str | None:
         key = f"{root.name}|{outcome.decision.drift.address}|{fingerprint(outcome.decision)}"
-        known = (await self._known()).get(key)
-        if known is not None and known.url:
-            return known.url
+        before = known.get(key)
+        if before is not None and before.url:
+            return before.url
         title, body = issue_text(root=root, binary=Path(root.binary).name, outcome=outcome)
         return await provider.open_issue(
             title=title,
@@ -542,9 +559,15 @@ class TerraformScanner:
             assignees=self._handles(root, forge, [outcome]),
         )
 
-    async def _record(self, root: TerraformRootSettings, report: RootReport) -> None:
+    async def _record(
+        self,
+        root: TerraformRootSettings,
+        report: RootReport,
+        known: Mapping[str, model.TerraformDrift],
+    ) -> None:
+        """A journal row per drifted resource (first seen kept), an audit record per new
+        outcome, and drift of this root that the scan no longer finds marked resolved."""
         now = self.clock()
-        known = await self._known()
         seen: set[str] = set()
         events = []
         for outcome in report.outcomes:
