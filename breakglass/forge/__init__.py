@@ -1,7 +1,8 @@
 """Where backfill branches go and how their pull requests are opened and tracked.
 
 A ``Provider`` is the small interface the backfill worker needs from a forge: find a pull
-request by branch, open one, update it, comment, close it, refresh its state, open an issue.
+request by branch, open one, update it, comment, close it, refresh its state, open an issue
+and close it.
 Implementations: ``local`` (a record next to any Git remote; the embedded default), ``github``
 (PyGithub) and ``gitlab`` (python-gitlab).  Git itself (mirror, worktree, commit, push) lives
 in ``forge.git`` and is the same for every provider.
@@ -83,3 +84,7 @@ class Provider(Protocol):
         self, *, title: str, body: str, labels: Sequence[str], assignees: Sequence[str]
     ) -> str:
         """Open an issue (for changes that cannot be expressed as a diff); returns its URL."""
+
+    async def close_issue(self, url: str, *, comment: str) -> None:
+        """Comment on and close an issue this provider opened (``url`` as ``open_issue``
+        returned it); an issue already closed is only commented on."""

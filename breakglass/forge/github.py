@@ -227,6 +227,16 @@ class GitHubProvider(sdk.SdkProvider[GithubException]):
 
         return await self._run("open issue", create, write=True)
 
+    async def close_issue(self, url: str, *, comment: str) -> None:
+        issue = self._issue(_number(url, "/issues/"))
+
+        def close() -> None:
+            issue.create_comment(comment)
+            if issue.state != "closed":
+                issue.edit(state="closed")
+
+        await self._run("close issue", close, write=True)
+
     # ----------------------------------------------------------------- helpers
 
     def _pull(self, number: int) -> GhPull:
@@ -367,3 +377,11 @@ def _detail(exc: GithubException) -> str:
         else:
             parts.append(str(error))
     return "; ".join(p for p in parts if p)
+
+
+def _number(url: str, marker: str) -> int:
+    """The number at the end of an issue's web URL (``…/issues/42``)."""
+    head, _, tail = url.rstrip("/").rpartition(marker)
+    if not head or not tail.isdigit():
+        raise errors.PermanentError(f"not an issue URL of this forge: {url}")
+    return int(tail)

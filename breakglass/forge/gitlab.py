@@ -192,6 +192,19 @@ class GitLabProvider(sdk.SdkProvider[GitlabError]):
 
         return await self._run("open issue", create, write=True)
 
+    async def close_issue(self, url: str, *, comment: str) -> None:
+        head, _, tail = url.rstrip("/").rpartition("/-/issues/")
+        if not head or not tail.isdigit():
+            raise errors.PermanentError(f"not an issue URL of this forge: {url}")
+        iid = int(tail)
+
+        def close() -> None:
+            issue = self._project.issues.get(iid, lazy=True)
+            issue.notes.create({"body": comment})
+            self._project.issues.update(iid, {"state_event": "close"})
+
+        await self._run("close issue", close, write=True)
+
     # ----------------------------------------------------------------- helpers
 
     async def _update(self, iid: int, changes: Mapping[str, Any], what: str) -> PullRequest:

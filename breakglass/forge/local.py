@@ -245,6 +245,18 @@ class LocalProvider:
             issue = await self._new(spec, kind="issue")
         return issue.url
 
+    async def close_issue(self, url: str, *, comment: str) -> None:
+        head, _, tail = url.rpartition("#issue/")
+        if head != self.remote or not tail.isdigit():
+            raise PermanentError(f"not an issue of this forge: {url}")
+        async with self._lock:
+            record = await asyncio.to_thread(self._record, int(tail))
+            now = model.format_time(model.utcnow())
+            record.setdefault("comments", []).append({"at": now, "body": comment})
+            if record.get("state") == "open":
+                record.update(state="closed", closed_at=now, closed_by="breakglass")
+            await asyncio.to_thread(self._save, record)
+
 
 async def _merge(git: Git, remote: str, record: dict[str, Any], *, by: str) -> None:
     """The merge commit a forge makes: the branch into its base, pushed; refused on conflict."""

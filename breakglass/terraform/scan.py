@@ -30,7 +30,7 @@ from typing import Any
 
 from breakglass import logs, model
 from breakglass.auditlog.records import Event, EventType
-from breakglass.errors import PermanentError
+from breakglass.errors import BreakglassError, PermanentError
 from breakglass.forge import Provider, PullRequestSpec
 from breakglass.forge.git import Git, Identity, Mirror, safe_branch, trailers
 from breakglass.journal import every_capture
@@ -323,7 +323,7 @@ class TerraformScanner:
             if outcome.outcome == NEEDS_HUMAN:
                 outcome.url = await self._issue(root, outcome, known, forge, provider)
         report.outcomes = list(outcomes.values())
-        await self._record(root, report, known)
+        await self._record(root, report, known, provider)
 
     async def _verified_edits(
         self,
@@ -564,10 +564,13 @@ class TerraformScanner:
         root: TerraformRootSettings,
         report: RootReport,
         known: Mapping[str, model.TerraformDrift],
+        provider: Provider | None = None,
     ) -> None:
         """A journal row per drifted resource (first seen kept), an audit record per new
-        outcome, and drift of this root that the scan no longer finds marked resolved."""
+        outcome, and drift of this root that the scan no longer finds marked resolved (its
+        issue closed, saying why)."""
         now = self.clock()
+        current = {o.decision.drift.address: o.url for o in report.outcomes}
         seen: set[str] = set()
         events = []
         for outcome in report.outcomes:
@@ -614,6 +617,8 @@ class TerraformScanner:
                 done = replace(old, resolved_at=now)
                 if self.journal is not None:
                     await self.journal.put_tf_drift(done)
+                if old.outcome == NEEDS_HUMAN and provider is not None:
+                    await self._close_issue(root, old, current.get(old.address), provider)
                 events.append(
                     Event(
                         type=EventType.TERRAFORM_DRIFT,
@@ -626,6 +631,30 @@ class TerraformScanner:
                 )
         if events and self.audit_log is not None:
             await self.audit_log.append_many(events)
+
+    async def _close_issue(
+        self,
+        root: TerraformRootSettings,
+        old: model.TerraformDrift,
+        now_at: str | None,
+        provider: Provider,
+    ) -> None:
+        """Close the issue of drift that is gone, or that changed into a newer drift."""
+        if now_at and now_at != old.url:
+            comment = (
+                f"breakglass: the drift of {old.address} changed since; it continues in {now_at}."
+            )
+        else:
+            comment = (
+                f"breakglass: a scan of root {root.name} no longer finds this drift (the "
+                "resource and the code agree again): resolved."
+            )
+        if not old.url:
+            return
+        try:
+            await provider.close_issue(old.url, comment=comment)
+        except BreakglassError as exc:  # the drift is resolved either way
+            log.warning("terraform_issue_not_closed", url=old.url, error=str(exc)[:300])
 
 
 def _docs(decisions: Sequence[mapping.Decision]) -> dict[str, Document]:

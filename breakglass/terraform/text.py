@@ -160,8 +160,8 @@ def issue_text(*, root: TerraformRootSettings, binary: str, outcome: Outcome) ->
         "",
         "Either change the code so it says what the resource is now (then `plan` shows no "
         f"change), or run `{binary} apply` in `{where}` to put the resource back as the code "
-        "says. Close this issue when done; breakglass marks the drift resolved when a scan no "
-        "longer finds it.",
+        "says. breakglass closes this issue when a scan no longer finds the drift (or finds it "
+        "changed, in a new issue).",
         "",
         f"<sub>breakglass · root `{root.name}` · found by plan -refresh-only</sub>",
     ]

@@ -4,7 +4,7 @@ Covers: project get (numeric id or URL-encoded path); merge requests list (``sou
 ``target_branch``, ``state``), create (409 "Another open merge request already exists" when
 one is open for the source branch, 422 when a branch is missing), get, put (title,
 description, ``state_event`` close/reopen, labels, ``add_labels``, assignee and reviewer ids);
-notes; users by username; issues create.  Draft is GitLab's title prefix ("Draft: ").
+notes; users by username; issues create, close (PUT state_event) and notes.  Draft is GitLab's title prefix ("Draft: ").
 
 State is in memory (``FakeGitLab.mrs``, ``issues``, ``users``), branches live in a real bare
 repository whose path is the project's ``http_url_to_repo``.  Tests act as a human with
@@ -77,6 +77,7 @@ class Issue:
     state: str = "opened"
     labels: list[str] = field(default_factory=list)
     assignees: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 class FakeGitLab(FakeServer):
@@ -218,6 +219,8 @@ class FakeGitLab(FakeServer):
         self.route("GET", f"{mr}/notes", self._list_notes)
         self.route("POST", f"{mr}/notes", self._create_note)
         self.route("POST", f"{p}/issues", self._create_issue)
+        self.route("PUT", f"{p}/issues/(?P<iid>[0-9]+)", self._put_issue)
+        self.route("POST", f"{p}/issues/(?P<iid>[0-9]+)/notes", self._create_issue_note)
         self.route("GET", f"{API}/users", self._find_users)
 
     def _project_ok(self, m: dict[str, str]) -> bool:
@@ -420,6 +423,33 @@ class FakeGitLab(FakeServer):
             return json_response({"error": "body is missing"}, status=400)
         note = Note(next(self._ids), self.bot, str(data["body"]), time.time())
         mr.notes.append(note)
+        return json_response(self._note_json(request, note), status=201)
+
+    def _find_issue(self, m: dict[str, str]) -> Issue | None:
+        return self.issues.get(int(m["iid"])) if self._project_ok(m) else None
+
+    async def _put_issue(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
+        issue = self._find_issue(m)
+        if issue is None:
+            return self.not_found()
+        data = await read_json(request)
+        if data.get("state_event") == "close":
+            issue.state = "closed"
+        elif data.get("state_event") == "reopen":
+            issue.state = "opened"
+        return json_response({"iid": issue.iid, "state": issue.state, "title": issue.title})
+
+    async def _create_issue_note(
+        self, request: web.Request, m: dict[str, str]
+    ) -> web.StreamResponse:
+        issue = self._find_issue(m)
+        if issue is None:
+            return self.not_found()
+        data = await read_json(request)
+        if not data.get("body"):
+            return json_response({"error": "body is missing"}, status=400)
+        note = Note(next(self._ids), self.bot, str(data["body"]), time.time())
+        issue.notes.append(note)
         return json_response(self._note_json(request, note), status=201)
 
     async def _create_issue(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:

@@ -192,6 +192,19 @@ async def test_open_issue(gh: GitHubProvider, fake_github: FakeGitHub) -> None:
     )
 
 
+async def test_close_issue_comments_and_closes_once(
+    gh: GitHubProvider, fake_github: FakeGitHub
+) -> None:
+    url = await gh.open_issue(title="drift", body="why", labels=[], assignees=[])
+    await gh.close_issue(url, comment="resolved")
+    issue = fake_github.plain_issues[0]
+    assert issue.state == "closed" and [c.body for c in issue.comments] == ["resolved"]
+    await gh.close_issue(url, comment="again")  # closed stays closed, the comment is added
+    assert issue.state == "closed" and len(issue.comments) == 2
+    with pytest.raises(errors.PermanentError, match="not an issue URL"):
+        await gh.close_issue("https://example.invalid/acme/gitops/pull", comment="x")
+
+
 async def test_refused_reviewer_is_not_fatal(gh: GitHubProvider, fake_github: FakeGitHub) -> None:
     pr = await gh.open(spec(reviewers=(fake_github.bot,)))
     assert pr.state == "open" and "reviewers_error" in pr.extra

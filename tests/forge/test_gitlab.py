@@ -162,6 +162,15 @@ async def test_open_issue(gl: GitLabProvider, fake_gitlab: FakeGitLab) -> None:
     assert (issue.labels, issue.assignees) == (["breakglass"], ["alice"])
 
 
+async def test_close_issue_comments_and_closes(gl: GitLabProvider, fake_gitlab: FakeGitLab) -> None:
+    url = await gl.open_issue(title="drift", body="why", labels=[], assignees=[])
+    await gl.close_issue(url, comment="resolved")
+    issue = fake_gitlab.issues[1]
+    assert issue.state == "closed" and [n.body for n in issue.notes] == ["resolved"]
+    with pytest.raises(errors.PermanentError, match="not an issue URL"):
+        await gl.close_issue(url.replace("/-/issues/", "/-/merge_requests/"), comment="x")
+
+
 async def test_numeric_project_id(fake_gitlab: FakeGitLab) -> None:
     push_branch(fake_gitlab.repo, BRANCH)
     gl = GitLabProvider(

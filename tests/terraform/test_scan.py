@@ -311,3 +311,21 @@ async def test_a_crlf_file_keeps_its_line_endings(bed: dict[str, Any]) -> None:
         cwd=bed["remote"], capture_output=True, check=True,
     ).stdout  # fmt: skip
     assert shown == MAIN.replace("replicas = 2", "replicas = 5").replace("\n", "\r\n").encode()
+
+
+async def test_issues_are_closed_when_their_drift_changes_or_goes(bed: dict[str, Any]) -> None:
+    _normal(bed["fake"] / "normal.json", kubernetes_deployment__web=["update"])  # never verified
+    first, _ = await _scan(bed)
+    plan = json.loads((bed["fake"] / "refresh.json").read_text())
+    plan["resource_drift"][0]["change"]["after"]["spec"][0]["replicas"] = 6
+    (bed["fake"] / "refresh.json").write_text(json.dumps(plan))
+    second, _ = await _scan(bed)
+    old, new = _records(bed)
+    assert old["url"] == first.outcomes[0].url and new["url"] == second.outcomes[0].url
+    assert old["state"] == "closed" and new["state"] == "open"
+    assert old["comments"][-1]["body"].endswith(f"it continues in {new['url']}.")
+    plan["resource_drift"] = []
+    (bed["fake"] / "refresh.json").write_text(json.dumps(plan))
+    await _scan(bed)
+    _, new = _records(bed)
+    assert new["state"] == "closed" and "no longer finds this drift" in new["comments"][-1]["body"]
