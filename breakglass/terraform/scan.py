@@ -22,7 +22,7 @@ import hashlib
 import json
 import posixpath
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,7 +145,12 @@ class TerraformScanner:
         audit_log: Any = None,
         providers: Providers,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fence: Callable[[], Awaitable[None]] | None = None,
+        stop_on: tuple[type[BaseException], ...] = (),
     ) -> None:
+        """``fence`` runs before every write (journal, push, forge) and raises to stop the
+        scan (the worker's leadership check); exceptions of ``stop_on`` end the whole scan
+        instead of only its root."""
         self.settings = settings
         self.mirrors = mirrors
         self.metrics = metrics
@@ -153,6 +158,8 @@ class TerraformScanner:
         self.audit_log = audit_log
         self.providers = providers
         self.clock = clock
+        self.fence = fence
+        self.stop_on = stop_on
 
     async def run(self, *, backfill: bool, only: Sequence[str] = ()) -> list[RootReport]:
         roots = [r for r in self.settings.terraform.roots if not only or r.name in only]
@@ -163,6 +170,8 @@ class TerraformScanner:
             try:
                 await self._root(root, report, backfill=backfill)
                 self.metrics.terraform_scans.labels(root.name, "ok").inc()
+            except self.stop_on:
+                raise
             except Exception as exc:  # one root's failure never stops the others
                 report.error = str(exc) or type(exc).__name__
                 self.metrics.terraform_scans.labels(root.name, "error").inc()
@@ -302,6 +311,7 @@ class TerraformScanner:
         branch = safe_branch(
             self.settings.backfill.branch_prefix, self.settings.cluster, "tf", root.name
         )
+        await self._fenced()
         if ready and changed:
             report.pull_request = await self._pull_request(
                 root,
@@ -321,8 +331,10 @@ class TerraformScanner:
             await self._close_stale(branch, provider, outcomes)
         for outcome in outcomes.values():
             if outcome.outcome == NEEDS_HUMAN:
+                await self._fenced()
                 outcome.url = await self._issue(root, outcome, known, forge, provider)
         report.outcomes = list(outcomes.values())
+        await self._fenced()
         await self._record(root, report, known, provider)
 
     async def _verified_edits(
@@ -412,6 +424,10 @@ class TerraformScanner:
             ),
         )
         log.info("terraform_pull_request_closed", url=pr.url, reason="no drift left")
+
+    async def _fenced(self) -> None:
+        if self.fence is not None:
+            await self.fence()
 
     def _provider(self, forge: ForgeSettings, remote: str) -> Provider:
         return self.providers(forge, remote)

@@ -3,21 +3,40 @@
 A root's ``init`` and plans can take minutes, far longer than a backfill pass may wait, so
 the scan runs as one background task of the leading worker: a pass starts it when it is due
 and none is running, later passes go on with captures meanwhile, and the next pass logs how
-it ended.  It writes through the worker's journal and audit chain like any stage; at shutdown
-the task is cancelled, which stops the running ``tofu`` (its process group) at once.
+it ended.  It writes through the worker's journal and audit chain like any stage, each write
+fenced with the leadership term the scan began in (a replica that lost the lead stops before
+its next write); at shutdown the task is cancelled, which stops the running ``tofu`` (its
+process group) at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from breakglass import logs
 from breakglass.terraform.scan import RootReport, TerraformScanner
-from breakglass.worker.context import Context, PassSummary, ago
+from breakglass.worker.context import Context, LostLeadership, PassSummary, ago
 
 log = logs.get(__name__)
+
+
+def _fence_in(ctx: Context, term: int | None) -> Callable[[], Awaitable[None]]:
+    """The task's leadership check: the term the scan started in, not the loop's current one
+    (which a pass sets to 0 once this process stands by)."""
+
+    async def fence() -> None:
+        if term is None:
+            return
+        now = await ctx.journal.leadership()
+        if now != term:
+            raise LostLeadership(
+                f"the Terraform scan began in term {term}; this process now "
+                + (f"leads in term {now}" if now else "does not lead")
+            )
+
+    return fence
 
 
 def _finished(ctx: Context, task: asyncio.Task[Sequence[RootReport]]) -> None:
@@ -63,6 +82,8 @@ async def terraform_if_due(ctx: Context, summary: PassSummary) -> None:
         audit_log=ctx.audit_log,
         providers=ctx.provider,
         clock=ctx.clock,
+        fence=_fence_in(ctx, ctx.term),
+        stop_on=(LostLeadership,),
     )
     ctx.terraform_task = asyncio.create_task(scanner.run(backfill=True))
     summary.terraform_scans += 1

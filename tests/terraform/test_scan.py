@@ -329,3 +329,25 @@ async def test_issues_are_closed_when_their_drift_changes_or_goes(bed: dict[str,
     await _scan(bed)
     _, new = _records(bed)
     assert new["state"] == "closed" and "no longer finds this drift" in new["comments"][-1]["body"]
+
+
+async def test_a_failed_fence_stops_the_scan_before_it_writes(bed: dict[str, Any]) -> None:
+    class Lost(Exception):
+        pass
+
+    async def fence() -> None:
+        raise Lost("another replica leads now")
+
+    conf = settings.load(bed["config"])
+    scanner = TerraformScanner(
+        settings=conf,
+        mirrors=bed["tmp"] / "mirrors",
+        metrics=Metrics(),
+        providers=lambda forge, remote: make_provider(forge, remote=remote, settings=conf),
+        fence=fence,
+        stop_on=(Lost,),
+    )
+    with pytest.raises(Lost):
+        await scanner.run(backfill=True)
+    assert _records(bed) == []
+    assert "breakglass/unit/tf/infra" not in git("branch", "--list", cwd=bed["remote"])
