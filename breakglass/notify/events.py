@@ -266,6 +266,38 @@ def session_closed(
     )
 
 
+#: the application name of a Terraform root in notifications and routing ("OpenTofu prod")
+TERRAFORM_TOOL: Final = "OpenTofu "
+
+
+def terraform(
+    drift: model.TerraformDrift, *, namespace: str | None, cluster: str, now: datetime, id: str
+) -> Notification | None:
+    """The notification for what a Terraform scan did about one resource: a pull request
+    opened (or updated to hold it) or a "needs a human" issue; ``None`` for anything else.
+    ``namespace`` is the Kubernetes object's, when the resource is one."""
+    kinds = {"pull_request": Kind.PR_OPENED, "needs_human": Kind.NEEDS_HUMAN}
+    kind = kinds.get(drift.outcome)
+    if kind is None:
+        return None
+    return Notification(
+        id=id,
+        kind=kind,
+        cluster=clip(cluster, 63),
+        time=now,
+        subject=clip(f"{drift.address} (root {drift.root})"),
+        application=clip(TERRAFORM_TOOL + drift.root),
+        users=(clip(drift.author),) if drift.author else (),
+        url=drift.url,
+        reason=clean_reason(drift.reason) if kind is Kind.NEEDS_HUMAN else None,
+        paths=tuple(clip(a) for a in drift.attributes[:MAX_PATHS]),
+        paths_total=len(drift.attributes),
+        capture_id=f"tf:{drift.key}",
+        state=drift.outcome,
+        namespaces=(namespace,) if namespace is not None else (),
+    )
+
+
 def routing_applications(notification: Notification) -> Sequence[str]:
     """The application names destinations filter ``notification`` by."""
     if notification.session is not None:

@@ -190,6 +190,15 @@ class Notifier:
             events.reverted_by_sync(capture, pr_url, now=self._clock(), id=str(uuid.uuid4()))
         )
 
+    def terraform_drift(self, drift: model.TerraformDrift, *, namespace: str | None) -> None:
+        """A Terraform scan opened a pull request for, or asked a human about, ``drift``."""
+        made = events.terraform(
+            drift, namespace=namespace, cluster=self.cluster, now=self._clock(),
+            id=str(uuid.uuid4()),
+        )  # fmt: skip
+        if made is not None:
+            self.publish(made)
+
     def session_opened(self, session: Session) -> None:
         """Tell the destinations that want it that a break-glass session was opened."""
         self.publish(

@@ -3,10 +3,11 @@
 Pure.  A destination takes a notification when its ``events`` list the notification's kind,
 one of its ``namespaces`` globs matches the object's namespace, and one of its
 ``applications`` globs matches the object's GitOps application (``report.build.application``:
-"Argo CD checkout", "Flux apps", "Flux HelmRelease web"; a glob may name the application with
-or without its tool, ``checkout`` or ``Argo CD check*``).  Something with no namespace (a
-cluster-wide object) or no application is matched as the empty name, which only ``*`` takes;
-the defaults (every event, ``*``) take everything.
+"Argo CD checkout", "Flux apps", "Flux HelmRelease web", "OpenTofu prod" for a Terraform root;
+a glob may name the application with or without its tool, ``checkout`` or ``Argo CD check*``).
+Something with no namespace (a cluster-wide object, a cloud resource) or no application is
+matched as the empty name, which only ``*`` takes; the defaults (every event, ``*``) take
+everything.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from typing import Final, Protocol, TypeVar
 
-from breakglass.notify.events import Notification, routing_applications
+from breakglass.notify.events import TERRAFORM_TOOL, Notification, routing_applications
 
 #: the tool prefixes ``report.build.application`` puts before an application's own name
-_TOOLS: Final = ("Argo CD ", "Flux HelmRelease ", "Flux ")
+_TOOLS: Final = ("Argo CD ", "Flux HelmRelease ", "Flux ", TERRAFORM_TOOL)
 
 
 class Filter(Protocol):

@@ -147,10 +147,12 @@ class TerraformScanner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         fence: Callable[[], Awaitable[None]] | None = None,
         stop_on: tuple[type[BaseException], ...] = (),
+        announce: Callable[[model.TerraformDrift, str | None], None] | None = None,
     ) -> None:
         """``fence`` runs before every write (journal, push, forge) and raises to stop the
         scan (the worker's leadership check); exceptions of ``stop_on`` end the whole scan
-        instead of only its root."""
+        instead of only its root.  ``announce`` hears each new pull request or issue outcome (with
+        the Kubernetes namespace of the resource, when it is an object), for notifications."""
         self.settings = settings
         self.mirrors = mirrors
         self.metrics = metrics
@@ -160,6 +162,7 @@ class TerraformScanner:
         self.clock = clock
         self.fence = fence
         self.stop_on = stop_on
+        self.announce = announce
 
     async def run(self, *, backfill: bool, only: Sequence[str] = ()) -> list[RootReport]:
         roots = [r for r in self.settings.terraform.roots if not only or r.name in only]
@@ -611,6 +614,9 @@ class TerraformScanner:
             if before is None or (before.outcome, before.url) != (row.outcome, row.url):
                 if before is None:
                     self.metrics.terraform_outcomes.labels(root.name, row.outcome).inc()
+                if self.announce is not None:
+                    target = decision.drift.kubernetes
+                    self.announce(row, target[1] if target else None)
                 events.append(
                     Event(
                         type=EventType.TERRAFORM_DRIFT,

@@ -60,6 +60,9 @@ class Notices(Protocol):
     def session_changed(self, session: model.Session, *, ended: str | None) -> None:
         """A break-glass session opened (``ended`` None) or ended ("closed", "expired")."""
 
+    def terraform_drift(self, drift: model.TerraformDrift, *, namespace: str | None) -> None:
+        """A Terraform scan opened a pull request for, or asked a human about, ``drift``."""
+
 
 class LostLeadership(TemporaryError):
     """This process no longer leads in the term its pass began in; the pass stops before its

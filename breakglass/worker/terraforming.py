@@ -84,6 +84,9 @@ async def terraform_if_due(ctx: Context, summary: PassSummary) -> None:
         clock=ctx.clock,
         fence=_fence_in(ctx, ctx.term),
         stop_on=(LostLeadership,),
+        announce=lambda drift, namespace: ctx.notify(
+            lambda notices: notices.terraform_drift(drift, namespace=namespace)
+        ),
     )
     ctx.terraform_task = asyncio.create_task(scanner.run(backfill=True))
     summary.terraform_scans += 1

@@ -128,3 +128,30 @@ def test_next_wait_honours_retry_after_and_gives_up():
     assert retry.next_wait(3, elapsed=0, asked=None, limits=limits, random=lambda: 0.5) is None
     # a wait past the time limit is not waited: given up now
     assert retry.next_wait(1, elapsed=50, asked=20, limits=limits, random=lambda: 0.0) is None
+
+
+def _terraform(outcome: str, namespace: str | None = None) -> events.Notification | None:
+    drift = model.TerraformDrift(
+        root="prod", address="aws_instance.web", attributes=("instance_type",), fingerprint="f",
+        outcome=outcome, first_seen=NOW, last_seen=NOW, url="https://forge/pr/7",
+        reason="set through local.size (main.tf:3)", author=None,
+    )  # fmt: skip
+    return events.terraform(drift, namespace=namespace, cluster="c", now=NOW, id="t")
+
+
+def test_terraform_drift_is_a_pull_request_or_needs_a_human_of_its_root():
+    opened_pr = _terraform("pull_request")
+    assert opened_pr is not None and opened_pr.kind is events.Kind.PR_OPENED
+    assert opened_pr.application == "OpenTofu prod" and opened_pr.reason is None
+    assert opened_pr.subject == "aws_instance.web (root prod)"
+    asked = _terraform("needs_human")
+    assert asked is not None and asked.kind is events.Kind.NEEDS_HUMAN
+    assert asked.reason == "set through local.size (main.tf:3)"
+    assert _terraform("in_code") is None and _terraform("found") is None
+    assert routing.wants(entry(applications=["prod"]), opened_pr)
+    assert routing.wants(entry(applications=["OpenTofu prod*"]), opened_pr)
+    assert not routing.wants(entry(applications=["checkout"]), opened_pr)
+    # a cloud resource has no namespace: only "*" takes it; a Kubernetes object's does
+    assert not routing.wants(entry(namespaces=["shop"]), opened_pr)
+    in_shop = _terraform("pull_request", namespace="shop")
+    assert in_shop is not None and routing.wants(entry(namespaces=["shop"]), in_shop)

@@ -135,8 +135,11 @@ def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, main_tf: str) -> dict[s
     return {"config": config, "remote": remote, "fake": fake, "tmp": tmp_path}
 
 
-async def _scan_all(bed: dict[str, Any], *, backfill: bool = True) -> Any:
-    """Every root's report, and the journal's Terraform rows after the scan."""
+async def _scan_all(
+    bed: dict[str, Any], *, backfill: bool = True, heard: list[Any] | None = None
+) -> Any:
+    """Every root's report, and the journal's Terraform rows after the scan; what the scan
+    announced goes to ``heard``."""
     conf = settings.load(bed["config"])
     journal = open_journal(conf.journal_url)
     await journal.open()
@@ -147,6 +150,7 @@ async def _scan_all(bed: dict[str, Any], *, backfill: bool = True) -> Any:
             metrics=Metrics(),
             journal=journal,
             providers=lambda forge, remote: make_provider(forge, remote=remote, settings=conf),
+            announce=None if heard is None else lambda d, ns: heard.append((d.outcome, d.url, ns)),
         )
         return await scanner.run(backfill=backfill), list(await journal.tf_drifts())
     finally:
@@ -351,3 +355,11 @@ async def test_a_failed_fence_stops_the_scan_before_it_writes(bed: dict[str, Any
         await scanner.run(backfill=True)
     assert _records(bed) == []
     assert "breakglass/unit/tf/infra" not in git("branch", "--list", cwd=bed["remote"])
+
+
+async def test_each_new_outcome_is_announced_once(bed: dict[str, Any]) -> None:
+    heard: list[Any] = []
+    (report,), _ = await _scan_all(bed, heard=heard)
+    assert heard == [("pull_request", report.pull_request, "shop")]
+    await _scan_all(bed, heard=heard)
+    assert len(heard) == 1  # the same drift, the same pull request: no news
