@@ -23,7 +23,7 @@ lint: install  ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
-testbin:  ## build (or reuse) kube-apiserver, kubectl, etcd, sops, age-keygen, kustomize, helm, Flux and promtool for the tests
+testbin:  ## build (or reuse) kube-apiserver, kubectl, etcd, sops, age-keygen, kustomize, helm, Flux, promtool, OpenTofu, Terraform and a provider for the tests
 	@bash tests/e2e/testbin.sh >/dev/null || [ "$${BREAKGLASS_E2E:-}" != required ]
 
 test: lint testbin  ## the whole suite: lint, then every test (end-to-end ones when Go is available)

@@ -1,6 +1,6 @@
-"""``breakglass tf scan`` with real OpenTofu, a real provider and a real API server.
+"""``breakglass tf scan`` with real OpenTofu (and Terraform), a real provider and a real API server.
 
-OpenTofu v1.12.6 and the hashicorp/kubernetes provider (installed from a filesystem mirror)
+OpenTofu v1.12.6 (Terraform v1.5.7 for the central test too) and the hashicorp/kubernetes provider (installed from a filesystem mirror)
 manage objects in the test bed's kube-apiserver: a ConfigMap whose data comes from a variable
 set in ``prod.tfvars`` and whose labels are a literal map with comments, a Deployment in a
 local module whose replicas are a literal module input, a second ConfigMap whose data goes
@@ -181,12 +181,22 @@ def _breakglass(config: Path, env: dict[str, str], *args: str) -> subprocess.Com
 
 
 @pytest.fixture
-def applied(cluster: ControlPlane, namespace: str, tmp_path: Path) -> dict[str, Any]:
-    """The infra repository applied by OpenTofu into ``namespace``, then changed by alice."""
+def binary(request: pytest.FixtureRequest) -> str:
+    """``tofu`` unless a test asks for ``terraform`` (``indirect`` parametrization)."""
+    return str(getattr(request, "param", "tofu"))
+
+
+@pytest.fixture
+def applied(cluster: ControlPlane, namespace: str, tmp_path: Path, binary: str) -> dict[str, Any]:
+    """The infra repository applied by ``binary`` into ``namespace``, then changed by alice."""
+    key, cache, registry = {
+        "tofu": ("TOFU", "opentofu-*", "registry.opentofu.org"),
+        "terraform": ("TERRAFORM", "terraform-*", "registry.terraform.io"),
+    }[binary]
     tofu, mirror = tools(
-        ("TOFU", "TOFU_PROVIDER_MIRROR"),
-        cache_glob="opentofu-*,tf-kubernetes-*",
-        what="OpenTofu and the hashicorp/kubernetes provider",
+        (key, "TOFU_PROVIDER_MIRROR"),
+        cache_glob=f"{cache},tf-kubernetes-*",
+        what=f"{binary} and the hashicorp/kubernetes provider",
     )
     rc = tmp_path / "cli.tfrc"
     rc.write_text(
@@ -195,10 +205,10 @@ def applied(cluster: ControlPlane, namespace: str, tmp_path: Path) -> dict[str, 
             provider_installation {{
               filesystem_mirror {{
                 path    = "{mirror}"
-                include = ["registry.opentofu.org/hashicorp/kubernetes"]
+                include = ["{registry}/hashicorp/kubernetes"]
               }}
               direct {{
-                exclude = ["registry.opentofu.org/hashicorp/kubernetes"]
+                exclude = ["{registry}/hashicorp/kubernetes"]
               }}
             }}
             """
@@ -288,8 +298,9 @@ def test_scan_reports_drift_and_writes_nothing(applied: dict[str, Any]) -> None:
     assert not applied["records"].exists()  # a report only: no forge records
 
 
+@pytest.mark.parametrize("binary", ["tofu", "terraform"], indirect=True)
 def test_backfill_opens_a_minimal_verified_pull_request_and_issues(
-    applied: dict[str, Any],
+    applied: dict[str, Any], binary: str
 ) -> None:
     proc = _breakglass(
         applied["config"], applied["env"], "tf", "scan", "--backfill", "--output", "json"
@@ -311,7 +322,7 @@ def test_backfill_opens_a_minimal_verified_pull_request_and_issues(
     pr = pulls[0]
     assert pr["branch"] == "breakglass/e2e/tf/infra"
     assert "3 attributes of 2 resources" in pr["title"], pr["title"]
-    assert "plan -refresh-only" in pr["body"] and "**alice**" in pr["body"], pr["body"]
+    assert f"`{binary} plan -refresh-only`" in pr["body"] and "**alice**" in pr["body"]
     assert "To revert the real resources instead" in pr["body"]
     assert "alice-doe" in pr["assignees"]
 

@@ -4,8 +4,10 @@
 # end-to-end tests, sops and age-keygen for the tests of SOPS-encrypted Secrets,
 # kustomize and helm for the tests of rendering what a GitOps branch deploys,
 # and Flux's source-controller and kustomize-controller (with their CRDs) for
-# the tests against a real GitOps controller, and Prometheus's promtool for the
-# tests of the alerting rules and dashboard in deploy/monitoring.
+# the tests against a real GitOps controller, Prometheus's promtool for the
+# tests of the alerting rules and dashboard in deploy/monitoring, and OpenTofu
+# and Terraform with the hashicorp/kubernetes provider (in a filesystem mirror)
+# for the tests of OpenTofu/Terraform drift.
 #
 # Usage:
 #   eval "$(tests/e2e/testbin.sh)"
@@ -15,6 +17,7 @@
 #   "$KUBECTL" apply --server-side -f "$FLUX_CRDS" && "$FLUX_SOURCE_CONTROLLER" --help
 #   "$PROMTOOL" check rules rules.yaml && "$PROMTOOL" test rules alerts.test.yaml
 #   TF_CLI_CONFIG_FILE=cli.tfrc "$TOFU" init   # cli.tfrc: a filesystem_mirror at $TOFU_PROVIDER_MIRROR
+#   TF_CLI_CONFIG_FILE=cli.tfrc "$TERRAFORM" init   # the same mirror serves Terraform
 #
 # Environment:
 #   BREAKGLASS_TESTBIN_DIR    cache root   (default: $HOME/.cache/breakglass/testbin)
@@ -30,6 +33,8 @@
 #                                     the Go module version of Prometheus 3.16.0)
 #   BREAKGLASS_OPENTOFU_VERSION       tofu                 (default: v1.12.6)
 #   BREAKGLASS_TF_KUBERNETES_VERSION  hashicorp/kubernetes provider (default: v1.13.4)
+#   BREAKGLASS_TERRAFORM_VERSION      terraform            (default: v1.5.7, the last
+#                                     release under the MPL-2.0; later ones are BUSL-1.1)
 #
 # Layout:
 #   <root>/k8s-<version>/{kube-apiserver,kubectl,.complete}
@@ -43,7 +48,8 @@
 #   <root>/opentofu-<version>/{tofu,.complete}
 #   <root>/tf-kubernetes-<version>/{mirror/registry.opentofu.org/hashicorp/kubernetes/
 #                                   <version>/<os>_<arch>/terraform-provider-kubernetes_v<version>,
-#                                   .complete}
+#                                   the same under mirror/registry.terraform.io/..., .complete}
+#   <root>/terraform-<version>/{terraform,.complete}
 #
 # The sops directory is named after the sops version only; .age-version records
 # the age version its age-keygen was built from, and a directory whose
@@ -100,13 +106,17 @@
 # the module with -mod=mod and one replace: k8s.io/kubectl v0.19.1 requires
 # vbom.ml/util, a domain that no longer serves it; the same code is published
 # as github.com/fvbommel/util at the same commit. The binary is laid out as an
-# unpacked filesystem mirror for `provider_installation { filesystem_mirror }`.
+# unpacked filesystem mirror for `provider_installation { filesystem_mirror }`,
+# under both registry hosts (OpenTofu's and Terraform's default source address).
+#
+# Terraform is a plain `go install` of github.com/hashicorp/terraform at v1.5.7
+# (no replace directives; its module carries the release version).
 #
 # stdout carries only shell assignments (KUBE_APISERVER=..., KUBECTL=...,
 # ETCD=..., SOPS=..., AGE_KEYGEN=..., KUSTOMIZE=..., HELM=...,
 # FLUX_SOURCE_CONTROLLER=..., FLUX_KUSTOMIZE_CONTROLLER=..., FLUX_CRDS=... (the
-# crds directory), PROMTOOL=..., TOFU=..., TOFU_PROVIDER_MIRROR=..., plus the
-# nine directories) so callers can
+# crds directory), PROMTOOL=..., TOFU=..., TOFU_PROVIDER_MIRROR=..., TERRAFORM=...,
+# plus the ten directories) so callers can
 # eval it; all progress goes to stderr. A directory only counts as cached when
 # its .complete stamp exists; builds happen in a
 # scratch directory next to the final one and are renamed into place, so an
@@ -127,6 +137,7 @@ FLUX_KC_VERSION=${BREAKGLASS_FLUX_KUSTOMIZE_VERSION:-v1.9.6}
 PROMETHEUS_VERSION=${BREAKGLASS_PROMETHEUS_VERSION:-v0.316.0}
 OPENTOFU_VERSION=${BREAKGLASS_OPENTOFU_VERSION:-v1.12.6}
 TF_KUBERNETES_VERSION=${BREAKGLASS_TF_KUBERNETES_VERSION:-v1.13.4}
+TERRAFORM_VERSION=${BREAKGLASS_TERRAFORM_VERSION:-v1.5.7}
 CACHE_ROOT=${BREAKGLASS_TESTBIN_DIR:-${HOME:?HOME is not set}/.cache/breakglass/testbin}
 
 MIN_GO_MAJOR=1
@@ -151,6 +162,9 @@ OPENTOFU_MODULE=github.com/opentofu/opentofu
 TF_KUBERNETES_DIR=$CACHE_ROOT/tf-kubernetes-$TF_KUBERNETES_VERSION
 TF_KUBERNETES_MODULE=github.com/hashicorp/terraform-provider-kubernetes
 TF_KUBERNETES_MIRRORED=mirror/registry.opentofu.org/hashicorp/kubernetes/${TF_KUBERNETES_VERSION#v}
+TF_KUBERNETES_MIRRORED_TF=mirror/registry.terraform.io/hashicorp/kubernetes/${TF_KUBERNETES_VERSION#v}
+TERRAFORM_DIR=$CACHE_ROOT/terraform-$TERRAFORM_VERSION
+TERRAFORM_MODULE=github.com/hashicorp/terraform
 STAMP=.complete
 
 log() { printf 'testbin: %s\n' "$*" >&2; }
@@ -219,6 +233,8 @@ emit() {
     printf 'TOFU_PROVIDER_MIRROR=%q\n' "$TF_KUBERNETES_DIR/mirror"
     printf 'BREAKGLASS_TESTBIN_OPENTOFU_DIR=%q\n' "$OPENTOFU_DIR"
     printf 'BREAKGLASS_TESTBIN_TF_KUBERNETES_DIR=%q\n' "$TF_KUBERNETES_DIR"
+    printf 'TERRAFORM=%q\n' "$TERRAFORM_DIR/terraform"
+    printf 'BREAKGLASS_TESTBIN_TERRAFORM_DIR=%q\n' "$TERRAFORM_DIR"
 }
 
 # is_cached DIR BIN... : stamp present and every binary executable.
@@ -247,12 +263,14 @@ prometheus_cached() { is_cached "$PROMETHEUS_DIR" promtool; }
 opentofu_cached() { is_cached "$OPENTOFU_DIR" tofu; }
 tf_kubernetes_cached() {
     [[ -f $TF_KUBERNETES_DIR/$STAMP ]] &&
-        compgen -G "$TF_KUBERNETES_DIR/$TF_KUBERNETES_MIRRORED/*/terraform-provider-kubernetes_*" >/dev/null
+        compgen -G "$TF_KUBERNETES_DIR/$TF_KUBERNETES_MIRRORED/*/terraform-provider-kubernetes_*" >/dev/null &&
+        compgen -G "$TF_KUBERNETES_DIR/$TF_KUBERNETES_MIRRORED_TF/*/terraform-provider-kubernetes_*" >/dev/null
 }
+terraform_cached() { is_cached "$TERRAFORM_DIR" terraform; }
 
 # Fast path: nothing to do, and no Go toolchain needed.
 if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached && flux_cached &&
-    prometheus_cached && opentofu_cached && tf_kubernetes_cached; then
+    prometheus_cached && opentofu_cached && tf_kubernetes_cached && terraform_cached; then
     log "cached: $K8S_DIR"
     log "cached: $ETCD_DIR"
     log "cached: $SOPS_DIR"
@@ -262,6 +280,7 @@ if k8s_cached && etcd_cached && sops_cached && kustomize_cached && helm_cached &
     log "cached: $PROMETHEUS_DIR"
     log "cached: $OPENTOFU_DIR"
     log "cached: $TF_KUBERNETES_DIR"
+    log "cached: $TERRAFORM_DIR"
     emit
     exit 0
 fi
@@ -779,9 +798,30 @@ build_tf_kubernetes() {
     (cd "$src" && CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" \
         -o "$bin_dir/terraform-provider-kubernetes_$TF_KUBERNETES_VERSION" .) ||
         die 1 "building terraform-provider-kubernetes $TF_KUBERNETES_VERSION failed (see the go output above)"
+    mkdir -p "$out_dir/$TF_KUBERNETES_MIRRORED_TF"
+    cp -R -- "$bin_dir" "$out_dir/$TF_KUBERNETES_MIRRORED_TF/"
     step_done
     install_dir "$out_dir" "$TF_KUBERNETES_DIR"
     log "hashicorp/kubernetes $TF_KUBERNETES_VERSION ready in $TF_KUBERNETES_DIR/mirror ($((SECONDS - total_start))s total)"
+}
+
+# Terraform: a plain `go install` (its go.mod has no replace directives).
+build_terraform() {
+    local total_start=$SECONDS out_dir reported
+    new_scratch_dir "$CACHE_ROOT" ".build-terraform-$TERRAFORM_VERSION"
+    out_dir=$(cd "$REPLY" && pwd -P)
+    step "building terraform $TERRAFORM_VERSION ($TERRAFORM_MODULE, a few minutes on a cold cache)..."
+    (cd "$out_dir" && CGO_ENABLED=0 GOBIN=$out_dir go install -trimpath -ldflags "-s -w" \
+        "$TERRAFORM_MODULE@$TERRAFORM_VERSION") ||
+        die 1 "building terraform $TERRAFORM_VERSION failed (see the go output above)"
+    [[ -x $out_dir/terraform ]] || die 1 "go install did not produce $out_dir/terraform"
+    step_done
+    reported=$(TF_CLI_CONFIG_FILE=/dev/null "$out_dir/terraform" version 2>/dev/null |
+        grep -m1 '^Terraform ') || reported=""
+    [[ $reported == "Terraform $TERRAFORM_VERSION" ]] ||
+        log "warning: the built terraform reports '${reported:-?}', expected Terraform $TERRAFORM_VERSION"
+    install_dir "$out_dir" "$TERRAFORM_DIR"
+    log "terraform $TERRAFORM_VERSION ready in $TERRAFORM_DIR ($((SECONDS - total_start))s total)"
 }
 
 # Re-check under the lock: a concurrent run may have finished meanwhile.
@@ -794,5 +834,6 @@ if flux_cached; then log "cached: $FLUX_DIR"; else build_flux; fi
 if prometheus_cached; then log "cached: $PROMETHEUS_DIR"; else build_prometheus; fi
 if opentofu_cached; then log "cached: $OPENTOFU_DIR"; else build_opentofu; fi
 if tf_kubernetes_cached; then log "cached: $TF_KUBERNETES_DIR"; else build_tf_kubernetes; fi
+if terraform_cached; then log "cached: $TERRAFORM_DIR"; else build_terraform; fi
 
 emit
