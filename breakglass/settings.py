@@ -78,7 +78,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from breakglass.errors import ConfigError, ConfigProblem
+from breakglass.errors import ConfigError, ConfigProblem, PermanentError
 from breakglass.urls import SQLITE_PREFIX, is_postgresql, postgresql_problems, redact_url
 
 DEFAULT_IGNORED_USERS: Final = ("system:*",)
@@ -936,6 +936,15 @@ class Settings(_Model):
 
     def forge(self, name: str) -> ForgeSettings | None:
         return next((f for f in self.forges if f.name == name), None)
+
+    def forge_in_use(self, name: str | None) -> ForgeSettings:
+        """The forge ``name`` names (a repository rule's or a Terraform root's ``forge``), else
+        ``backfill.forge``'s; ``PermanentError`` when it is not configured."""
+        chosen = name or self.backfill.forge
+        forge = self.forge(chosen)
+        if forge is None:
+            raise PermanentError(f"forge {chosen!r} is not configured", hint="add it to forges:")
+        return forge
 
     def user(self, username: str) -> UserIdentity | None:
         return dict(self.users).get(username)

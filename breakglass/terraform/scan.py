@@ -184,17 +184,10 @@ class TerraformScanner:
             reports.append(report)
         return reports
 
-    def _forge(self, root: TerraformRootSettings) -> ForgeSettings:
-        name = root.forge or self.settings.backfill.forge
-        forge = self.settings.forge(name)
-        if forge is None:
-            raise PermanentError(f"forge {name!r} is not configured (terraform.roots[].forge)")
-        return forge
-
     async def _root(
         self, root: TerraformRootSettings, report: RootReport, *, backfill: bool
     ) -> None:
-        forge = self._forge(root)
+        forge = self.settings.forge_in_use(root.forge)
         token = self.settings.secret(forge.token_env) if forge.token_env else None
         git = Git(token=token)
         mirror = Mirror(url=root.repo, root=self.mirrors, git=git)
@@ -307,8 +300,8 @@ class TerraformScanner:
         ready = await self._verified_edits([d for d in decisions if d.ready], outcomes, tree, tofu)
         changed = {
             name: text
-            for name, text in ((name, _read(tree / name)) for name in _docs(ready))
-            if text != _docs(ready)[name].text
+            for name, doc in _docs(ready).items()
+            if (text := _read(tree / name)) != doc.text
         }
         provider = self._provider(forge, root.repo)
         branch = safe_branch(

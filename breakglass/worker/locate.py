@@ -82,11 +82,7 @@ async def locate(ctx: Context, capture: model.Capture) -> repos.RepoTarget | Non
 
 
 def forge_for(settings: Settings, target: repos.RepoTarget) -> ForgeSettings:
-    name = target.forge or settings.backfill.forge
-    forge = settings.forge(name)
-    if forge is None:
-        raise PermanentError(f"forge {name!r} is not configured", hint="add it to forges:")
-    return forge
+    return settings.forge_in_use(target.forge)
 
 
 def branch_for(settings: Settings, ref: model.ObjectRef) -> str:

@@ -418,12 +418,7 @@ class FakeGitLab(FakeServer):
         mr = self._find_mr(m)
         if mr is None:
             return self.not_found()
-        data = await read_json(request)
-        if not data.get("body"):
-            return json_response({"error": "body is missing"}, status=400)
-        note = Note(next(self._ids), self.bot, str(data["body"]), time.time())
-        mr.notes.append(note)
-        return json_response(self._note_json(request, note), status=201)
+        return await self._add_note(request, mr.notes)
 
     def _find_issue(self, m: dict[str, str]) -> Issue | None:
         return self.issues.get(int(m["iid"])) if self._project_ok(m) else None
@@ -445,11 +440,15 @@ class FakeGitLab(FakeServer):
         issue = self._find_issue(m)
         if issue is None:
             return self.not_found()
+        return await self._add_note(request, issue.notes)
+
+    async def _add_note(self, request: web.Request, notes: list[Note]) -> web.StreamResponse:
+        """A note the request's body says, by the bot, on a merge request or an issue."""
         data = await read_json(request)
         if not data.get("body"):
             return json_response({"error": "body is missing"}, status=400)
         note = Note(next(self._ids), self.bot, str(data["body"]), time.time())
-        issue.notes.append(note)
+        notes.append(note)
         return json_response(self._note_json(request, note), status=201)
 
     async def _create_issue(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
